@@ -1,0 +1,74 @@
+"""The model folder contract (DESIGN §3): weights or adapter, tokenizer, `sentiment_meta.json`, `config.yaml`.
+
+A folder written by one strategy loads without the user repeating strategy, base model, prompt,
+label words or max length: everything needed is in the meta file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sentiment_ray.config import PromptConfig, RunConfig, save_config
+from sentiment_ray.errors import ModelLoadError
+from sentiment_ray.provenance import provenance
+
+META_FILE = "sentiment_meta.json"
+
+
+def save_model_folder(model, tokenizer, config: RunConfig, folder: str | Path, metrics: dict | None = None) -> Path:
+    """Write adapter (lora/qlora) or full weights, tokenizer, config and meta into `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)  # peft saves the adapter (and the classifier head); full mode the weights
+    tokenizer.save_pretrained(folder)
+    save_config(config, folder / "config.yaml")
+    meta = {
+        "strategy": config.model.strategy,
+        "base_model": config.model.name,
+        "tiny_seed": config.model.tiny_seed,
+        "finetune": config.model.finetune,
+        "prompt_template": config.prompt.template,
+        "label_words": list(config.prompt.label_words),
+        "max_length": config.data.max_length,
+        "config": config.to_dict(),
+        "metrics": metrics or {},
+        **provenance(),  # command, machine, library versions, created_at
+    }
+    (folder / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    return folder
+
+
+def read_meta(folder: str | Path) -> dict:
+    path = Path(folder) / META_FILE
+    if not path.is_file():
+        hint = " (pass the run's model/ subfolder)" if (Path(folder) / "model" / META_FILE).is_file() else ""
+        raise ModelLoadError(f"{folder} is not a sentiment-ray model folder: {META_FILE} is missing{hint}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def prompt_of(meta: dict) -> PromptConfig:
+    return PromptConfig(template=meta["prompt_template"], label_words=list(meta["label_words"]))
+
+
+def load_model_folder(folder: str | Path, device, dtype):
+    """(model in eval mode, tokenizer, strategy, meta) from a model folder; LoRA is merged for speed."""
+    from sentiment_ray.modeling import load_base_model, load_tokenizer, resolve_base
+    from sentiment_ray.strategies import make_strategy
+
+    meta = read_meta(folder)
+    tokenizer = load_tokenizer(str(folder))
+    strategy = make_strategy(meta["strategy"], tokenizer, prompt_of(meta), meta["max_length"])
+    base = str(folder) if meta["finetune"] == "full" else resolve_base(meta["base_model"], meta.get("tiny_seed", 0))
+    model = load_base_model(
+        strategy, base, pad_token_id=tokenizer.pad_token_id, finetune=meta["finetune"], device=device, dtype=dtype
+    )
+    if meta["finetune"] != "full":
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(folder))
+        if meta["finetune"] == "lora":  # merging into 4-bit weights would be lossy, so qlora keeps adapters apart
+            model = model.merge_and_unload()
+    if meta["finetune"] != "qlora":  # bitsandbytes placed the 4-bit model already; .to() would refuse
+        model = model.to(device=device, dtype=dtype)
+    return model.eval(), tokenizer, strategy, meta

@@ -1,0 +1,138 @@
+"""The one predictor: used by the CLI, evaluation, Ray Data batch scoring and Ray Serve.
+
+Prediction contract (DESIGN §3), one dict per input text:
+    label          "positive" | "negative" | None (when error)
+    label_id       1 | 0 | None
+    confidence     max(P(negative), P(positive))
+    prob_positive  P(positive)
+    error          None, or why this text could not be scored (the row is kept, never dropped)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from sentiment_ray.labels import LABEL_NAMES
+from sentiment_ray.strategies import pad_batch
+
+DEFAULT_MAX_TEXT_CHARS = 20_000
+"""Longer texts get an error instead of being tokenised: a guard against runaway inputs, far above any review."""
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU has native bf16 matmul instructions (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_device_dtype(device: str = "auto", precision: str = "auto") -> tuple[torch.device, torch.dtype]:
+    dev = torch.device(
+        "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+    )
+    if precision == "fp32":
+        return dev, torch.float32
+    if precision == "bf16":
+        return dev, torch.bfloat16
+    fast = torch.cuda.is_bf16_supported() if dev.type == "cuda" else cpu_has_fast_bf16()
+    return dev, torch.bfloat16 if fast else torch.float32
+
+
+def text_problem(text, max_chars: int) -> str | None:
+    """Why `text` cannot be scored, or None."""
+    if text is None:
+        return "text is missing (null)"
+    if not isinstance(text, str):
+        return f"text is not a string (got {type(text).__name__})"
+    if not text.strip():
+        return "text is empty"
+    if len(text) > max_chars:
+        return f"text is too long ({len(text)} characters > {max_chars})"
+    return None
+
+
+class SentimentPredictor:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        strategy,
+        meta: dict,
+        device: torch.device,
+        batch_size: int = 32,
+        max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+    ):
+        self.model, self.tokenizer, self.strategy, self.meta = model, tokenizer, strategy, meta
+        self.device, self.batch_size, self.max_text_chars = device, batch_size, max_text_chars
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_path: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        batch_size: int = 32,
+        max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+    ) -> SentimentPredictor:
+        from sentiment_ray.model_folder import load_model_folder
+
+        dev, dtype = resolve_device_dtype(device, precision)
+        model, tokenizer, strategy, meta = load_model_folder(model_path, dev, dtype)
+        return cls(model, tokenizer, strategy, meta, dev, batch_size, max_text_chars)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def predict(self, text: str) -> dict:
+        return self.predict_batch([text])[0]
+
+    def predict_batch(self, texts: Sequence, batch_size: int | None = None) -> list[dict]:
+        """Predictions in input order; invalid texts get an `error` entry instead of raising."""
+        results: list[dict | None] = [None] * len(texts)
+        encoded = {}
+        for i, text in enumerate(texts):
+            problem = text_problem(text, self.max_text_chars)
+            if problem:
+                results[i] = _error_row(problem)
+            else:
+                encoded[i] = self.strategy.encode(text)
+        for index, prob in self._probabilities(encoded, batch_size or self.batch_size):
+            results[index] = _prediction_row(prob)
+        return results
+
+    def _probabilities(self, encoded: dict[int, list[int]], batch_size: int):
+        """Yield (input index, P(positive)); rows run longest-first so each batch pads little."""
+        order = sorted(encoded, key=lambda i: len(encoded[i]), reverse=True)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            batch = pad_batch([encoded[i] for i in chunk], self.tokenizer.pad_token_id)
+            probs = self.score_batch(batch)
+            yield from zip(chunk, probs.tolist(), strict=True)
+
+    @torch.inference_mode()
+    def score_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """P(positive) for a padded batch ([batch] float32 on CPU)."""
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        scores = self.strategy.scores(self.model, batch)
+        return torch.softmax(scores.float(), dim=-1)[:, 1].cpu()
+
+
+def _prediction_row(prob_positive: float) -> dict:
+    label_id = int(prob_positive >= 0.5)
+    return {
+        "label": LABEL_NAMES[label_id],
+        "label_id": label_id,
+        "confidence": max(prob_positive, 1.0 - prob_positive),
+        "prob_positive": prob_positive,
+        "error": None,
+    }
+
+
+def _error_row(problem: str) -> dict:
+    return {"label": None, "label_id": None, "confidence": None, "prob_positive": None, "error": problem}

@@ -1,0 +1,83 @@
+"""The offline `tiny` base model: a small, randomly initialised Qwen2 with Qwen2.5's real tokenizer.
+
+It lets the whole pipeline (train, tune, evaluate, score, serve) run in minutes on a CPU with no Hub.
+It is for tests, CI and a first run; its accuracy says nothing about a real Qwen model.
+
+`materialize_tiny()` writes an ordinary Hugging Face model folder, so the rest of the code loads it
+exactly like a downloaded `Qwen/Qwen2.5-*` snapshot (`from_pretrained(folder)`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sentiment_ray.cache import atomic_directory, sentiment_ray_cache_dir, short_hash
+from sentiment_ray.tokenizer import QWEN25_ADDED_TOKEN_IDS, qwen_tokenizer_dir
+
+if TYPE_CHECKING:
+    from transformers import Qwen2Config
+
+TINY_MODEL_ID = "tiny"
+# Qwen2.5 pads its embedding matrix to a multiple of 128 rows beyond the 151,665 tokens in use; we keep
+# that size so the embedding shape, and thus code that slices logits by token id, matches the real model.
+QWEN25_PADDED_VOCAB_SIZE = 151_936
+_ENDOFTEXT_ID = QWEN25_ADDED_TOKEN_IDS["<|endoftext|>"]
+
+
+def tiny_qwen2_config() -> Qwen2Config:
+    """Qwen2 architecture at toy size: 128 hidden, 2 layers, 4 query / 2 KV heads (GQA like the real one)."""
+    from transformers import Qwen2Config
+
+    return Qwen2Config(
+        vocab_size=QWEN25_PADDED_VOCAB_SIZE,
+        hidden_size=128,
+        intermediate_size=512,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0},
+        tie_word_embeddings=True,
+        bos_token_id=_ENDOFTEXT_ID,
+        eos_token_id=_ENDOFTEXT_ID,
+        # Sequence classification pools the last non-pad token, so it must know the pad id.
+        pad_token_id=_ENDOFTEXT_ID,
+        dtype="float32",
+    )
+
+
+def materialize_tiny(seed: int = 0) -> Path:
+    """Return a model folder for the tiny preset, writing it under the cache on first use.
+
+    The folder holds config.json, model.safetensors (a `Qwen2ForCausalLM` initialised under
+    `torch.manual_seed(seed)`) and the Qwen tokenizer files. Its name hashes the config, seed, torch
+    version and tokenizer, so the same inputs always give the same weights, and any change gives a new
+    folder rather than a silently different one. Safe to call from several processes at once.
+    """
+    import torch
+
+    config = tiny_qwen2_config()
+    tokenizer_dir = qwen_tokenizer_dir()
+    # Random init draws from torch's generators, whose streams may change between torch releases.
+    key = short_hash([config.to_json_string(use_diff=False), str(seed), torch.__version__, tokenizer_dir.name])
+    target = sentiment_ray_cache_dir() / "models" / f"tiny-qwen2-{key}"
+    if (target / "config.json").is_file():
+        return target
+    with atomic_directory(target) as tmp:
+        _write_tiny(tmp, config, seed)
+        for item in tokenizer_dir.iterdir():
+            shutil.copy2(item, tmp / item.name)
+    return target
+
+
+def _write_tiny(folder: Path, config: Qwen2Config, seed: int) -> None:
+    import torch
+    from transformers import Qwen2ForCausalLM
+
+    # fork_rng so that building the model does not reset the caller's global RNG stream.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Qwen2ForCausalLM(config)
+    model.save_pretrained(folder)

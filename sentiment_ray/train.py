@@ -1,0 +1,192 @@
+"""The Ray Train job's driver: validate data, launch a TorchTrainer, collect the model folder and results.
+
+Run folder layout (`output_dir`):
+    config.yaml           the resolved config of this run
+    data_report.json      rows read / dropped per split and why
+    model/                the model folder (DESIGN §3), copied from the run's final Ray checkpoint
+    train_results.json    steps, loss, runtime, samples/s, parameters, provenance
+    test_results.json     validation + test metrics (accuracy, P, R, F1, ROC-AUC, confusion matrix)
+    ray/train-<stamp>/    Ray Train storage: checkpoints (unless storage_path points elsewhere)
+    hf_checkpoints/       the workers' local HF checkpoint scratch
+    tensorboard/          TensorBoard event files (rank 0)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sentiment_ray.config import RunConfig, save_config
+from sentiment_ray.errors import ConfigError
+from sentiment_ray.provenance import provenance
+
+RUN_PREFIX = "train-"
+
+
+@dataclass
+class TrainOutcome:
+    output_dir: Path
+    model_dir: Path
+    train_results: dict
+    test_results: dict
+
+
+def init_ray(**kwargs):
+    """Connect to RAY_ADDRESS when set (e.g. under `ray job submit`), else start an embedded local Ray."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), **kwargs)
+    return ray
+
+
+def run_training(cfg: RunConfig) -> TrainOutcome:
+    started = time.monotonic()
+    output_dir = Path(cfg.output_dir).resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, output_dir / "config.yaml")
+    splits = _load_splits(cfg, output_dir)
+    init_ray()
+    _check_resources(cfg)
+    storage = cfg.storage_path or str(output_dir / "ray")
+    name, resume_path = resolve_resume(cfg.train.resume, storage)
+    print(f"[train] Ray Train run '{name}' in {storage} ({cfg.scaling.num_workers} workers)", flush=True)
+    result = _trainer(cfg, splits, storage, name, resume_path, output_dir).fit()
+    return _collect(result, cfg, output_dir, name, storage, time.monotonic() - started)
+
+
+def _load_splits(cfg: RunConfig, output_dir: Path) -> dict:
+    from sentiment_ray.data import load_splits
+
+    d = cfg.data
+    splits = load_splits(
+        d.source,
+        text_column=d.text_column,
+        label_column=d.label_column,
+        id_column=d.id_column,
+        seed=cfg.train.seed,
+        max_invalid_fraction=d.max_invalid_fraction,
+        max_train_samples=d.max_train_samples,
+        val_size=d.val_size,
+        test_size=d.test_size,
+    )
+    (output_dir / "data_report.json").write_text(json.dumps(splits.report, ensure_ascii=False, indent=2, default=str))
+    frames = {"train": splits.train, "validation": splits.validation, "test": splits.test}
+    print("[train] data: " + ", ".join(f"{k} {len(v)} rows" for k, v in frames.items()), flush=True)
+    return {k: (v["text"].tolist(), [int(x) for x in v["label"]]) for k, v in frames.items()}
+
+
+def _check_resources(cfg: RunConfig) -> None:
+    """Fail fast instead of letting Ray Train wait forever for workers the cluster cannot host."""
+    import ray
+
+    s, have = cfg.scaling, ray.cluster_resources()
+    need_cpu = s.num_workers * s.cpus_per_worker
+    need_gpu = s.num_workers * s.gpus_per_worker if s.use_gpu else 0
+    if have.get("CPU", 0) < need_cpu or have.get("GPU", 0) < need_gpu:
+        message = (
+            f"scaling asks for {s.num_workers} workers × ({s.cpus_per_worker} CPU"
+            f"{f', {s.gpus_per_worker} GPU' if s.use_gpu else ''}) but the Ray cluster has "
+            f"{have.get('CPU', 0):g} CPU and {have.get('GPU', 0):g} GPU"
+        )
+        if "RAY_ADDRESS" not in os.environ:
+            raise ConfigError(message + ": lower scaling.num_workers / scaling.cpus_per_worker")
+        print(f"[train] warning: {message}; waiting for the autoscaler", flush=True)
+
+
+def resolve_resume(resume: str, storage: str) -> tuple[str, str | None]:
+    """(Ray run name, HF checkpoint path to start from) for `auto`, `none` or a checkpoint PATH.
+
+    A Ray run restarted under the same name resumes from its latest checkpoint, so `auto` reuses
+    the newest `train-*` run in storage that has one; `none` and PATH always start a new name.
+    """
+    fresh = RUN_PREFIX + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    if resume == "none":
+        return fresh, None
+    if resume == "auto":
+        return (_latest_run_with_checkpoint(storage) or fresh), None
+    path = Path(resume)
+    if not (path / "trainer_state.json").is_file():
+        raise ConfigError(
+            f"train.resume={resume!r}: not 'auto', 'none' or an HF checkpoint folder "
+            "(a checkpoint-N folder with trainer_state.json)"
+        )
+    return fresh, str(path.resolve())
+
+
+def _latest_run_with_checkpoint(storage: str) -> str | None:
+    import pyarrow.fs as pafs
+
+    fs, root = pafs.FileSystem.from_uri(storage if "://" in storage else str(Path(storage).resolve()))
+    runs = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+    names = sorted(
+        (r.base_name for r in runs if r.type == pafs.FileType.Directory and r.base_name.startswith(RUN_PREFIX)),
+        reverse=True,
+    )
+    for name in names:
+        inside = fs.get_file_info(pafs.FileSelector(f"{root}/{name}", allow_not_found=True))
+        if any(i.base_name.startswith("checkpoint_") for i in inside):
+            return name
+    return None
+
+
+def _trainer(cfg: RunConfig, splits: dict, storage: str, name: str, resume_path: str | None, output_dir: Path):
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from sentiment_ray.train_worker import train_loop
+
+    s = cfg.scaling
+    resources = {"CPU": s.cpus_per_worker, **({"GPU": s.gpus_per_worker} if s.use_gpu else {})}
+    loop_config = {
+        "config": cfg.to_dict(),
+        "splits": splits,
+        "resume_path": resume_path,
+        "checkpoint_dir": str(output_dir / "hf_checkpoints"),
+    }
+    env = {"env_vars": {"TENSORBOARD_LOGGING_DIR": str(output_dir / "tensorboard")}}
+    return TorchTrainer(
+        train_loop,
+        train_loop_config=loop_config,
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=s.num_workers, use_gpu=s.use_gpu, resources_per_worker=resources
+        ),
+        run_config=ray.train.RunConfig(
+            name=name,
+            storage_path=storage,
+            failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.save_total_limit + 1),
+            worker_runtime_env=env,
+        ),
+    )
+
+
+def _collect(result, cfg: RunConfig, output_dir: Path, name: str, storage: str, wall_s: float) -> TrainOutcome:
+    from sentiment_ray.train_worker import FINAL_RESULTS
+
+    if result.checkpoint is None:
+        raise RuntimeError(f"Ray Train run '{name}' ended without a checkpoint; see its logs in {storage}/{name}")
+    model_dir = output_dir / "model"
+    with result.checkpoint.as_directory() as folder:
+        final = json.loads((Path(folder) / FINAL_RESULTS).read_text())
+        if model_dir.exists():
+            shutil.rmtree(model_dir)
+        shutil.copytree(Path(folder) / "model", model_dir)
+    origin = {
+        **provenance(),
+        "model": cfg.model.name,
+        "finetune": cfg.model.finetune,
+        "strategy": cfg.model.strategy,
+        "data": cfg.data.source,
+        "tiny_model": cfg.model.name == "tiny",
+    }
+    train = {**final["train"], "wall_time_s": wall_s, "ray_run": f"{storage}/{name}", **origin}
+    test = {"validation": final["validation"], "test": final["test"], **origin}
+    (output_dir / "train_results.json").write_text(json.dumps(train, ensure_ascii=False, indent=2))
+    (output_dir / "test_results.json").write_text(json.dumps(test, ensure_ascii=False, indent=2))
+    return TrainOutcome(output_dir, model_dir, train, test)

@@ -1,0 +1,202 @@
+"""read_reviews on real files in every supported format, and the errors for malformed files."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from sentiment_ray.data import read_reviews
+from sentiment_ray.data.readers import OUTPUT_COLUMNS
+from sentiment_ray.errors import DataError
+
+
+def _write(path, content: str):
+    path.write_text(content, encoding="utf-8")
+    return path
+
+
+def _jsonl(path, records):
+    return _write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+def _labels(frame):
+    return [None if pd.isna(v) else int(v) for v in frame["label"]]
+
+
+def test_csv_with_custom_columns_keeps_ids_and_strings(tmp_path):
+    path = _write(tmp_path / "r.csv", 'review_id,review,sentiment\n007,很好,positive\n1e3,"差,很差",0\n')
+    frame = read_reviews(path, text_column="review", label_column="sentiment", id_column="review_id")
+    assert list(frame.columns) == list(OUTPUT_COLUMNS)
+    assert list(frame["id"]) == ["007", "1e3"]  # not mangled into 7 / 1000.0
+    assert list(frame["text"]) == ["很好", "差,很差"]
+    assert _labels(frame) == [1, 0]
+    assert str(frame["label"].dtype) == "Int64"
+    assert list(frame["problem"]) == [None, None]
+    assert list(frame["source_row"]) == [1, 2]
+
+
+def test_tsv_chnsenticorp_layout_generates_ids(tmp_path):
+    path = _write(tmp_path / "train.tsv", 'label\ttext_a\n1\t房间干净\n0\t服务太差\n\n1\t"好"评\n')
+    frame = read_reviews(path, text_column="text_a")
+    assert list(frame["id"]) == ["0", "1", "2"]  # 0-based row numbers when there is no id column
+    assert list(frame["text"]) == ["房间干净", "服务太差", "好评"]
+    assert _labels(frame) == [1, 0, 1]
+    assert list(frame["source_row"]) == [1, 2, 3]
+
+
+def test_csv_bom_and_multiline_quoted_text(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes('\ufefftext,label\n"第一行\n第二行",1\n'.encode())
+    frame = read_reviews(path)
+    assert list(frame["text"]) == ["第一行\n第二行"]
+    assert _labels(frame) == [1]
+
+
+def test_jsonl_with_custom_columns_and_int_ids(tmp_path):
+    records = [{"uid": 5, "content": "不错", "y": "正面"}, {"uid": 6, "content": "一般", "y": "负面", "extra": 1}]
+    path = _jsonl(tmp_path / "r.jsonl", records)
+    frame = read_reviews(path, text_column="content", label_column="y", id_column="uid")
+    assert list(frame["id"]) == ["5", "6"]
+    assert _labels(frame) == [1, 0]
+
+
+def test_json_file_holding_json_lines_or_array(tmp_path):
+    lines = _jsonl(tmp_path / "lines.json", [{"text": "好", "label": 1}, {"text": "坏", "label": 0}])
+    array = _write(tmp_path / "array.json", json.dumps([{"text": "好", "label": 1}, {"text": "坏", "label": 0}]))
+    for path in (lines, array):
+        frame = read_reviews(path)
+        assert list(frame["text"]) == ["好", "坏"]
+        assert _labels(frame) == [1, 0]
+
+
+def test_parquet_keeps_int_ids_with_nulls_as_given(tmp_path):
+    path = tmp_path / "r.parquet"
+    table = pd.DataFrame(
+        {"id": pd.array([10, None, 12], dtype="Int64"), "text": ["a", "b", "c"], "label": [1.0, 0.0, None]}
+    )
+    table.to_parquet(path)
+    frame = read_reviews(path, id_column="id")
+    assert list(frame["id"]) == ["10", None, "12"]
+    assert _labels(frame) == [1, 0, None]
+    assert list(frame["problem"]) == [None, None, "missing label"]
+
+
+def test_every_label_spelling_in_a_file(tmp_path):
+    spellings = ["0", "1", "negative", "positive", "NEG", "Pos", " pos ", "负面", "正面", "消极", "积极"]
+    expected = [0, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1]
+    path = _write(tmp_path / "s.csv", "text,label\n" + "".join(f"t{i},{s}\n" for i, s in enumerate(spellings)))
+    frame = read_reviews(path)
+    assert _labels(frame) == expected
+    assert frame["problem"].isna().all()
+
+
+def test_row_problems(tmp_path):
+    records = [
+        {"text": "好", "label": 1},
+        {"text": "", "label": 1},
+        {"text": "   ", "label": 0},
+        {"text": None, "label": 0},
+        {"text": 123, "label": 0},
+        {"text": "还行", "label": None},
+        {"text": "还行", "label": ""},
+        {"text": "还行", "label": "xyz"},
+        {"text": "还行", "label": True},
+        {"label": 1},
+    ]
+    frame = read_reviews(_jsonl(tmp_path / "p.jsonl", records))
+    assert list(frame["problem"]) == [
+        None,
+        "empty text",
+        "empty text",
+        "empty text",
+        "text is not a string",
+        "missing label",
+        "missing label",
+        "unknown label 'xyz'",
+        "unknown label True",
+        "empty text",
+    ]
+    assert frame["text"][4] is None  # the text column only ever holds str or None
+    assert frame["text"][2] == "   "  # text is kept as read
+    assert list(frame["source_row"]) == list(range(1, 11))
+
+
+def test_absent_label_column_gives_na_unless_required(tmp_path):
+    path = _write(tmp_path / "u.csv", "text\n好\n坏\n")
+    frame = read_reviews(path)
+    assert frame["label"].isna().all()
+    assert frame["problem"].isna().all()  # unlabeled rows are still usable for scoring
+    with pytest.raises(DataError, match=r"u\.csv: no label column 'label'.*'text'.*--label-column"):
+        read_reviews(path, require_label=True)
+    with pytest.raises(DataError, match=r"no label column 'y'.*--label-column"):
+        read_reviews(path, label_column="y", require_label=True)
+
+
+def test_label_column_none_reads_no_labels(tmp_path):
+    frame = read_reviews(_write(tmp_path / "l.csv", "text,label\n好,xyz\n"), label_column=None)
+    assert frame["label"].isna().all()
+    assert frame["problem"].isna().all()
+
+
+def test_missing_text_column_lists_columns_and_flag(tmp_path):
+    path = _write(tmp_path / "t.tsv", "label\ttext_a\n1\t好\n")
+    with pytest.raises(DataError) as info:
+        read_reviews(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "'text'" in message and "'label', 'text_a'" in message and "--text-column" in message
+
+
+def test_missing_id_column(tmp_path):
+    with pytest.raises(DataError, match=r"no id column 'uid'.*--id-column"):
+        read_reviews(_write(tmp_path / "i.csv", "text,label\n好,1\n"), id_column="uid")
+
+
+def test_bad_json_line_names_file_and_line(tmp_path):
+    path = _write(tmp_path / "bad.jsonl", '{"text": "好", "label": 1}\n\n{"text": "坏", "label": 0\n')
+    with pytest.raises(DataError, match=r"bad\.jsonl: line 3 is not valid JSON"):
+        read_reviews(path)
+
+
+def test_json_line_that_is_not_an_object(tmp_path):
+    with pytest.raises(DataError, match=r"arr\.jsonl: line 2 is a JSON list, expected an object"):
+        read_reviews(_write(tmp_path / "arr.jsonl", '{"text": "好"}\n["坏", 0]\n'))
+
+
+def test_non_utf8_bytes_name_file_and_line(tmp_path):
+    path = tmp_path / "gbk.csv"
+    path.write_bytes("text,label\n好,1\n".encode() + "差评,0\n".encode("gbk"))
+    with pytest.raises(DataError, match=r"gbk\.csv: line 3 is not valid UTF-8.*GBK"):
+        read_reviews(path)
+
+
+@pytest.mark.parametrize("bad_row", ["好,1,extra", "好"])
+def test_csv_row_with_wrong_field_count(tmp_path, bad_row):
+    path = _write(tmp_path / "f.csv", f"text,label\n不错,1\n{bad_row}\n")
+    with pytest.raises(DataError, match=r"f\.csv: row 2 \(line 3\) has \d fields but the header has 2"):
+        read_reviews(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "pattern"),
+    [
+        ("zero.csv", "", r"zero\.csv: the file is empty"),
+        ("blank.jsonl", "\n  \n", r"blank\.jsonl: the file is empty"),
+        ("header.csv", "text,label\n", r"header\.csv: no data rows"),
+    ],
+)
+def test_empty_files(tmp_path, name, content, pattern):
+    with pytest.raises(DataError, match=pattern):
+        read_reviews(_write(tmp_path / name, content))
+
+
+def test_unknown_extension_and_missing_file(tmp_path):
+    with pytest.raises(DataError, match=r"r\.xlsx: unsupported file type '\.xlsx'.*\.csv.*\.tsv.*\.jsonl.*\.parquet"):
+        read_reviews(_write(tmp_path / "r.xlsx", "x"))
+    with pytest.raises(DataError, match=r"nope\.csv: file not found"):
+        read_reviews(tmp_path / "nope.csv")
+
+
+def test_corrupt_parquet(tmp_path):
+    with pytest.raises(DataError, match=r"broken\.parquet: cannot be read as Parquet"):
+        read_reviews(_write(tmp_path / "broken.parquet", "not parquet at all"))
