@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> int:
+    from ray.train import TrainingFailedError
+
     from sentiment_ray.config import load_config
     from sentiment_ray.train import run_training
 
@@ -93,7 +95,16 @@ def cmd_train(args) -> int:
     if args.use_qlora:
         updates["model.load_in_4bit"] = True
         updates.setdefault("model.finetune", "qlora")
-    outcome = run_training(load_config(args.config, overrides=args.set, updates=updates))
+    cfg = load_config(args.config, overrides=args.set, updates=updates)
+    try:
+        outcome = run_training(cfg)
+    except TrainingFailedError as err:
+        print(
+            f"error: training failed: {err}\nThe latest checkpoint is kept: rerun the same command with "
+            f"--resume auto (output dir {cfg.output_dir}) to continue from it.",
+            file=sys.stderr,
+        )
+        return 1
     test = outcome.test_results["test"]
     print(json.dumps({k: test[k] for k in ("n", "accuracy", "precision", "recall", "f1", "roc_auc")}, indent=2))
     print(f"model folder: {outcome.model_dir}")

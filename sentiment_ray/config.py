@@ -237,6 +237,8 @@ def _coerce(hint, value, path: str):
         if not isinstance(value, list):
             raise ConfigError(f"config field '{path}' must be a list, got {value!r}")
         return [_coerce(args[0], v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if hint in (int, float) and isinstance(value, str):
+        value = _number_from_text(value, hint, path)  # YAML 1.1 reads 3e-4 as a string
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -244,6 +246,13 @@ def _coerce(hint, value, path: str):
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise ConfigError(f"config field '{path}' must be {hint.__name__}, got {value!r}")
     return value
+
+
+def _number_from_text(text: str, hint: type, path: str):
+    try:
+        return hint(text)
+    except ValueError:
+        raise ConfigError(f"config field '{path}' must be {hint.__name__}, got {text!r}") from None
 
 
 def load_config(

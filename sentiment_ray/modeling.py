@@ -99,6 +99,7 @@ def prepare_for_training(model, strategy, model_cfg: ModelConfig, lora: LoraConf
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=model_cfg.gradient_checkpointing)
+        _keep_4bit_training_layout(model)
     elif model_cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if model_cfg.finetune == "full":
@@ -116,6 +117,18 @@ def prepare_for_training(model, strategy, model_cfg: ModelConfig, lora: LoraConf
         target_modules=list(lora.target_modules),
     )
     return get_peft_model(model, peft_config)
+
+
+def _keep_4bit_training_layout(model) -> None:
+    """Stop bitsandbytes repacking 4-bit weights for CPU inference during training.
+
+    On AVX512-BF16 CPUs, bitsandbytes 0.50 repacks a Linear4bit's weight on its first eval-mode forward
+    and never packs it back; the next training step then fails ("a view of a leaf Variable ... in-place").
+    Evaluation between training steps is exactly that sequence, so training keeps the training layout.
+    """
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
 
 
 def count_parameters(model) -> dict[str, int]:

@@ -103,7 +103,8 @@ def resolve_resume(resume: str, storage: str) -> tuple[str, str | None]:
     """(Ray run name, HF checkpoint path to start from) for `auto`, `none` or a checkpoint PATH.
 
     A Ray run restarted under the same name resumes from its latest checkpoint, so `auto` reuses
-    the newest `train-*` run in storage that has one; `none` and PATH always start a new name.
+    the newest `train-*` run in storage when it stopped mid-training (crash, kill, preemption); a
+    finished run, `none` and PATH start a new name.
     """
     fresh = RUN_PREFIX + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
     if resume == "none":
@@ -120,7 +121,10 @@ def resolve_resume(resume: str, storage: str) -> tuple[str, str | None]:
 
 
 def _latest_run_with_checkpoint(storage: str) -> str | None:
+    """Newest `train-*` run whose latest checkpoint is a mid-training one (a finished run is not resumed)."""
     import pyarrow.fs as pafs
+
+    from sentiment_ray.train_worker import FINAL_RESULTS
 
     fs, root = pafs.FileSystem.from_uri(storage if "://" in storage else str(Path(storage).resolve()))
     runs = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
@@ -130,8 +134,12 @@ def _latest_run_with_checkpoint(storage: str) -> str | None:
     )
     for name in names:
         inside = fs.get_file_info(pafs.FileSelector(f"{root}/{name}", allow_not_found=True))
-        if any(i.base_name.startswith("checkpoint_") for i in inside):
-            return name
+        checkpoints = sorted(  # checkpoint_<timestamp>/ folders; Ray's checkpoint_manager_snapshot.json is not one
+            i.path for i in inside if i.base_name.startswith("checkpoint_") and i.type == pafs.FileType.Directory
+        )
+        if checkpoints:
+            finished = fs.get_file_info(f"{checkpoints[-1]}/{FINAL_RESULTS}").type != pafs.FileType.NotFound
+            return None if finished else name
     return None
 
 
@@ -148,6 +156,7 @@ def _trainer(cfg: RunConfig, splits: dict, storage: str, name: str, resume_path:
         "splits": splits,
         "resume_path": resume_path,
         "checkpoint_dir": str(output_dir / "hf_checkpoints"),
+        **_fault_injection_settings(output_dir),
     }
     env = {"env_vars": {"TENSORBOARD_LOGGING_DIR": str(output_dir / "tensorboard")}}
     return TorchTrainer(
@@ -164,6 +173,16 @@ def _trainer(cfg: RunConfig, splits: dict, storage: str, name: str, resume_path:
             worker_runtime_env=env,
         ),
     )
+
+
+def _fault_injection_settings(output_dir: Path) -> dict:
+    """SENTIMENT_RAY_FAIL_AT_STEP=N kills rank 0 at step N once per run folder (for fault-tolerance tests)."""
+    step = os.environ.get("SENTIMENT_RAY_FAIL_AT_STEP")
+    if not step:
+        return {}
+    if not step.isdigit() or int(step) < 1:
+        raise ConfigError(f"SENTIMENT_RAY_FAIL_AT_STEP={step!r} must be a positive step number")
+    return {"fail_at_step": int(step), "fail_marker": str(output_dir / f"fault_injected_at_step_{step}")}
 
 
 def _collect(result, cfg: RunConfig, output_dir: Path, name: str, storage: str, wall_s: float) -> TrainOutcome:

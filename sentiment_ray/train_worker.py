@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import ray.train
 import torch
 import torch.nn.functional as F
+from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from sentiment_ray.config import RunConfig, build_dataclass
@@ -66,6 +69,45 @@ class ProgressCallback(TrainerCallback):
             f"lr {logs.get('learning_rate', 0):.2e} elapsed {elapsed:.0f}s eta {eta:.0f}s",
             flush=True,
         )
+
+
+class RankZeroReportCallback(RayTrainReportCallback):
+    """RayTrainReportCallback where only rank 0 uploads the checkpoint, after every rank finished writing it.
+
+    On one node the workers share `output_dir`; with the stock callback every rank copies the newest
+    checkpoint folder, and a rank that copies while rank 0 is still writing it crashes on vanished
+    temp files. A barrier first, then one upload.
+    """
+
+    def on_save(self, args, state, control, **kwargs):
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+        if state.is_world_process_zero:
+            return super().on_save(args, state, control, **kwargs)
+        ray.train.report(metrics={}, checkpoint=None)  # every rank must report (Train V2 collective)
+
+
+class FailAtStepCallback(TrainerCallback):
+    """Test hook (SENTIMENT_RAY_FAIL_AT_STEP=N): kill rank 0's process at step N, once per marker file.
+
+    `os._exit` mimics a crashed or preempted worker (no Python cleanup, no exception to catch), so
+    Ray Train's failure handling, not ours, has to bring the run back.
+    """
+
+    def __init__(self, step: int, marker: str):
+        self.step, self.marker = step, Path(marker)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step and state.is_world_process_zero and not self.marker.exists():
+            self.marker.parent.mkdir(parents=True, exist_ok=True)
+            self.marker.write_text(f"worker killed at step {self.step}\n")
+            print(f"[train] fault injection: killing rank 0 at step {self.step}", flush=True)
+            os._exit(1)
+
+
+def _fault_injection(loop_config: dict) -> list:
+    step = loop_config.get("fail_at_step")
+    return [FailAtStepCallback(step, loop_config["fail_marker"])] if step else []
 
 
 class EncodedReviews(torch.utils.data.Dataset):
@@ -128,9 +170,6 @@ def _latest_state(checkpoint_dir: Path) -> dict:
 
 def train_loop(loop_config: dict) -> None:
     """Ray Train entry point (runs on every worker)."""
-    import ray.train
-    from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
-
     from sentiment_ray.modeling import (
         compute_dtype,
         load_base_model,
@@ -143,9 +182,6 @@ def train_loop(loop_config: dict) -> None:
 
     cfg = build_dataclass(RunConfig, loop_config["config"])
     restored = ray.train.get_checkpoint()
-    if restored is not None and _is_final(restored):
-        print("[train] this run already finished; reusing its final model folder", flush=True)
-        return  # the run's final checkpoint (model + metrics) stays the latest one
     device = pick_device(cfg.scaling.use_gpu)
     dtype = compute_dtype(cfg.train.precision, device)
     base_path = resolve_base(cfg.model.name, cfg.model.tiny_seed)
@@ -171,7 +207,7 @@ def train_loop(loop_config: dict) -> None:
         eval_dataset=splits["validation"],
         data_collator=LeftPadCollator(tokenizer.pad_token_id),
         compute_metrics=eval_metrics,
-        callbacks=[RayTrainReportCallback(), ProgressCallback()],
+        callbacks=[RankZeroReportCallback(), ProgressCallback(), *_fault_injection(loop_config)],
         strategy=strategy,
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; ProgressCallback prints one line
@@ -180,17 +216,10 @@ def train_loop(loop_config: dict) -> None:
     _report_final(trainer, tokenizer, cfg, splits, train_output)
 
 
-def _is_final(checkpoint) -> bool:
-    with checkpoint.as_directory() as folder:
-        return (Path(folder) / FINAL_RESULTS).is_file()
-
-
 def _fit(trainer, restored, resume_path: str | None) -> dict:
     """Train, resuming from Ray's latest checkpoint (failure retry / --resume auto) or an explicit path."""
     if restored is None:
         return _train_from(trainer, resume_path)
-    from ray.train.huggingface.transformers import RayTrainReportCallback
-
     with restored.as_directory() as folder:
         return _train_from(trainer, str(Path(folder) / RayTrainReportCallback.CHECKPOINT_NAME))
 
@@ -223,8 +252,6 @@ def _split_metrics(trainer, dataset) -> dict:
 
 def _report_final(trainer, tokenizer, cfg: RunConfig, splits: dict, train_output: dict) -> None:
     """Evaluate validation + test (sharded over workers), then rank 0 reports model folder + results."""
-    import ray.train
-
     from sentiment_ray.model_folder import save_model_folder
     from sentiment_ray.modeling import count_parameters
 

@@ -1,0 +1,24 @@
+"""Shared fixtures: the offline tiny Qwen2 (built once, cached under ~/.cache/sentiment-ray) and its tokenizer."""
+
+import os
+
+import pytest
+
+# Every process that starts or reaches a Ray cluster runs with token auth (shared/RAY-2.60-NOTES.md).
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+# The Hub is unreachable here by design: fail fast instead of retrying for ~25 s.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_path():
+    from sentiment_ray.tiny import materialize_tiny
+
+    return str(materialize_tiny(seed=0))
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiny_path):
+    from sentiment_ray.modeling import load_tokenizer
+
+    return load_tokenizer(tiny_path)

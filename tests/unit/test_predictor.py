@@ -1,0 +1,96 @@
+"""Predictor + model folder: save → load gives the same predictions; batching, ordering and bad rows."""
+
+import json
+
+import pytest
+import torch
+
+from sentiment_ray.config import RunConfig, build_dataclass
+from sentiment_ray.model_folder import META_FILE, save_model_folder
+from sentiment_ray.modeling import load_base_model, prepare_for_training
+from sentiment_ray.predictor import SentimentPredictor
+from sentiment_ray.strategies import make_strategy
+
+TEXTS = ["质量很好，物流也快", "太差了", "一般般吧，还可以。", "屏幕坏了，客服也不理人，非常失望！！" * 3, "好"]
+
+
+def trained_model(tiny_path, tokenizer, strategy_name, finetune):
+    """A tiny model whose trainable weights (adapters, head or all) are randomised, so they matter."""
+    cfg = build_dataclass(
+        RunConfig,
+        {"model": {"name": "tiny", "strategy": strategy_name, "finetune": finetune}, "data": {"max_length": 64}},
+    )
+    torch.manual_seed(1)
+    strategy = make_strategy(strategy_name, tokenizer, cfg.prompt, cfg.data.max_length)
+    model = load_base_model(
+        strategy,
+        tiny_path,
+        pad_token_id=tokenizer.pad_token_id,
+        finetune=finetune,
+        device=torch.device("cpu"),
+        dtype=torch.float32,
+    )
+    model = prepare_for_training(model, strategy, cfg.model, cfg.lora)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.requires_grad and ("lora_" in name or "score" in name):
+                param.normal_(0, 0.5)
+    return cfg, strategy, model.eval()
+
+
+CASES = [("label_scoring", "lora"), ("classifier", "lora"), ("label_scoring", "full"), ("classifier", "qlora")]
+
+
+@pytest.mark.parametrize(("strategy_name", "finetune"), CASES)
+def test_saved_and_loaded_model_predicts_identically(tmp_path, tiny_path, tokenizer, strategy_name, finetune):
+    cfg, strategy, model = trained_model(tiny_path, tokenizer, strategy_name, finetune)
+    in_memory = SentimentPredictor(model, tokenizer, strategy, {}, torch.device("cpu")).predict_batch(TEXTS)
+    save_model_folder(model, tokenizer, cfg, tmp_path / "model", metrics={"test": {"accuracy": 0.5}})
+    meta = json.loads((tmp_path / "model" / META_FILE).read_text())
+    assert meta["strategy"] == strategy_name and meta["finetune"] == finetune and meta["base_model"] == "tiny"
+    assert meta["label_words"] == ["负面", "正面"] and meta["max_length"] == 64 and "versions" in meta
+    loaded = SentimentPredictor.from_pretrained(tmp_path / "model", device="cpu", precision="fp32")
+    reloaded = loaded.predict_batch(TEXTS)
+    assert [p["label"] for p in reloaded] == [p["label"] for p in in_memory]
+    for a, b in zip(reloaded, in_memory, strict=True):
+        assert a["prob_positive"] == pytest.approx(b["prob_positive"], abs=1e-5)
+    assert len({round(p["prob_positive"], 4) for p in in_memory}) > 1  # weights really differ per text
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_path, tokenizer):
+    _, strategy, model = trained_model(tiny_path, tokenizer, "label_scoring", "lora")
+    return SentimentPredictor(model, tokenizer, strategy, {}, torch.device("cpu"), batch_size=2)
+
+
+def test_predict_batch_matches_one_at_a_time(predictor):
+    batched = predictor.predict_batch(TEXTS, batch_size=3)
+    single = [predictor.predict(t) for t in TEXTS]
+    for a, b in zip(batched, single, strict=True):
+        assert a["label"] == b["label"] and a["prob_positive"] == pytest.approx(b["prob_positive"], abs=1e-5)
+
+
+def test_prediction_contract(predictor):
+    p = predictor.predict("质量很好")
+    assert set(p) == {"label", "label_id", "confidence", "prob_positive", "error"}
+    assert p["error"] is None and p["label"] == ("positive" if p["label_id"] == 1 else "negative")
+    assert p["confidence"] == pytest.approx(max(p["prob_positive"], 1 - p["prob_positive"]))
+
+
+def test_bad_texts_get_errors_in_place(predictor):
+    texts = ["很好", None, "", "   ", 42, "x" * 30_000, "太差"]
+    out = predictor.predict_batch(texts)
+    assert len(out) == len(texts)
+    errors = [o["error"] for o in out]
+    assert errors[0] is None and errors[-1] is None
+    assert "missing" in errors[1] and "empty" in errors[2] and "empty" in errors[3]
+    assert "not a string (got int)" in errors[4] and "too long" in errors[5]
+    assert all(o["label"] is None for o in out[1:-1])
+    assert out[0] == predictor.predict("很好")
+
+
+def test_not_a_model_folder_is_a_clear_error(tmp_path):
+    from sentiment_ray.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="not a sentiment-ray model folder"):
+        SentimentPredictor.from_pretrained(tmp_path)

@@ -1,0 +1,112 @@
+"""Strategies on the real tiny Qwen2: scores match a brute-force reference, no full-vocab logits, training works."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sentiment_ray.config import LoraConfig, ModelConfig, PromptConfig
+from sentiment_ray.modeling import load_base_model, prepare_for_training
+from sentiment_ray.strategies import LabelScoringStrategy, PromptEncoder, make_strategy, pad_batch
+
+TEXTS = ["质量很好，物流也快", "太差了", "一般般吧，还可以。", "屏幕坏了，客服也不理人，非常失望！！"]
+CPU = torch.device("cpu")
+
+
+def build(tiny_path, tokenizer, strategy_name, finetune="full", label_words=("负面", "正面"), seed=0):
+    torch.manual_seed(seed)
+    strategy = make_strategy(strategy_name, tokenizer, PromptConfig(label_words=list(label_words)), 64)
+    model = load_base_model(
+        strategy, tiny_path, pad_token_id=tokenizer.pad_token_id, finetune=finetune, device=CPU, dtype=torch.float32
+    )
+    return strategy, prepare_for_training(model, strategy, ModelConfig(name="tiny", finetune=finetune), LoraConfig())
+
+
+def reference_scores(model, tokenizer, strategy, texts):
+    """Brute force, one text and one label at a time, full-vocab log-softmax at every position."""
+    rows = []
+    for text in texts:
+        prompt = strategy.encode(text)
+        row = []
+        for word in strategy.label_token_ids:
+            ids = torch.tensor([prompt + word])
+            logprobs = F.log_softmax(model(input_ids=ids).logits.float(), dim=-1)[0]
+            row.append(sum(logprobs[len(prompt) - 1 + j, t] for j, t in enumerate(word)))
+        rows.append(torch.stack(row))
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("label_words", [("负面", "正面"), ("差评，不推荐", "好评")], ids=["single", "multi"])
+def test_label_scores_equal_brute_force_reference(tiny_path, tokenizer, label_words):
+    strategy, model = build(tiny_path, tokenizer, "label_scoring", label_words=label_words)
+    assert strategy.single_token == (label_words == ("负面", "正面"))
+    batch = pad_batch([strategy.encode(t) for t in TEXTS], tokenizer.pad_token_id)
+    with torch.no_grad():
+        got = strategy.scores(model, batch)
+        want = reference_scores(model, tokenizer, strategy, TEXTS)
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_qwen_label_words_are_single_tokens(tokenizer):
+    strategy = LabelScoringStrategy(tokenizer, PromptConfig(), 64)
+    assert strategy.label_token_ids == [[103276], [106557]] and strategy.single_token
+
+
+@pytest.mark.parametrize("label_words", [("负面", "正面"), ("差评，不推荐", "好评")], ids=["single", "multi"])
+def test_label_scoring_never_projects_every_position(tiny_path, tokenizer, label_words):
+    """The lm_head only ever sees the label positions: [batch, k, hidden], never [batch, seq, hidden]."""
+    strategy, model = build(tiny_path, tokenizer, "label_scoring", label_words=label_words)
+    seen = []
+    model.get_output_embeddings().register_forward_hook(lambda mod, inp, out: seen.append(tuple(out.shape)))
+    batch = pad_batch([strategy.encode(t) for t in TEXTS], tokenizer.pad_token_id)
+    strategy.scores(model, batch).sum().backward()
+    longest_word = max(len(w) for w in strategy.label_token_ids)
+    assert seen and all(shape[1] <= longest_word for shape in seen), seen
+    assert batch["input_ids"].shape[1] > longest_word  # the check would be vacuous otherwise
+
+
+@pytest.mark.parametrize("name", ["label_scoring", "classifier"])
+def test_scores_do_not_depend_on_batch_padding(tiny_path, tokenizer, name):
+    strategy, model = build(tiny_path, tokenizer, name)
+    with torch.no_grad():
+        together = strategy.scores(model, pad_batch([strategy.encode(t) for t in TEXTS], tokenizer.pad_token_id))
+        alone = torch.cat(
+            [strategy.scores(model, pad_batch([strategy.encode(t)], tokenizer.pad_token_id)) for t in TEXTS]
+        )
+    torch.testing.assert_close(together, alone, atol=1e-4, rtol=1e-4)
+
+
+def overfit(strategy, model, tokenizer, texts, labels, steps=60, lr=3e-3):
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    batch = pad_batch([strategy.encode(t) for t in texts], tokenizer.pad_token_id)
+    target = torch.tensor(labels)
+    losses = []
+    for _ in range(steps):
+        loss = F.cross_entropy(strategy.scores(model, batch), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    with torch.no_grad():
+        predicted = strategy.scores(model, batch).argmax(-1)
+    return losses, (predicted == target).float().mean().item()
+
+
+@pytest.mark.parametrize("name", ["label_scoring", "classifier"])
+def test_each_strategy_overfits_32_examples(tiny_path, tokenizer, name):
+    from sentiment_ray.data import load_splits
+
+    train = load_splits("offline", seed=7).train.head(32)
+    strategy, model = build(tiny_path, tokenizer, name)
+    losses, accuracy = overfit(strategy, model, tokenizer, train["text"].tolist(), train["label"].astype(int).tolist())
+    assert losses[-1] < 0.5 * losses[0], losses[::10]
+    assert accuracy == 1.0
+
+
+def test_prompt_encoder_truncates_the_review_not_the_cue(tokenizer):
+    encode = PromptEncoder(tokenizer, PromptConfig().template, max_length=16)
+    suffix = tokenizer("\n情感倾向：", add_special_tokens=False)["input_ids"]
+    ids = encode("很好" * 200)
+    assert len(ids) == 16 and ids[-len(suffix) :] == suffix
+    assert encode("很好") == tokenizer("评论：很好\n情感倾向：", add_special_tokens=False)["input_ids"]
+    with pytest.raises(ValueError, match="no room"):
+        PromptEncoder(tokenizer, PromptConfig().template, max_length=4)
