@@ -22,3 +22,32 @@ def tokenizer(tiny_path):
     from sentiment_ray.modeling import load_tokenizer
 
     return load_tokenizer(tiny_path)
+
+
+@pytest.fixture(scope="session")
+def model_folder(tmp_path_factory, tiny_path, tokenizer):
+    """A LoRA label-scoring model folder on the tiny base, adapters randomised so that they matter (no Ray)."""
+    import torch
+
+    from sentiment_ray.config import RunConfig, build_dataclass
+    from sentiment_ray.model_folder import save_model_folder
+    from sentiment_ray.modeling import load_base_model, prepare_for_training
+    from sentiment_ray.strategies import make_strategy
+
+    cfg = build_dataclass(RunConfig, {"model": {"name": "tiny", "finetune": "lora"}, "data": {"max_length": 64}})
+    torch.manual_seed(1)
+    strategy = make_strategy(cfg.model.strategy, tokenizer, cfg.prompt, cfg.data.max_length)
+    model = load_base_model(
+        strategy,
+        tiny_path,
+        pad_token_id=tokenizer.pad_token_id,
+        finetune="lora",
+        device=torch.device("cpu"),
+        dtype=torch.float32,
+    )
+    model = prepare_for_training(model, strategy, cfg.model, cfg.lora)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_" in name:
+                param.normal_(0, 0.5)
+    return save_model_folder(model, tokenizer, cfg, tmp_path_factory.mktemp("model") / "model")

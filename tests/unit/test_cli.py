@@ -1,0 +1,56 @@
+"""The `sentiment-ray` CLI as a user runs it: a real subprocess, real model folder, stdin for --interactive."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def cli(*args, stdin=None):
+    return subprocess.run(
+        [sys.executable, "-m", "sentiment_ray.cli", *args], input=stdin, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_predict_text_and_demo(model_folder):
+    out = cli("predict", "--model-path", str(model_folder), "--text", "质量很好", "--text", "太差了")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["质量很好", "太差了"]
+    assert all(r["label"] in ("positive", "negative") and r["error"] is None for r in rows)
+    demo = cli("predict", "--model-path", str(model_folder), "--demo")
+    assert demo.returncode == 0 and len(demo.stdout.splitlines()) == 4
+
+
+def test_predict_interactive_reads_until_quit(model_folder):
+    out = cli("predict", "--model-path", str(model_folder), "--interactive", stdin="很好\n\nquit\n不会被读到\n")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()[1:]]
+    assert len(rows) == 2 and rows[0]["error"] is None and "empty" in rows[1]["error"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--config", "missing.yaml"], "config file not found: missing.yaml"),
+        (["train", "--model", "tiny", "--finetune", "full", "--use-qlora"], "contradicts model.finetune='full'"),
+        (["train", "--set", "train.epoch=2"], "did you mean 'epochs'"),
+        (["train", "--model", "tiny", "--data", "/no/such/file.csv"], "/no/such/file.csv"),
+        (["predict", "--model-path", "/no/such/folder", "--text", "x"], "not a sentiment-ray model folder"),
+    ],
+)
+def test_bad_input_is_one_clear_line_not_a_traceback(args, message):
+    out = cli(*args)
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_unreachable_hub_model_is_a_clear_error():
+    """The Hub is unreachable here by design (HF_HUB_OFFLINE=1 set in conftest makes that immediate)."""
+    from sentiment_ray.errors import ModelLoadError
+    from sentiment_ray.modeling import load_tokenizer
+
+    with pytest.raises(ModelLoadError, match="Hugging Face Hub") as err:
+        load_tokenizer("Qwen/Qwen2.5-1.5B")
+    assert "--model tiny" in str(err.value)
