@@ -75,11 +75,55 @@ def _add_predict_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32)
 
 
+def _add_score_parser(sub) -> None:
+    p = sub.add_parser("score", help="score review files on Ray Data (one output row per input row)")
+    p.add_argument("--model-path", required=True, help="a model folder (<run>/model)")
+    p.add_argument("--input", required=True, action="append", help="FILE | DIR | GLOB (repeatable)")
+    p.add_argument("--output", required=True, help="output folder (Ray Data writes one file per block)")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--id-column", help="column holding ids (default: a column named `id`, else the row number)")
+    p.add_argument("--format", default="parquet", choices=["parquet", "csv", "jsonl"], dest="output_format")
+    p.add_argument("--columns", help="comma-separated original columns to keep (default: all)")
+    p.add_argument("--num-actors", type=int, default=1, help="predictor actors (model copies)")
+    p.add_argument("--batch-size", type=int, default=64, help="rows per predictor call")
+    p.add_argument("--cpus-per-actor", type=float, default=1.0, help="also the torch threads per actor")
+    p.add_argument("--gpus-per-actor", type=float, default=0.0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    p.add_argument("--overwrite", action="store_true", help="replace a finished output folder")
+
+
+def _add_evaluation_flags(p) -> None:
+    p.add_argument("--data", required=True, help="FILE (evaluated whole) | DIR of splits | offline | chnsenticorp")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--id-column")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--train-data", help="training rows for the TF-IDF baseline (default: the data's train split)")
+    p.add_argument("--max-rows", type=int, help="evaluate only the first N usable rows")
+    p.add_argument("--seed", type=int, default=42, help="split seed (offline / single file) and perturbation seed")
+    p.add_argument("--num-actors", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--cpus-per-actor", type=float, default=1.0)
+
+
+def _add_evaluate_parsers(sub) -> None:
+    p = sub.add_parser("evaluate", help="metrics, confidence/calibration, robustness, baselines, plots, report")
+    p.add_argument("--model-path", required=True, help="a model folder (<run>/model)")
+    _add_evaluation_flags(p)
+    z = sub.add_parser("zero-shot", help="evaluate a base model with the label-scoring prompt, no training")
+    z.add_argument("--model", required=True, help="Hub id, local model folder, or 'tiny'")
+    z.add_argument("--max-length", type=int, default=256)
+    _add_evaluation_flags(z)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sentiment-ray", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train_parser(sub)
     _add_predict_parser(sub)
+    _add_score_parser(sub)
+    _add_evaluate_parsers(sub)
     return parser
 
 
@@ -144,7 +188,83 @@ def _interactive(predictor) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "predict": cmd_predict}
+def cmd_score(args) -> int:
+    from sentiment_ray.scoring import ScoreOptions, run_scoring
+    from sentiment_ray.train import init_ray
+
+    keep = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    opts = ScoreOptions(
+        model_path=args.model_path,
+        inputs=args.input,
+        output=args.output,
+        text_column=args.text_column,
+        id_column=args.id_column,
+        output_format=args.output_format,
+        keep_columns=keep,
+        num_actors=args.num_actors,
+        batch_size=args.batch_size,
+        cpus_per_actor=args.cpus_per_actor,
+        gpus_per_actor=args.gpus_per_actor,
+        device=args.device,
+        precision=args.precision,
+        overwrite=args.overwrite,
+    )
+    init_ray()
+    summary = run_scoring(opts)
+    print(json.dumps({k: v for k, v in summary.items() if k != "files"}, indent=2))
+    return 0
+
+
+def _evaluate_options(args, model_path: str):
+    from sentiment_ray.evaluate import EvaluateOptions
+
+    return EvaluateOptions(
+        model_path=model_path,
+        data=args.data,
+        output_dir=args.output_dir,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        id_column=args.id_column,
+        train_data=args.train_data,
+        seed=args.seed,
+        max_rows=args.max_rows,
+        num_actors=args.num_actors,
+        batch_size=args.batch_size,
+        cpus_per_actor=args.cpus_per_actor,
+    )
+
+
+def _print_evaluation(report) -> None:
+    metrics = json.loads((report.parent / "metrics.json").read_text())
+    print(json.dumps({k: metrics[k] for k in ("n", "accuracy", "macro_f1", "roc_auc")}, indent=2))
+    print(f"report: {report}")
+
+
+def cmd_evaluate(args) -> int:
+    from sentiment_ray.evaluate import run_evaluation
+    from sentiment_ray.train import init_ray
+
+    init_ray()
+    _print_evaluation(run_evaluation(_evaluate_options(args, args.model_path)))
+    return 0
+
+
+def cmd_zero_shot(args) -> int:
+    from sentiment_ray.evaluate import run_zero_shot
+    from sentiment_ray.train import init_ray
+
+    init_ray()
+    _print_evaluation(run_zero_shot(args.model, _evaluate_options(args, ""), max_length=args.max_length))
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "score": cmd_score,
+    "evaluate": cmd_evaluate,
+    "zero-shot": cmd_zero_shot,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

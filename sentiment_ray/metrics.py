@@ -12,13 +12,13 @@ def softmax2(scores: np.ndarray) -> np.ndarray:
 
 
 def binary_metrics(labels, prob_positive, threshold: float = 0.5) -> dict:
-    """Accuracy, P/R/F1 (positive class and macro), ROC-AUC and the confusion matrix (sklearn)."""
+    """Accuracy, P/R/F1 (positive class, per class and macro), ROC-AUC and the confusion matrix (sklearn)."""
     from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
     labels = np.asarray(labels, dtype=np.int64)
     prob_positive = np.asarray(prob_positive, dtype=np.float64)
     predicted = (prob_positive >= threshold).astype(np.int64)
-    precision, recall, f1, _ = precision_recall_fscore_support(labels, predicted, labels=[0, 1], zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=[0, 1], zero_division=0)
     both_classes = len(np.unique(labels)) == 2
     return {
         "n": int(labels.size),
@@ -26,7 +26,18 @@ def binary_metrics(labels, prob_positive, threshold: float = 0.5) -> dict:
         "precision": float(precision[1]),
         "recall": float(recall[1]),
         "f1": float(f1[1]),
+        "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()),
         "macro_f1": float(f1.mean()),
+        "per_class": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(("negative", "positive"))
+        },
         "roc_auc": float(roc_auc_score(labels, prob_positive)) if both_classes else None,
         "confusion_matrix": confusion_matrix(labels, predicted, labels=[0, 1]).tolist(),
         "confusion_matrix_layout": "rows = true [negative, positive], columns = predicted",

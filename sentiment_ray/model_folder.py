@@ -14,6 +14,8 @@ from sentiment_ray.errors import ModelLoadError
 from sentiment_ray.provenance import provenance
 
 META_FILE = "sentiment_meta.json"
+ZERO_SHOT = "zero_shot"
+"""`finetune` value of a zero-shot folder: no weights of its own, the base model is used as it is."""
 
 
 def save_model_folder(model, tokenizer, config: RunConfig, folder: str | Path, metrics: dict | None = None) -> Path:
@@ -34,6 +36,43 @@ def save_model_folder(model, tokenizer, config: RunConfig, folder: str | Path, m
         "config": config.to_dict(),
         "metrics": metrics or {},
         **provenance(),  # command, machine, library versions, created_at
+    }
+    (folder / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    return folder
+
+
+def save_zero_shot_folder(
+    base_model: str, folder: str | Path, prompt: PromptConfig, max_length: int = 256, tiny_seed: int = 0
+) -> Path:
+    """A model folder that means "the untouched base model, label scoring with `prompt`": meta + tokenizer only.
+
+    Everything that loads model folders (predictor, scoring, evaluation, serving) then runs zero-shot too.
+    """
+    from sentiment_ray.config import RunConfig, build_dataclass
+    from sentiment_ray.modeling import load_tokenizer, resolve_base
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    load_tokenizer(resolve_base(base_model, tiny_seed)).save_pretrained(folder)
+    config = build_dataclass(
+        RunConfig,
+        {
+            "model": {"name": base_model, "tiny_seed": tiny_seed},
+            "prompt": {"template": prompt.template, "label_words": prompt.label_words},
+            "data": {"max_length": max_length},
+        },
+    )
+    meta = {
+        "strategy": "label_scoring",
+        "base_model": base_model,
+        "tiny_seed": tiny_seed,
+        "finetune": ZERO_SHOT,
+        "prompt_template": prompt.template,
+        "label_words": list(prompt.label_words),
+        "max_length": max_length,
+        "config": config.to_dict(),
+        "metrics": {},
+        **provenance(),
     }
     (folder / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     return folder
@@ -63,7 +102,7 @@ def load_model_folder(folder: str | Path, device, dtype):
     model = load_base_model(
         strategy, base, pad_token_id=tokenizer.pad_token_id, finetune=meta["finetune"], device=device, dtype=dtype
     )
-    if meta["finetune"] != "full":
+    if meta["finetune"] in ("lora", "qlora"):  # full and zero-shot folders need no adapter
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(folder))

@@ -10,6 +10,7 @@ Prediction contract (DESIGN §3), one dict per input text:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def resolve_device_dtype(device: str = "auto", precision: str = "auto") -> tuple
 
 def text_problem(text, max_chars: int) -> str | None:
     """Why `text` cannot be scored, or None."""
-    if text is None:
+    if text is None or (isinstance(text, float) and math.isnan(text)):  # pandas reads a missing string as NaN
         return "text is missing (null)"
     if not isinstance(text, str):
         return f"text is not a string (got {type(text).__name__})"

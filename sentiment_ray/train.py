@@ -41,7 +41,12 @@ def init_ray(**kwargs):
     import ray
 
     if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"), **kwargs)
+        address = os.environ.get("RAY_ADDRESS")
+        if address is None:
+            # An embedded cluster gets logical CPUs above the core count: Ray Data's read tasks and its
+            # checkpoint filter actor (1 CPU) must fit beside the training workers / predictor actors.
+            kwargs.setdefault("num_cpus", max(4, os.cpu_count() or 1))
+        ray.init(address=address, **kwargs)
     return ray
 
 

@@ -24,9 +24,8 @@ def tokenizer(tiny_path):
     return load_tokenizer(tiny_path)
 
 
-@pytest.fixture(scope="session")
-def model_folder(tmp_path_factory, tiny_path, tokenizer):
-    """A LoRA label-scoring model folder on the tiny base, adapters randomised so that they matter (no Ray)."""
+def build_model_folder(folder, tiny_path, tokenizer, strategy_name="label_scoring"):
+    """A LoRA model folder on the tiny base, adapters (and head) randomised so that they matter (no Ray)."""
     import torch
 
     from sentiment_ray.config import RunConfig, build_dataclass
@@ -34,7 +33,10 @@ def model_folder(tmp_path_factory, tiny_path, tokenizer):
     from sentiment_ray.modeling import load_base_model, prepare_for_training
     from sentiment_ray.strategies import make_strategy
 
-    cfg = build_dataclass(RunConfig, {"model": {"name": "tiny", "finetune": "lora"}, "data": {"max_length": 64}})
+    cfg = build_dataclass(
+        RunConfig,
+        {"model": {"name": "tiny", "finetune": "lora", "strategy": strategy_name}, "data": {"max_length": 64}},
+    )
     torch.manual_seed(1)
     strategy = make_strategy(cfg.model.strategy, tokenizer, cfg.prompt, cfg.data.max_length)
     model = load_base_model(
@@ -48,6 +50,16 @@ def model_folder(tmp_path_factory, tiny_path, tokenizer):
     model = prepare_for_training(model, strategy, cfg.model, cfg.lora)
     with torch.no_grad():
         for name, param in model.named_parameters():
-            if "lora_" in name:
+            if "lora_" in name or "score" in name:
                 param.normal_(0, 0.5)
-    return save_model_folder(model, tokenizer, cfg, tmp_path_factory.mktemp("model") / "model")
+    return save_model_folder(model, tokenizer, cfg, folder)
+
+
+@pytest.fixture(scope="session")
+def model_folder(tmp_path_factory, tiny_path, tokenizer):
+    return build_model_folder(tmp_path_factory.mktemp("model") / "model", tiny_path, tokenizer)
+
+
+@pytest.fixture(scope="session")
+def classifier_folder(tmp_path_factory, tiny_path, tokenizer):
+    return build_model_folder(tmp_path_factory.mktemp("classifier") / "model", tiny_path, tokenizer, "classifier")

@@ -1,0 +1,113 @@
+"""Batch scoring on a real local Ray Data pipeline: every row comes out once, bad rows carry an error."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from sentiment_ray.predictor import SentimentPredictor
+from sentiment_ray.scoring import ScoreOptions, checkpoint_dir, read_output, run_scoring
+
+GOOD = ["质量很好，物流也快", "太差了，不推荐", "一般般吧。"]
+
+
+def write_malformed_inputs(folder):
+    """One file per format, each with rows of every malformed kind next to good ones."""
+    folder.mkdir()
+    csv_bytes = (
+        (
+            "rid,text,label\n"
+            "a1,质量很好，物流也快,1\n"
+            "a2,,0\n"  # empty text
+            "a3,   ,0\n"  # whitespace only
+            "a4,too,many,fields\n"  # wrong field count
+            'a5,"多行\n评论，很好",1\n'  # a quoted newline is one row
+        ).encode()
+        + b"a6,\xff\xfe broken bytes,1\n"
+        + ("a7," + "长" * 30_000 + ",1\n").encode()
+        + "a8,太差了，不推荐,0\n".encode()
+    )
+    (folder / "a.csv").write_bytes(csv_bytes)
+    jsonl = [
+        json.dumps({"rid": "b1", "text": "一般般吧。"}, ensure_ascii=False),
+        "{not json",
+        json.dumps(["a", "list"]),
+        json.dumps({"rid": "b4", "text": 42}),
+        json.dumps({"rid": "b5", "text": None}),
+        json.dumps({"rid": "b6", "comment": "no text key"}),
+        "",
+        json.dumps({"rid": "b7", "text": "很好"}),
+    ]
+    (folder / "b.jsonl").write_text("\n".join(jsonl) + "\n", encoding="utf-8")
+    pd.DataFrame({"rid": ["c1", "c2", "c3"], "text": ["很好", None, "太差"]}).to_parquet(folder / "c.parquet")
+    return {"a.csv": 8, "b.jsonl": 7, "c.parquet": 3}
+
+
+def test_every_row_is_kept_in_order_with_errors(ray_cluster, tmp_path, model_folder):
+    counts = write_malformed_inputs(tmp_path / "in")
+    summary = run_scoring(
+        ScoreOptions(
+            model_path=str(model_folder),
+            inputs=[str(tmp_path / "in")],
+            output=str(tmp_path / "out"),
+            id_column="rid",
+            batch_size=4,
+        )
+    )
+    out = read_output(tmp_path / "out")
+    assert summary["rows_written"] == len(out) == sum(counts.values())
+    assert not checkpoint_dir(tmp_path / "out").exists()  # deleted after a complete run
+    errors = dict(zip(out["id"], out["error"], strict=True))
+    assert errors["a1"] is None and errors["a8"] is None and errors["b1"] is None and errors["c1"] is None
+    assert "empty" in errors["a2"] and "empty" in errors["a3"]
+    assert "fields" in errors["3"]  # a row whose fields are unusable keeps its row number as id
+    assert errors["a5"] is None and "not valid UTF-8" in errors["a6"] and "too long" in errors["a7"]
+    assert "not valid JSON" in errors["1"] and "not an object" in errors["2"]
+    assert "not a string" in errors["b4"] and "missing" in errors["b5"] and "no column 'text'" in errors["b6"]
+    assert "missing" in errors["c2"]
+    assert list(out[out["source_file"].str.endswith("a.csv")]["source_row"]) == list(range(8))
+    assert list(out[out["source_file"].str.endswith("a.csv")]["id"][:3]) == ["a1", "a2", "a3"]
+    good = out[out["error"].isna()]
+    assert set(good["label"]) <= {"positive", "negative"} and good["prob_positive"].between(0, 1).all()
+    assert set(out.columns) >= {"rid", "text", "label", "label_id", "confidence", "prob_positive", "error"}
+
+
+def test_predictions_match_the_predictor(ray_cluster, tmp_path, model_folder):
+    texts = [f"{t}{i}" for i in range(20) for t in GOOD]
+    pd.DataFrame({"text_a": texts, "label": [1] * len(texts)}).to_csv(tmp_path / "in.tsv", sep="\t", index=False)
+    run_scoring(
+        ScoreOptions(
+            model_path=str(model_folder),
+            inputs=[str(tmp_path / "in.tsv")],
+            output=str(tmp_path / "out"),
+            text_column="text_a",
+            output_format="jsonl",
+            keep_columns=["text_a"],
+            num_actors=2,
+            batch_size=7,
+        )
+    )
+    out = read_output(tmp_path / "out", "jsonl")
+    assert list(out["text_a"]) == texts and list(out["id"].astype(str)) == [str(i) for i in range(len(texts))]
+    expected = SentimentPredictor.from_pretrained(model_folder).predict_batch(texts)
+    assert list(out["label"]) == [e["label"] for e in expected]
+
+
+def test_interrupted_run_resumes_without_duplicates(ray_cluster, tmp_path, model_folder, monkeypatch):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for part in range(4):
+        texts = [f"{GOOD[i % 3]}#{part}-{i}" for i in range(50)]
+        pd.DataFrame({"text": texts}).to_csv(folder / f"part{part}.csv", index=False)
+    opts = ScoreOptions(model_path=str(model_folder), inputs=[str(folder)], output=str(tmp_path / "out"), batch_size=10)
+    monkeypatch.setenv("SENTIMENT_RAY_SCORE_FAIL_ON", "part3.csv")  # the job dies on the last file
+    with pytest.raises(Exception, match="fault injection"):
+        run_scoring(opts)
+    first = read_output(tmp_path / "out")
+    assert len(first) < 200 and checkpoint_dir(tmp_path / "out").exists()
+    monkeypatch.delenv("SENTIMENT_RAY_SCORE_FAIL_ON")
+    run_scoring(opts)  # same command again: only the missing rows are written
+    out = read_output(tmp_path / "out")
+    assert len(out) == 200 and out["row_key"].is_unique
+    with pytest.raises(Exception, match="already holds a finished run"):
+        run_scoring(opts)
