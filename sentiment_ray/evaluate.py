@@ -102,6 +102,7 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
     from sentiment_ray.evaluation.report import write_evaluation
     from sentiment_ray.evaluation.robustness import robustness_result
     from sentiment_ray.model_folder import read_meta
+    from sentiment_ray.provenance import provenance
 
     meta = read_meta(opts.model_path)
     rows, train, data_report = evaluation_rows(opts)
@@ -117,6 +118,7 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
         robustness = robustness_result(predict, texts, labels.tolist(), seed=opts.seed, clean_predictions=predictions)
         baselines = _baselines(meta, opts, Path(tmp), texts, labels, train)
     comparison = baseline_comparison(metrics, baselines, model_name=_model_name(meta))
+    origin = provenance()
     report_meta = {
         "model": opts.model_path,
         "base_model": meta["base_model"],
@@ -124,7 +126,9 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
         "finetune": meta["finetune"],
         "dataset": opts.data,
         "n_test": len(rows),
+        **{"machine": origin["machine"], "command": origin["command"], "created": origin["created_at"]},
     }
+    metrics["provenance"] = {**origin, "model_path": opts.model_path, "base_model": meta["base_model"]}
     return write_evaluation(
         opts.output_dir,
         metrics=metrics,

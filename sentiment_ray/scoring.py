@@ -129,7 +129,8 @@ def expand_inputs(inputs: list[str]) -> list[str]:
 
 
 def _prepare_output(opts: ScoreOptions) -> Path:
-    output, checkpoint = Path(opts.output), checkpoint_dir(opts.output)
+    output = Path(opts.output).resolve()  # Ray Data's checkpointing refuses relative paths
+    checkpoint = checkpoint_dir(str(output))
     if opts.overwrite:
         shutil.rmtree(output, ignore_errors=True)
         shutil.rmtree(checkpoint, ignore_errors=True)

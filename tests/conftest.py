@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from helpers import build_model_folder
 
 # Every process that starts or reaches a Ray cluster runs with token auth (shared/RAY-2.60-NOTES.md).
 os.environ.setdefault("RAY_AUTH_MODE", "token")
@@ -22,37 +23,6 @@ def tokenizer(tiny_path):
     from sentiment_ray.modeling import load_tokenizer
 
     return load_tokenizer(tiny_path)
-
-
-def build_model_folder(folder, tiny_path, tokenizer, strategy_name="label_scoring"):
-    """A LoRA model folder on the tiny base, adapters (and head) randomised so that they matter (no Ray)."""
-    import torch
-
-    from sentiment_ray.config import RunConfig, build_dataclass
-    from sentiment_ray.model_folder import save_model_folder
-    from sentiment_ray.modeling import load_base_model, prepare_for_training
-    from sentiment_ray.strategies import make_strategy
-
-    cfg = build_dataclass(
-        RunConfig,
-        {"model": {"name": "tiny", "finetune": "lora", "strategy": strategy_name}, "data": {"max_length": 64}},
-    )
-    torch.manual_seed(1)
-    strategy = make_strategy(cfg.model.strategy, tokenizer, cfg.prompt, cfg.data.max_length)
-    model = load_base_model(
-        strategy,
-        tiny_path,
-        pad_token_id=tokenizer.pad_token_id,
-        finetune="lora",
-        device=torch.device("cpu"),
-        dtype=torch.float32,
-    )
-    model = prepare_for_training(model, strategy, cfg.model, cfg.lora)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_" in name or "score" in name:
-                param.normal_(0, 0.5)
-    return save_model_folder(model, tokenizer, cfg, folder)
 
 
 @pytest.fixture(scope="session")

@@ -4,38 +4,12 @@ import json
 
 import pytest
 import torch
+from helpers import randomised_model
 
-from sentiment_ray.config import RunConfig, build_dataclass
 from sentiment_ray.model_folder import META_FILE, save_model_folder
-from sentiment_ray.modeling import load_base_model, prepare_for_training
 from sentiment_ray.predictor import SentimentPredictor
-from sentiment_ray.strategies import make_strategy
 
 TEXTS = ["质量很好，物流也快", "太差了", "一般般吧，还可以。", "屏幕坏了，客服也不理人，非常失望！！" * 3, "好"]
-
-
-def trained_model(tiny_path, tokenizer, strategy_name, finetune):
-    """A tiny model whose trainable weights (adapters, head or all) are randomised, so they matter."""
-    cfg = build_dataclass(
-        RunConfig,
-        {"model": {"name": "tiny", "strategy": strategy_name, "finetune": finetune}, "data": {"max_length": 64}},
-    )
-    torch.manual_seed(1)
-    strategy = make_strategy(strategy_name, tokenizer, cfg.prompt, cfg.data.max_length)
-    model = load_base_model(
-        strategy,
-        tiny_path,
-        pad_token_id=tokenizer.pad_token_id,
-        finetune=finetune,
-        device=torch.device("cpu"),
-        dtype=torch.float32,
-    )
-    model = prepare_for_training(model, strategy, cfg.model, cfg.lora)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if param.requires_grad and ("lora_" in name or "score" in name):
-                param.normal_(0, 0.5)
-    return cfg, strategy, model.eval()
 
 
 CASES = [("label_scoring", "lora"), ("classifier", "lora"), ("label_scoring", "full"), ("classifier", "qlora")]
@@ -43,7 +17,7 @@ CASES = [("label_scoring", "lora"), ("classifier", "lora"), ("label_scoring", "f
 
 @pytest.mark.parametrize(("strategy_name", "finetune"), CASES)
 def test_saved_and_loaded_model_predicts_identically(tmp_path, tiny_path, tokenizer, strategy_name, finetune):
-    cfg, strategy, model = trained_model(tiny_path, tokenizer, strategy_name, finetune)
+    cfg, strategy, model = randomised_model(tiny_path, tokenizer, strategy_name, finetune)
     in_memory = SentimentPredictor(model, tokenizer, strategy, {}, torch.device("cpu")).predict_batch(TEXTS)
     save_model_folder(model, tokenizer, cfg, tmp_path / "model", metrics={"test": {"accuracy": 0.5}})
     meta = json.loads((tmp_path / "model" / META_FILE).read_text())
@@ -59,7 +33,7 @@ def test_saved_and_loaded_model_predicts_identically(tmp_path, tiny_path, tokeni
 
 @pytest.fixture(scope="module")
 def predictor(tiny_path, tokenizer):
-    _, strategy, model = trained_model(tiny_path, tokenizer, "label_scoring", "lora")
+    _, strategy, model = randomised_model(tiny_path, tokenizer, "label_scoring", "lora")
     return SentimentPredictor(model, tokenizer, strategy, {}, torch.device("cpu"), batch_size=2)
 
 

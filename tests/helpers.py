@@ -1,0 +1,38 @@
+"""Test helpers shared by fixtures and tests (importable because pytest puts tests/ on sys.path)."""
+
+import torch
+
+from sentiment_ray.config import RunConfig, build_dataclass
+from sentiment_ray.model_folder import save_model_folder
+from sentiment_ray.modeling import load_base_model, prepare_for_training
+from sentiment_ray.strategies import make_strategy
+
+
+def randomised_model(tiny_path, tokenizer, strategy_name="label_scoring", finetune="lora"):
+    """(config, strategy, model) on the tiny base with its trainable adapters/head randomised, so they matter."""
+    cfg = build_dataclass(
+        RunConfig,
+        {"model": {"name": "tiny", "strategy": strategy_name, "finetune": finetune}, "data": {"max_length": 64}},
+    )
+    torch.manual_seed(1)
+    strategy = make_strategy(strategy_name, tokenizer, cfg.prompt, cfg.data.max_length)
+    model = load_base_model(
+        strategy,
+        tiny_path,
+        pad_token_id=tokenizer.pad_token_id,
+        finetune=finetune,
+        device=torch.device("cpu"),
+        dtype=torch.float32,
+    )
+    model = prepare_for_training(model, strategy, cfg.model, cfg.lora)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.requires_grad and ("lora_" in name or "score" in name):
+                param.normal_(0, 0.5)
+    return cfg, strategy, model.eval()
+
+
+def build_model_folder(folder, tiny_path, tokenizer, strategy_name="label_scoring"):
+    """A LoRA model folder on the tiny base (no Ray), written with the library's own save function."""
+    cfg, _, model = randomised_model(tiny_path, tokenizer, strategy_name)
+    return save_model_folder(model, tokenizer, cfg, folder)
