@@ -11,6 +11,7 @@ Prediction contract (DESIGN §3), one dict per input text:
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 from sentiment_ray.labels import LABEL_NAMES
 from sentiment_ray.strategies import pad_batch
 
+_LOAD_LOCK = threading.Lock()
 DEFAULT_MAX_TEXT_CHARS = 20_000
 """Longer texts get an error instead of being tokenised: a guard against runaway inputs, far above any review."""
 
@@ -83,7 +85,8 @@ class SentimentPredictor:
         from sentiment_ray.model_folder import load_model_folder
 
         dev, dtype = resolve_device_dtype(device, precision)
-        model, tokenizer, strategy, meta = load_model_folder(model_path, dev, dtype)
+        with _LOAD_LOCK:  # transformers' loading is not thread-safe (two threads saw each other's meta tensors)
+            model, tokenizer, strategy, meta = load_model_folder(model_path, dev, dtype)
         return cls(model, tokenizer, strategy, meta, dev, batch_size, max_text_chars)
 
     @property

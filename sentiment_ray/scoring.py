@@ -192,10 +192,11 @@ def run_scoring(opts: ScoreOptions) -> dict:
     context.execution_options.preserve_order = True  # output blocks follow input order
     context.checkpoint_config = CheckpointConfig(id_column="row_key", checkpoint_path=str(checkpoint_dir(output)))
     started = time.monotonic()
-    ds = build_pipeline(opts, files)
-    _write(ds, output, opts.output_format)
+    try:
+        _write(build_pipeline(opts, files), output, opts.output_format)
+    finally:  # the context is process-global: later pipelines (e.g. evaluation's) must not inherit it
+        context.checkpoint_config = None
     elapsed = time.monotonic() - started
-    context.checkpoint_config = None
     rows = _count(output, opts.output_format)
     return {
         "files": files,

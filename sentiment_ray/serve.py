@@ -1,0 +1,182 @@
+"""Ray Serve deployment: one or more model folders behind POST /predict, with dynamic batching.
+
+    sentiment-ray serve --model-path runs/tiny/model [--model other=runs/x/model] [--port 8000] [--replicas 2]
+    serve run jobs/configs/serve.yaml          # or: serve deploy jobs/configs/serve.yaml
+
+Requests pick a model by the `serve_multiplexed_model_id` header or the body's `model` field (default:
+`default`, the `--model-path` folder). Models load lazily into a per-replica LRU
+(`@serve.multiplexed`). Texts from concurrent requests are batched by `@serve.batch`; /stats shows
+the batch sizes this replica ran.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the real request/response classes on the routes.
+
+import asyncio
+import collections
+import os
+from pathlib import Path
+
+from ray import serve
+
+from sentiment_ray.serve_app import (
+    TOKEN_ENV,
+    ApiError,
+    Limits,
+    PredictRequest,
+    PredictResponse,
+    build_app,
+    validate_request,
+)
+
+DEFAULT_MODEL = "default"
+
+
+def deployment_options(max_batch_size: int, max_concurrent_batches: int = 1, replicas: int = 1) -> dict:
+    """Serve options consistent with batching: max_ongoing_requests >= max_batch_size × concurrent batches,
+    or batches never fill (Serve's default of 5 would cap every batch at 5)."""
+    ongoing = max(2 * max_batch_size * max_concurrent_batches, 64)  # a low cap throttles: the router backs off
+    return {
+        "num_replicas": replicas,
+        "max_ongoing_requests": ongoing,
+        "max_queued_requests": 4 * ongoing,
+        "health_check_period_s": 10,
+    }
+
+
+def build_deployment(limits: Limits, max_models_per_replica: int = 4, api_token: str | None = None):
+    app = build_app(limits, api_token)
+
+    @serve.deployment
+    @serve.ingress(app)
+    class SentimentService:
+        def __init__(
+            self,
+            models: dict[str, str],
+            max_batch_size: int = 32,
+            batch_wait_timeout_s: float = 0.01,
+            device: str = "auto",
+            precision: str = "auto",
+        ):
+            from sentiment_ray.model_folder import read_meta
+
+            self.models = {name: str(Path(path).resolve()) for name, path in models.items()}
+            self.metas = {name: read_meta(path) for name, path in self.models.items()}  # fail fast on bad folders
+            self.device, self.precision = device, precision
+            self._predict_batched.set_max_batch_size(max_batch_size)
+            self._predict_batched.set_batch_wait_timeout_s(batch_wait_timeout_s)
+            self.batch_sizes: collections.Counter = collections.Counter()
+            self.ready = False
+
+        @serve.multiplexed(max_num_models_per_replica=max_models_per_replica)  # per-replica LRU bound
+        async def get_model(self, model_id: str):
+            from sentiment_ray.predictor import SentimentPredictor
+
+            path = self.models[model_id]
+            return await asyncio.to_thread(SentimentPredictor.from_pretrained, path, self.device, self.precision)
+
+        @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
+        async def _predict_batched(self, items: list[tuple[str, str]]) -> list[dict]:
+            """items: (model id, text) from any number of concurrent requests → predictions in the same order."""
+            self.batch_sizes[len(items)] += 1
+            results: list[dict | None] = [None] * len(items)
+            for model_id in dict.fromkeys(m for m, _ in items):  # one predictor call per model in the batch
+                indices = [i for i, (m, _) in enumerate(items) if m == model_id]
+                predictor = await self.get_model(model_id)
+                texts = [items[i][1] for i in indices]
+                for i, prediction in zip(indices, await asyncio.to_thread(predictor.predict_batch, texts), strict=True):
+                    results[i] = prediction
+            return results
+
+        def _model_id(self, body_model: str | None) -> str:
+            model_id = body_model or serve.get_multiplexed_model_id() or DEFAULT_MODEL
+            if model_id not in self.models:
+                raise ApiError(404, "unknown_model", f"unknown model {model_id!r}; served: {', '.join(self.models)}")
+            return model_id
+
+        @app.post("/predict", response_model=PredictResponse)
+        async def predict(self, body: PredictRequest) -> PredictResponse:
+            texts = validate_request(body, limits)
+            model_id = self._model_id(body.model)
+            predictions = await asyncio.gather(*(self._predict_batched((model_id, t)) for t in texts))
+            return PredictResponse(model=model_id, predictions=predictions)
+
+        @app.get("/healthz")
+        async def healthz(self) -> dict:
+            return {"status": "ok"}
+
+        @app.get("/readyz")
+        async def readyz(self):
+            if not self.ready:  # load the default model once, so the first real request is not slow
+                await self.get_model(DEFAULT_MODEL)
+                self.ready = True
+            return {"status": "ready", "models": list(self.models)}
+
+        @app.get("/model")
+        async def model(self, name: str = DEFAULT_MODEL) -> dict:
+            if name not in self.metas:
+                raise ApiError(404, "unknown_model", f"unknown model {name!r}; served: {', '.join(self.models)}")
+            meta = self.metas[name]
+            keys = (
+                "strategy",
+                "base_model",
+                "finetune",
+                "prompt_template",
+                "label_words",
+                "max_length",
+                "metrics",
+                "created_at",
+            )
+            return {"name": name, "path": self.models[name], **{k: meta.get(k) for k in keys}}
+
+        @app.get("/stats")
+        async def stats(self) -> dict:
+            return {
+                "replica_pid": os.getpid(),
+                "batches": sum(self.batch_sizes.values()),
+                "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
+                "max_batch_size_seen": max(self.batch_sizes, default=0),
+            }
+
+    return SentimentService
+
+
+def build_application(
+    models: dict[str, str],
+    *,
+    replicas: int = 1,
+    max_batch_size: int = 32,
+    batch_wait_timeout_s: float = 0.01,
+    max_models_per_replica: int = 4,
+    limits: Limits | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    api_token: str | None = None,
+):
+    """The bound Serve application (what `serve.run` takes). The bearer token defaults to $SENTIMENT_RAY_API_TOKEN."""
+    api_token = api_token if api_token is not None else os.environ.get(TOKEN_ENV)
+    deployment = build_deployment(limits or Limits(), max_models_per_replica, api_token or None)
+    return deployment.options(**deployment_options(max_batch_size, replicas=replicas)).bind(
+        models, max_batch_size, batch_wait_timeout_s, device, precision
+    )
+
+
+def app_builder(args: dict):
+    """Entry point for `serve run` / `serve deploy` config files (import_path: sentiment_ray.serve:app_builder).
+
+    args: model_path (str), models ({name: path}, optional), replicas, max_batch_size, batch_wait_timeout_s,
+    max_models_per_replica, max_texts, max_text_chars, max_body_bytes, device, precision.
+    """
+    models = {DEFAULT_MODEL: args["model_path"], **args.get("models", {})}
+    limits = Limits(**{k: args[k] for k in ("max_texts", "max_text_chars", "max_body_bytes") if k in args})
+    options = {
+        k: args[k]
+        for k in ("replicas", "max_batch_size", "batch_wait_timeout_s", "max_models_per_replica", "device", "precision")
+        if k in args
+    }
+    return build_application(models, limits=limits, **options)
+
+
+def run_server(models: dict[str, str], host: str = "127.0.0.1", port: int = 8000, **options) -> None:
+    """Start Serve on host:port (127.0.0.1 by default: not reachable from other machines) and deploy."""
+    serve.start(http_options={"host": host, "port": port})
+    serve.run(build_application(models, **options), name="sentiment", route_prefix="/")

@@ -1,0 +1,116 @@
+"""Ray Serve on 127.0.0.1: predictions, dynamic batching, every bad-input case, the token, two models."""
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from sentiment_ray.predictor import SentimentPredictor
+from sentiment_ray.serve import run_server
+from sentiment_ray.serve_app import Limits
+
+TOKEN = "test-token-123"
+TEXTS = ["质量很好，物流也快", "太差了，不推荐", "一般般吧。", "非常满意，还会再买"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(ray_cluster, model_folder, classifier_folder):
+    from ray import serve
+
+    port = free_port()
+    run_server(
+        {"default": str(model_folder), "cls": str(classifier_folder)},
+        host="127.0.0.1",
+        port=port,
+        max_batch_size=16,
+        batch_wait_timeout_s=0.05,
+        limits=Limits(max_texts=8, max_text_chars=500, max_body_bytes=20_000),
+        api_token=TOKEN,
+    )
+    yield f"http://127.0.0.1:{port}"
+    serve.shutdown()
+
+
+def call(url, path, body=None, *, raw=None, token=TOKEN, headers=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(url + path, data=data, method="POST" if data is not None else "GET")
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    for key, value in (headers or {}).items():
+        request.add_header(key, value)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_single_and_batch_predictions_equal_the_predictor(server, model_folder):
+    expected = SentimentPredictor.from_pretrained(model_folder).predict_batch(TEXTS)
+    status, single = call(server, "/predict", {"text": TEXTS[0]})
+    assert status == 200 and single["model"] == "default"
+    assert single["predictions"][0]["label"] == expected[0]["label"]
+    assert single["predictions"][0]["prob_positive"] == pytest.approx(expected[0]["prob_positive"], abs=1e-4)
+    status, batch = call(server, "/predict", {"texts": TEXTS})
+    assert status == 200 and [p["label"] for p in batch["predictions"]] == [e["label"] for e in expected]
+
+
+def test_concurrent_requests_are_batched(server):
+    before = call(server, "/stats")[1]
+    with ThreadPoolExecutor(32) as pool:
+        results = list(pool.map(lambda t: call(server, "/predict", {"text": t}), TEXTS * 8))
+    assert all(status == 200 for status, _ in results)
+    after = call(server, "/stats")[1]
+    assert after["max_batch_size_seen"] > 1, after  # some batch held texts of several requests
+    assert after["batches"] - before["batches"] < 32  # fewer batches than requests
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "kind"),
+    [
+        ({"raw": b'{"text": "unterminated'}, 422, "invalid_request"),
+        ({"body": {"text": 5}}, 422, "invalid_request"),
+        ({"body": {"texts": "not a list"}}, 422, "invalid_request"),
+        ({"body": {"texts": []}}, 422, "invalid_request"),
+        ({"body": {}}, 422, "invalid_request"),
+        ({"body": {"texts": ["好"] * 9}}, 422, "too_many_texts"),
+        ({"body": {"text": "长" * 501}}, 422, "text_too_long"),
+        ({"body": {"text": "好", "model": "nope"}}, 404, "unknown_model"),
+        ({"body": {"text": "好"}, "headers": {"serve_multiplexed_model_id": "nope"}}, 404, "unknown_model"),
+        ({"raw": json.dumps({"texts": ["好" * 490] * 8}).encode()}, 413, "body_too_large"),  # ~23.5 kB > 20 kB
+    ],
+)
+def test_bad_input_gets_a_4xx_json_error(server, kwargs, status, kind):
+    got, body = call(server, "/predict", **kwargs)
+    assert got == status and body["error"]["type"] == kind and body["error"]["message"]
+    assert call(server, "/predict", {"text": "很好"})[0] == 200  # the replica is still alive
+
+
+def test_token_is_required_except_on_health(server):
+    assert call(server, "/predict", {"text": "好"}, token=None)[0] == 401
+    assert call(server, "/predict", {"text": "好"}, token="wrong")[0] == 401
+    assert call(server, "/model", token=None)[0] == 401
+    assert call(server, "/healthz", token=None) == (200, {"status": "ok"})
+    assert call(server, "/readyz", token=None)[0] == 200
+
+
+def test_two_models_are_multiplexed(server, classifier_folder):
+    expected = SentimentPredictor.from_pretrained(classifier_folder).predict_batch(TEXTS)
+    by_header = call(server, "/predict", {"texts": TEXTS}, headers={"serve_multiplexed_model_id": "cls"})[1]
+    by_body = call(server, "/predict", {"texts": TEXTS, "model": "cls"})[1]
+    for response in (by_header, by_body):
+        assert response["model"] == "cls"
+        assert [p["label"] for p in response["predictions"]] == [e["label"] for e in expected]
+    info = call(server, "/model?name=cls")[1]
+    assert info["strategy"] == "classifier" and info["base_model"] == "tiny"
+    assert call(server, "/model")[1]["strategy"] == "label_scoring"
