@@ -2,129 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
+from sentiment_ray.cli_parsers import TRAIN_FLAGS, build_parser
 from sentiment_ray.errors import SentimentRayError
-
-# Named `train` flags → config field paths; anything else goes through --set section.field=value.
-TRAIN_FLAGS = {
-    "data": "data.source",
-    "text_column": "data.text_column",
-    "label_column": "data.label_column",
-    "id_column": "data.id_column",
-    "max_train_samples": "data.max_train_samples",
-    "strategy": "model.strategy",
-    "finetune": "model.finetune",
-    "model": "model.name",
-    "num_workers": "scaling.num_workers",
-    "epochs": "train.epochs",
-    "max_steps": "train.max_steps",
-    "batch_size": "train.batch_size",
-    "learning_rate": "train.learning_rate",
-    "lora_r": "lora.r",
-    "output_dir": "output_dir",
-    "resume": "train.resume",
-    "max_failures": "train.max_failures",
-    "storage_path": "storage_path",
-}
-
-
-def _add_train_parser(sub) -> None:
-    p = sub.add_parser("train", help="fine-tune on Ray Train and write a model folder + metrics")
-    p.add_argument("--config", help="YAML config (jobs/configs/*.yaml); flags below override it")
-    p.add_argument("--data", help="offline | chnsenticorp | hf:<dataset id> | file | folder of splits")
-    p.add_argument("--text-column")
-    p.add_argument("--label-column")
-    p.add_argument("--id-column")
-    p.add_argument("--max-train-samples", type=int)
-    p.add_argument("--strategy", choices=["classifier", "label_scoring"])
-    p.add_argument("--finetune", choices=["lora", "qlora", "full"])
-    p.add_argument("--use-qlora", action="store_true", help="the prototype's flag: same as --finetune qlora")
-    p.add_argument("--model", help="Hub id, local model folder, or 'tiny'")
-    p.add_argument("--num-workers", type=int)
-    p.add_argument("--use-gpu", action="store_true", default=None)
-    p.add_argument("--epochs", type=float)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--batch-size", type=int, help="per worker")
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--lora-r", type=int)
-    p.add_argument("--output-dir")
-    p.add_argument("--resume", help="auto (default) | none | PATH of an HF checkpoint-N folder")
-    p.add_argument("--max-failures", type=int, help="worker-group failures to retry from the latest checkpoint")
-    p.add_argument("--storage-path", help="Ray Train storage: shared path or s3:// / gs:// URI")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.FIELD=VALUE",
-        help="override any config field, e.g. --set train.warmup_ratio=0.05 (repeatable)",
-    )
-
-
-def _add_predict_parser(sub) -> None:
-    p = sub.add_parser("predict", help="predict sentiment with a trained model folder")
-    p.add_argument("--model-path", required=True, help="a model folder (<run>/model)")
-    mode = p.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--text", action="append", help="a review to score (repeatable)")
-    mode.add_argument("--interactive", action="store_true", help="read reviews from stdin until quit/exit")
-    mode.add_argument("--demo", action="store_true", help="score a few built-in example reviews")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
-    p.add_argument("--batch-size", type=int, default=32)
-
-
-def _add_score_parser(sub) -> None:
-    p = sub.add_parser("score", help="score review files on Ray Data (one output row per input row)")
-    p.add_argument("--model-path", required=True, help="a model folder (<run>/model)")
-    p.add_argument("--input", required=True, action="append", help="FILE | DIR | GLOB (repeatable)")
-    p.add_argument("--output", required=True, help="output folder (Ray Data writes one file per block)")
-    p.add_argument("--text-column", default="text")
-    p.add_argument("--id-column", help="column holding ids (default: a column named `id`, else the row number)")
-    p.add_argument("--format", default="parquet", choices=["parquet", "csv", "jsonl"], dest="output_format")
-    p.add_argument("--columns", help="comma-separated original columns to keep (default: all)")
-    p.add_argument("--num-actors", type=int, default=1, help="predictor actors (model copies)")
-    p.add_argument("--batch-size", type=int, default=64, help="rows per predictor call")
-    p.add_argument("--cpus-per-actor", type=float, default=1.0, help="also the torch threads per actor")
-    p.add_argument("--gpus-per-actor", type=float, default=0.0)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
-    p.add_argument("--overwrite", action="store_true", help="replace a finished output folder")
-
-
-def _add_evaluation_flags(p) -> None:
-    p.add_argument("--data", required=True, help="FILE (evaluated whole) | DIR of splits | offline | chnsenticorp")
-    p.add_argument("--text-column", default="text")
-    p.add_argument("--label-column", default="label")
-    p.add_argument("--id-column")
-    p.add_argument("--output-dir", required=True)
-    p.add_argument("--train-data", help="training rows for the TF-IDF baseline (default: the data's train split)")
-    p.add_argument("--max-rows", type=int, help="evaluate only the first N usable rows")
-    p.add_argument("--seed", type=int, default=42, help="split seed (offline / single file) and perturbation seed")
-    p.add_argument("--num-actors", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--cpus-per-actor", type=float, default=1.0)
-
-
-def _add_evaluate_parsers(sub) -> None:
-    p = sub.add_parser("evaluate", help="metrics, confidence/calibration, robustness, baselines, plots, report")
-    p.add_argument("--model-path", required=True, help="a model folder (<run>/model)")
-    _add_evaluation_flags(p)
-    z = sub.add_parser("zero-shot", help="evaluate a base model with the label-scoring prompt, no training")
-    z.add_argument("--model", required=True, help="Hub id, local model folder, or 'tiny'")
-    z.add_argument("--max-length", type=int, default=256)
-    _add_evaluation_flags(z)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sentiment-ray", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    _add_train_parser(sub)
-    _add_predict_parser(sub)
-    _add_score_parser(sub)
-    _add_evaluate_parsers(sub)
-    return parser
 
 
 def cmd_train(args) -> int:
@@ -258,12 +140,72 @@ def cmd_zero_shot(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from sentiment_ray.tune import load_tune_config, run_tune
+
+    flags = {"tune.num_samples": args.num_samples, "tune.max_concurrent": args.max_concurrent}
+    updates = {k: v for k, v in {**flags, "output_dir": args.output_dir}.items() if v is not None}
+    cfg, tc = load_tune_config(args.config, overrides=args.set, updates=updates)
+    outcome = run_tune(cfg, tc)
+    statuses = [row["status"] for row in outcome.rows]
+    counts = ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses))
+    print(f"trials: {len(statuses)} ({counts})" + (", restored from an earlier run" if outcome.restored else ""))
+    print(f"table:      {outcome.output_dir / 'trials.md'} (and trials.csv, sweep.png)")
+    if outcome.best is None:
+        print("sweep interrupted: rerun the same command to resume it (finished trials are kept)", file=sys.stderr)
+        return 1
+    best = outcome.best
+    print(
+        f"best trial: {best['trial_id']} lora_r={best['lora_r']} learning_rate={best['learning_rate']:.2e} "
+        f"{tc.metric}={best[f'last_{tc.metric}']:.4f} (chosen among completed trials)"
+    )
+    print(f"best model: {outcome.best_dir}")
+    print(f"wall time:  {outcome.wall_s:.0f}s")
+    return 0
+
+
+# edit of this file dropped the serve session's own `cmd_serve`; the serve owner should check it.
+def cmd_serve(args) -> int:
+    import time
+
+    from sentiment_ray.errors import ConfigError
+    from sentiment_ray.serve import DEFAULT_MODEL, run_server
+    from sentiment_ray.train import init_ray
+
+    models = {DEFAULT_MODEL: args.model_path}
+    for item in args.model:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ConfigError(f"--model {item!r} must look like NAME=PATH")
+        models[name.strip()] = path.strip()
+    init_ray()
+    run_server(
+        models,
+        host=args.host,
+        port=args.port,
+        replicas=args.replicas,
+        max_batch_size=args.max_batch_size,
+        batch_wait_timeout_s=args.batch_wait_ms / 1000,
+        max_models_per_replica=args.max_models_per_replica,
+        device=args.device,
+        precision=args.precision,
+    )
+    print(f"serving {', '.join(models)} on http://{args.host}:{args.port} (POST /predict); Ctrl-C stops", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "predict": cmd_predict,
     "score": cmd_score,
     "evaluate": cmd_evaluate,
     "zero-shot": cmd_zero_shot,
+    "serve": cmd_serve,
+    "tune": cmd_tune,
 }
 
 

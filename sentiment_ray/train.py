@@ -83,6 +83,13 @@ def _load_splits(cfg: RunConfig, output_dir: Path) -> dict:
     (output_dir / "data_report.json").write_text(json.dumps(splits.report, ensure_ascii=False, indent=2, default=str))
     frames = {"train": splits.train, "validation": splits.validation, "test": splits.test}
     print("[train] data: " + ", ".join(f"{k} {len(v)} rows" for k, v in frames.items()), flush=True)
+    for split, info in splits.report.get("invalid_rows", {}).items():
+        if info["count"]:
+            print(
+                f"[train] {split}: dropped {info['count']} of {info['rows_read']} rows ({info['by_reason']}); "
+                f"details in {output_dir / 'data_report.json'}",
+                flush=True,
+            )
     return {k: (v["text"].tolist(), [int(x) for x in v["label"]]) for k, v in frames.items()}
 
 
@@ -148,7 +155,16 @@ def _latest_run_with_checkpoint(storage: str) -> str | None:
     return None
 
 
-def _trainer(cfg: RunConfig, splits: dict, storage: str, name: str, resume_path: str | None, output_dir: Path):
+def _trainer(
+    cfg: RunConfig,
+    splits: dict,
+    storage: str,
+    name: str,
+    resume_path: str | None,
+    output_dir: Path,
+    callbacks: list | None = None,
+):
+    """The TorchTrainer running `train_loop`; `callbacks` are Ray Train callbacks (Tune passes its reporter)."""
     import ray.train
     from ray.train.torch import TorchTrainer
 
@@ -176,6 +192,7 @@ def _trainer(cfg: RunConfig, splits: dict, storage: str, name: str, resume_path:
             failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.save_total_limit + 1),
             worker_runtime_env=env,
+            callbacks=callbacks or None,
         ),
     )
 
@@ -191,17 +208,34 @@ def _fault_injection_settings(output_dir: Path) -> dict:
 
 
 def _collect(result, cfg: RunConfig, output_dir: Path, name: str, storage: str, wall_s: float) -> TrainOutcome:
-    from sentiment_ray.train_worker import FINAL_RESULTS
-
     if result.checkpoint is None:
         raise RuntimeError(f"Ray Train run '{name}' ended without a checkpoint; see its logs in {storage}/{name}")
     model_dir = output_dir / "model"
-    with result.checkpoint.as_directory() as folder:
+    final = copy_final_checkpoint(result.checkpoint, model_dir)
+    origin = run_origin(cfg)
+    train = {**final["train"], "wall_time_s": wall_s, "ray_run": f"{storage}/{name}", **origin}
+    test = {"validation": final["validation"], "test": final["test"], **origin}
+    (output_dir / "train_results.json").write_text(json.dumps(train, ensure_ascii=False, indent=2))
+    (output_dir / "test_results.json").write_text(json.dumps(test, ensure_ascii=False, indent=2))
+    return TrainOutcome(output_dir, model_dir, train, test)
+
+
+# Shared with sentiment_ray.tune, which exports the best trial's final checkpoint the same way.
+def copy_final_checkpoint(checkpoint, model_dir: Path) -> dict:
+    """Copy a run's final Ray checkpoint's `model/` to `model_dir` (replacing it); return its final results."""
+    from sentiment_ray.train_worker import FINAL_RESULTS
+
+    with checkpoint.as_directory() as folder:
         final = json.loads((Path(folder) / FINAL_RESULTS).read_text())
         if model_dir.exists():
             shutil.rmtree(model_dir)
         shutil.copytree(Path(folder) / "model", model_dir)
-    origin = {
+    return final
+
+
+def run_origin(cfg: RunConfig) -> dict:
+    """Provenance recorded beside every result: machine, versions, command, model, data."""
+    return {
         **provenance(),
         "model": cfg.model.name,
         "finetune": cfg.model.finetune,
@@ -209,8 +243,3 @@ def _collect(result, cfg: RunConfig, output_dir: Path, name: str, storage: str, 
         "data": cfg.data.source,
         "tiny_model": cfg.model.name == "tiny",
     }
-    train = {**final["train"], "wall_time_s": wall_s, "ray_run": f"{storage}/{name}", **origin}
-    test = {"validation": final["validation"], "test": final["test"], **origin}
-    (output_dir / "train_results.json").write_text(json.dumps(train, ensure_ascii=False, indent=2))
-    (output_dir / "test_results.json").write_text(json.dumps(test, ensure_ascii=False, indent=2))
-    return TrainOutcome(output_dir, model_dir, train, test)

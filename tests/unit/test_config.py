@@ -16,7 +16,14 @@ def test_there_are_presets():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_yaml_loads_and_starts_with_its_command(path):
-    cfg = load_config(path)
+    import yaml
+
+    if "tune" in yaml.safe_load(path.read_text(encoding="utf-8")):  # a sweep preset: RunConfig + `tune:` section
+        from sentiment_ray.tune import load_tune_config
+
+        cfg, _ = load_tune_config(path)
+    else:
+        cfg = load_config(path)
     assert isinstance(cfg, RunConfig)
     first = path.read_text(encoding="utf-8").splitlines()[0]
     assert first.startswith("# ") and ("sentiment-ray" in first or "jobs/" in first), first

