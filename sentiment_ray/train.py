@@ -55,17 +55,17 @@ def run_training(cfg: RunConfig) -> TrainOutcome:
     output_dir = Path(cfg.output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, output_dir / "config.yaml")
-    splits = _load_splits(cfg, output_dir)
+    splits = load_run_splits(cfg, output_dir)
     init_ray()
-    _check_resources(cfg)
+    check_resources(cfg)
     storage = cfg.storage_path or str(output_dir / "ray")
     name, resume_path = resolve_resume(cfg.train.resume, storage)
     print(f"[train] Ray Train run '{name}' in {storage} ({cfg.scaling.num_workers} workers)", flush=True)
-    result = _trainer(cfg, splits, storage, name, resume_path, output_dir).fit()
+    result = build_trainer(cfg, splits, storage, name, resume_path, output_dir).fit()
     return _collect(result, cfg, output_dir, name, storage, time.monotonic() - started)
 
 
-def _load_splits(cfg: RunConfig, output_dir: Path) -> dict:
+def load_run_splits(cfg: RunConfig, output_dir: Path) -> dict:
     from sentiment_ray.data import load_splits
 
     d = cfg.data
@@ -93,7 +93,7 @@ def _load_splits(cfg: RunConfig, output_dir: Path) -> dict:
     return {k: (v["text"].tolist(), [int(x) for x in v["label"]]) for k, v in frames.items()}
 
 
-def _check_resources(cfg: RunConfig) -> None:
+def check_resources(cfg: RunConfig) -> None:
     """Fail fast instead of letting Ray Train wait forever for workers the cluster cannot host."""
     import ray
 
@@ -155,7 +155,7 @@ def _latest_run_with_checkpoint(storage: str) -> str | None:
     return None
 
 
-def _trainer(
+def build_trainer(
     cfg: RunConfig,
     splits: dict,
     storage: str,

@@ -170,7 +170,7 @@ def max_concurrent_trials(cfg: RunConfig, tc: TuneConfig, cluster: dict) -> int:
 def run_tune(cfg: RunConfig, tc: TuneConfig) -> TuneOutcome:
     from ray import tune
 
-    from sentiment_ray.train import _check_resources, _load_splits
+    from sentiment_ray.train import check_resources, load_run_splits
     from sentiment_ray.tune_report import export_best, summarize, write_plot, write_tables
 
     started = time.monotonic()
@@ -183,9 +183,9 @@ def run_tune(cfg: RunConfig, tc: TuneConfig) -> TuneOutcome:
         cfg, tc = _sweep_as_started(cfg, tc, output_dir)
     else:
         _save_sweep_config(cfg, tc, output_dir / "config.yaml")
-    splits = _load_splits(cfg, output_dir)  # once, in the driver; with_parameters puts it in the object store
+    splits = load_run_splits(cfg, output_dir)  # once, in the driver; with_parameters puts it in the object store
     ray = _init_ray_with_state_api()
-    _check_resources(cfg)
+    check_resources(cfg)
     if tc.scheduler != "none":
         _require_state_api()
     layout = {"trials": str(output_dir / "trials"), "train_storage": f"{storage}/train"}
@@ -305,7 +305,7 @@ def run_trial(params: dict, base: dict, splits: dict, layout: dict, metric: str)
     """Tune trainable: one Ray Train run of `train_loop`, named after the trial so a restarted trial resumes."""
     import ray.tune
 
-    from sentiment_ray.train import _trainer
+    from sentiment_ray.train import build_trainer
     from sentiment_ray.tune_report import EvalCarryingReport
 
     trial_id = ray.tune.get_context().get_trial_id()
@@ -314,4 +314,4 @@ def run_trial(params: dict, base: dict, splits: dict, layout: dict, metric: str)
     cfg = trial_config(base, params, trial_dir)
     save_config(cfg, trial_dir / "config.yaml")
     storage = layout["train_storage"]
-    _trainer(cfg, splits, storage, trial_id, None, trial_dir, callbacks=[EvalCarryingReport(metric)]).fit()
+    build_trainer(cfg, splits, storage, trial_id, None, trial_dir, callbacks=[EvalCarryingReport(metric)]).fit()
