@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import torch
 
 from sentiment_ray.config import LoraConfig, ModelConfig
 from sentiment_ray.errors import ModelLoadError
-
-log = logging.getLogger(__name__)
 
 
 def resolve_base(name: str, tiny_seed: int = 0) -> str:

@@ -8,7 +8,6 @@ model folder and metrics as the run's last Ray checkpoint.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import tempfile
 import time
@@ -25,7 +24,6 @@ from sentiment_ray.config import RunConfig, build_dataclass
 from sentiment_ray.metrics import binary_metrics, softmax2
 from sentiment_ray.strategies import pad_batch
 
-log = logging.getLogger(__name__)
 FINAL_RESULTS = "final_results.json"
 
 
