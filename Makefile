@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export RAY_AUTH_MODE := token
 
-.PHONY: setup train test test-slow test-all lint
+.PHONY: setup train test test-slow test-cluster test-all lint
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,9 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -m slow
+
+test-cluster: setup
+	$(PY) -m pytest -m cluster
 
 test-all: setup
 	$(PY) -m pytest -m ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from sentiment_ray.cli_parsers import TRAIN_FLAGS, build_parser
@@ -164,7 +165,6 @@ def cmd_tune(args) -> int:
     return 0
 
 
-# edit of this file dropped the serve session's own `cmd_serve`; the serve owner should check it.
 def cmd_serve(args) -> int:
     import time
 
@@ -209,8 +209,21 @@ COMMANDS = {
 }
 
 
+def warn_if_in_job_working_dir() -> None:
+    """Under `ray job submit --working-dir`, the cwd is a temporary copy that Ray deletes once unused."""
+    cwd = os.getcwd()
+    if "runtime_resources" in cwd and "working_dir_files" in cwd:
+        print(
+            f"note: running in a Ray job's temporary working dir ({cwd}); relative output paths land there and "
+            "are deleted with it. Pass absolute paths on storage that outlives the job (see README, GPU cluster).",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warn_if_in_job_working_dir()
     try:
         return COMMANDS[args.command](args)
     except SentimentRayError as err:

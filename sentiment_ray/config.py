@@ -20,6 +20,7 @@ from sentiment_ray.errors import ConfigError
 
 FINETUNE_MODES = ("lora", "qlora", "full")
 STRATEGIES = ("label_scoring", "classifier")
+PLACEMENT_STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
 DEFAULT_TEMPLATE = "评论：{text}\n情感倾向："
 
 
@@ -172,10 +173,13 @@ class ScalingConfig:
     """CPUs reserved per worker."""
     gpus_per_worker: float = 1.0
     """GPUs reserved per worker when use_gpu."""
+    placement_strategy: str = "PACK"
+    """How Ray places the workers: PACK (fewest nodes), SPREAD, STRICT_PACK (one node), STRICT_SPREAD (one per node)."""
 
     def __post_init__(self):
         if self.num_workers < 1:
             raise ConfigError(f"scaling.num_workers must be >= 1, got {self.num_workers}")
+        _check_choice("scaling.placement_strategy", self.placement_strategy, PLACEMENT_STRATEGIES)
 
 
 @dataclass

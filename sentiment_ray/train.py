@@ -184,7 +184,10 @@ def build_trainer(
         train_loop,
         train_loop_config=loop_config,
         scaling_config=ray.train.ScalingConfig(
-            num_workers=s.num_workers, use_gpu=s.use_gpu, resources_per_worker=resources
+            num_workers=s.num_workers,
+            use_gpu=s.use_gpu,
+            resources_per_worker=resources,
+            placement_strategy=s.placement_strategy,
         ),
         run_config=ray.train.RunConfig(
             name=name,
@@ -207,6 +210,16 @@ def _fault_injection_settings(output_dir: Path) -> dict:
     return {"fail_at_step": int(step), "fail_marker": str(output_dir / f"fault_injected_at_step_{step}")}
 
 
+def _recovery(train: dict, output_dir: Path) -> dict:
+    """With fault injection on: when the worker was killed and how long until training ran again."""
+    settings = _fault_injection_settings(output_dir)
+    marker = Path(settings.get("fail_marker", output_dir / "no-fault-injection"))
+    if not marker.is_file() or not train.get("resumed_at_unix"):
+        return {}
+    killed = json.loads(marker.read_text())
+    return {"fault_injection": {**killed, "recovery_s": train["resumed_at_unix"] - killed["killed_at_unix"]}}
+
+
 def _collect(result, cfg: RunConfig, output_dir: Path, name: str, storage: str, wall_s: float) -> TrainOutcome:
     if result.checkpoint is None:
         raise RuntimeError(f"Ray Train run '{name}' ended without a checkpoint; see its logs in {storage}/{name}")
@@ -214,6 +227,7 @@ def _collect(result, cfg: RunConfig, output_dir: Path, name: str, storage: str, 
     final = copy_final_checkpoint(result.checkpoint, model_dir)
     origin = run_origin(cfg)
     train = {**final["train"], "wall_time_s": wall_s, "ray_run": f"{storage}/{name}", **origin}
+    train.update(_recovery(final["train"], output_dir))
     test = {"validation": final["validation"], "test": final["test"], **origin}
     (output_dir / "train_results.json").write_text(json.dumps(train, ensure_ascii=False, indent=2))
     (output_dir / "test_results.json").write_text(json.dumps(test, ensure_ascii=False, indent=2))

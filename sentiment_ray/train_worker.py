@@ -98,7 +98,8 @@ class FailAtStepCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == self.step and state.is_world_process_zero and not self.marker.exists():
             self.marker.parent.mkdir(parents=True, exist_ok=True)
-            self.marker.write_text(f"worker killed at step {self.step}\n")
+            # When, so the driver can report how long recovery took (killed → training again from a checkpoint).
+            self.marker.write_text(json.dumps({"killed_at_step": self.step, "killed_at_unix": time.time()}))
             print(f"[train] fault injection: killing rank 0 at step {self.step}", flush=True)
             os._exit(1)
 
@@ -233,10 +234,12 @@ def _train_from(trainer, checkpoint_path: str | None) -> dict:
         return {"global_step": state["global_step"], "resumed_from_step": state["global_step"], "train_runtime_s": 0.0}
     if checkpoint_path:
         print(f"[train] resuming from {checkpoint_path} (step {state.get('global_step', '?')})", flush=True)
+    resumed_at = time.time() if checkpoint_path else None  # wall clock: compared with the fault marker's
     output = trainer.train(resume_from_checkpoint=checkpoint_path)
     return {
         "global_step": output.global_step,
         "resumed_from_step": state.get("global_step", 0),
+        "resumed_at_unix": resumed_at,
         "train_loss": output.training_loss,
         "train_runtime_s": time.monotonic() - started,
         **{k: v for k, v in output.metrics.items() if k != "train_loss"},
@@ -259,6 +262,7 @@ def _report_final(trainer, tokenizer, cfg: RunConfig, splits: dict, train_output
             "train_rows": len(splits["train"]),
             "parameters": count_parameters(trainer.model),
             "num_workers": cfg.scaling.num_workers,
+            "workers": _worker_placement(),
         },
         "validation": _split_metrics(trainer, splits["validation"]),
         "test": _split_metrics(trainer, splits["test"]),
@@ -277,6 +281,25 @@ def _report_final(trainer, tokenizer, cfg: RunConfig, splits: dict, train_output
             checkpoint = ray.train.Checkpoint.from_directory(tmp)
         flat = {f"test_{k}": v for k, v in results["test"].items() if isinstance(v, float)}
         ray.train.report({"final": 1, **flat}, checkpoint=checkpoint)
+
+
+def _worker_placement() -> list[dict]:
+    """Where every rank ran (Ray node id, host, pid): shows how the placement strategy spread the workers."""
+    import socket
+
+    context = ray.train.get_context()
+    here = {
+        "rank": context.get_world_rank(),
+        "node_rank": context.get_node_rank(),
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return [here]
+    everyone = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(everyone, here)  # a collective: every rank calls it at the same point
+    return sorted(everyone, key=lambda worker: worker["rank"])
 
 
 def _jsonable(value):

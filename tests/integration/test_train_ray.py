@@ -75,3 +75,9 @@ def test_max_failures_restarts_from_the_latest_checkpoint(ray_cluster, tmp_path,
     assert outcome.train_results["resumed_from_step"] in (2, 4)  # see the note in the test above
     assert outcome.train_results["global_step"] == 8
     assert (outcome.output_dir / "fault_injected_at_step_5").is_file()
+    fault = outcome.train_results["fault_injection"]
+    assert fault["killed_at_step"] == 5 and fault["recovery_s"] > 0
+    print(
+        f"worker killed at step 5, training again from step {outcome.train_results['resumed_from_step']} "
+        f"{fault['recovery_s']:.1f} s later"
+    )

@@ -71,6 +71,7 @@ def test_saved_config_round_trips(tmp_path):
         ({"lora.r": 0}, "lora.r must be >= 1"),
         ({"train.warmup_ratio": 1.5}, "warmup_ratio"),
         ({"model.finetune": "qlora", "train.precision": "bf16"}, "needs a GPU"),
+        ({"scaling.placement_strategy": "spread"}, "scaling.placement_strategy='spread' is not one of PACK"),
     ],
 )
 def test_contradictions_are_refused_with_a_clear_message(updates, message):
