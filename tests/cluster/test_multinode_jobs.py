@@ -53,7 +53,9 @@ def test_submission_without_the_token_is_refused(two_node_cluster, tmp_path):
     assert jobs.returncode == 0 and "should never run" not in jobs.stdout + jobs.stderr
 
 
-def test_train_job_spreads_workers_over_both_nodes_then_score_job_reads_its_model(two_node_cluster, tmp_path):
+def test_train_job_spreads_workers_over_both_nodes_then_score_and_evaluate_jobs_use_its_model(
+    two_node_cluster, tmp_path
+):
     extra = ("--set=scaling.placement_strategy=STRICT_SPREAD", "--set=train.max_steps=4", "--set=train.save_steps=2")
     assert_succeeded(two_node_cluster.submit(*train_job(tmp_path, *extra)))
     out = tmp_path / "out"
@@ -68,6 +70,12 @@ def test_train_job_spreads_workers_over_both_nodes_then_score_job_reads_its_mode
     assert_succeeded(two_node_cluster.submit(*score, f"--output={tmp_path / 'scored'}", "--num-actors=2"))
     scored = pd.read_parquet(tmp_path / "scored")
     assert sorted(scored["id"].astype(int)) == list(range(40)) and scored["label"].isin(["positive", "negative"]).all()
+    evaluation = ["python", "jobs/evaluate.py", f"--model-path={out / 'model'}", "--data=offline", "--max-rows=40"]
+    assert_succeeded(two_node_cluster.submit(*evaluation, f"--output-dir={tmp_path / 'eval'}"))
+    assert "tiny-model numbers" in (tmp_path / "eval" / "report.md").read_text()
+    zero_shot = ["python", "jobs/zero_shot.py", "--model=tiny", "--max-length=64", "--data=offline", "--max-rows=40"]
+    assert_succeeded(two_node_cluster.submit(*zero_shot, f"--output-dir={tmp_path / 'zero-shot'}"))
+    assert (tmp_path / "zero-shot" / "report.md").is_file()
 
 
 def test_stopped_job_resubmitted_with_resume_auto_continues_the_step_count(two_node_cluster, tmp_path):
