@@ -90,8 +90,11 @@ def prompt_of(meta: dict) -> PromptConfig:
     return PromptConfig(template=meta["prompt_template"], label_words=list(meta["label_words"]))
 
 
-def load_model_folder(folder: str | Path, device, dtype):
-    """(model in eval mode, tokenizer, strategy, meta) from a model folder; LoRA is merged for speed."""
+def load_model_folder(folder: str | Path, device, dtype, specialize: bool = True):
+    """(model in eval mode, tokenizer, strategy, meta) from a model folder; LoRA is merged for speed.
+
+    `specialize=False` loads the stock HF model (see `modeling.load_base_model`).
+    """
     from sentiment_ray.modeling import load_base_model, load_tokenizer, resolve_base
     from sentiment_ray.strategies import make_strategy
 
@@ -100,7 +103,13 @@ def load_model_folder(folder: str | Path, device, dtype):
     strategy = make_strategy(meta["strategy"], tokenizer, prompt_of(meta), meta["max_length"])
     base = str(folder) if meta["finetune"] == "full" else resolve_base(meta["base_model"], meta.get("tiny_seed", 0))
     model = load_base_model(
-        strategy, base, pad_token_id=tokenizer.pad_token_id, finetune=meta["finetune"], device=device, dtype=dtype
+        strategy,
+        base,
+        pad_token_id=tokenizer.pad_token_id,
+        finetune=meta["finetune"],
+        device=device,
+        dtype=dtype,
+        specialize=specialize,
     )
     if meta["finetune"] in ("lora", "qlora"):  # full and zero-shot folders need no adapter
         from peft import PeftModel

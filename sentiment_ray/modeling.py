@@ -71,8 +71,11 @@ def _quantization_config(dtype: torch.dtype):
     )
 
 
-def load_base_model(strategy, path: str, *, pad_token_id: int, finetune: str, device, dtype):
-    """The strategy's HF model class on `path`, quantised to 4-bit NF4 when finetune is qlora."""
+def load_base_model(strategy, path: str, *, pad_token_id: int, finetune: str, device, dtype, specialize=True):
+    """The strategy's HF model class on `path`, quantised to 4-bit NF4 when finetune is qlora.
+
+    `specialize=False` keeps the stock model (e.g. the label-scoring lm_head over the whole vocabulary).
+    """
     import transformers
 
     model_class = getattr(transformers, strategy.model_class_name)
@@ -87,6 +90,8 @@ def load_base_model(strategy, path: str, *, pad_token_id: int, finetune: str, de
     except (OSError, ValueError) as err:
         raise _hub_hint(path, err) from None
     model.config.pad_token_id = pad_token_id  # the classifier pools at the last non-pad token
+    if specialize:
+        model = strategy.specialize(model)
     return model if finetune == "qlora" else model.to(device)
 
 

@@ -30,6 +30,9 @@ class Strategy(Protocol):
     def encode(self, text: str) -> list[int]:
         """Token ids of the formatted prompt, fitted into max_length."""
 
+    def specialize(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Adapt a freshly loaded model for this strategy's scores (weights and saved format unchanged)."""
+
     def scores(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """[batch, 2] float32 scores; softmax gives P(negative), P(positive)."""
 
@@ -80,20 +83,44 @@ class ClassifierStrategy:
     def __init__(self, tokenizer, prompt: PromptConfig, max_length: int):
         self.encode = PromptEncoder(tokenizer, prompt.template, max_length)
 
+    def specialize(self, model):
+        return model
+
     def scores(self, model, batch):
         mask = batch["attention_mask"]
         out = model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=position_ids_for(mask))
         return out.logits.float()
 
 
+class LabelRowsHead(torch.nn.Module):
+    """An lm_head that projects onto the label words' rows only: [..., hidden] -> [..., n_words] logits.
+
+    It holds the lm_head's own weight Parameter (state-dict key `lm_head.weight`, still tied to the
+    embeddings where the model ties them), so checkpoints and saved folders are those of the plain model.
+    """
+
+    def __init__(self, head: torch.nn.Module, rows: list[int]):
+        super().__init__()
+        self.weight = head.weight  # [vocab, hidden]
+        self.bias = getattr(head, "bias", None)  # Qwen's lm_head has none
+        self.register_buffer("rows", torch.tensor(rows, dtype=torch.long), persistent=False)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        bias = None if self.bias is None else self.bias[self.rows]
+        return F.linear(hidden, self.weight[self.rows], bias)  # [n_words, hidden] instead of [vocab, hidden]
+
+
 class LabelScoringStrategy:
-    """`AutoModelForCausalLM`: score(label) = log P(label word | prompt).
+    """`AutoModelForCausalLM`: score(label) = log P(label word | prompt), up to a per-row constant.
 
     For a label word of k tokens t1..tk the score is the SUM of token log-probs,
     log P(t1 | prompt) + log P(t2 | prompt, t1) + ..., i.e. the log-probability of the whole word.
     Only the label positions are projected onto the vocabulary (`logits_to_keep`), so the
     [batch, seq, vocab] logits tensor never exists. When both words are single tokens (Qwen's
-    `正面` / `负面`) one forward pass at the prompt's last position scores both.
+    `正面` / `负面`) one forward pass at the prompt's last position scores both, and only the two
+    label rows of the lm_head are computed: log P(w) = logit(w) - logsumexp(all logits), and the
+    logsumexp is the same for both words, so softmax and cross-entropy over the two logits equal those
+    over the two log-probs. That skips a [batch, 151,936] projection and its gradient per step.
     """
 
     name = "label_scoring"
@@ -108,6 +135,13 @@ class LabelScoringStrategy:
         self.pad_id = tokenizer.pad_token_id
         self.single_token = all(len(ids) == 1 for ids in self.label_token_ids)
 
+    def specialize(self, model):
+        """Single-token words: swap in an lm_head that computes only the label rows (see the class doc)."""
+        if self.single_token:
+            rows = [ids[0] for ids in self.label_token_ids]
+            model.set_output_embeddings(LabelRowsHead(model.get_output_embeddings(), rows))
+        return model
+
     def scores(self, model, batch):
         if self.single_token:
             return self._single_token_scores(model, batch)
@@ -118,7 +152,10 @@ class LabelScoringStrategy:
         out = model(
             input_ids=batch["input_ids"], attention_mask=mask, position_ids=position_ids_for(mask), logits_to_keep=1
         )
-        logprobs = F.log_softmax(out.logits[:, -1, :].float(), dim=-1)  # [batch, vocab], last position only
+        logits = out.logits[:, -1, :].float()
+        if logits.shape[-1] == 2:  # LabelRowsHead: already the two label logits, in label order
+            return logits
+        logprobs = F.log_softmax(logits, dim=-1)  # a plain lm_head: [batch, vocab], last position only
         return logprobs[:, [ids[0] for ids in self.label_token_ids]]
 
     def _multi_token_scores(self, model, batch):

@@ -12,11 +12,17 @@ TEXTS = ["质量很好，物流也快", "太差了", "一般般吧，还可以�
 CPU = torch.device("cpu")
 
 
-def build(tiny_path, tokenizer, strategy_name, finetune="full", label_words=("负面", "正面"), seed=0):
+def build(tiny_path, tokenizer, strategy_name, finetune="full", label_words=("负面", "正面"), seed=0, specialize=True):
     torch.manual_seed(seed)
     strategy = make_strategy(strategy_name, tokenizer, PromptConfig(label_words=list(label_words)), 64)
     model = load_base_model(
-        strategy, tiny_path, pad_token_id=tokenizer.pad_token_id, finetune=finetune, device=CPU, dtype=torch.float32
+        strategy,
+        tiny_path,
+        pad_token_id=tokenizer.pad_token_id,
+        finetune=finetune,
+        device=CPU,
+        dtype=torch.float32,
+        specialize=specialize,
     )
     return strategy, prepare_for_training(model, strategy, ModelConfig(name="tiny", finetune=finetune), LoraConfig())
 
@@ -38,12 +44,29 @@ def reference_scores(model, tokenizer, strategy, texts):
 @pytest.mark.parametrize("label_words", [("负面", "正面"), ("差评，不推荐", "好评")], ids=["single", "multi"])
 def test_label_scores_equal_brute_force_reference(tiny_path, tokenizer, label_words):
     strategy, model = build(tiny_path, tokenizer, "label_scoring", label_words=label_words)
+    _, stock = build(tiny_path, tokenizer, "label_scoring", label_words=label_words, specialize=False)
     assert strategy.single_token == (label_words == ("负面", "正面"))
     batch = pad_batch([strategy.encode(t) for t in TEXTS], tokenizer.pad_token_id)
     with torch.no_grad():
         got = strategy.scores(model, batch)
-        want = reference_scores(model, tokenizer, strategy, TEXTS)
+        want = reference_scores(stock, tokenizer, strategy, TEXTS)
+    if strategy.single_token:  # the two label logits: the log-probs up to the row's shared logsumexp
+        got, want = got - got.logsumexp(-1, keepdim=True), want - want.logsumexp(-1, keepdim=True)
     torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_single_token_head_computes_two_rows_and_keeps_weights_tied(tiny_path, tokenizer):
+    strategy, model = build(tiny_path, tokenizer, "label_scoring")
+    head = model.get_output_embeddings()
+    assert head.weight is model.get_input_embeddings().weight  # still tied, still `lm_head.weight`
+    assert "lm_head.weight" in dict(model.named_parameters(remove_duplicate=False))
+    batch = pad_batch([strategy.encode(t) for t in TEXTS], tokenizer.pad_token_id)
+    out = model(**batch, logits_to_keep=1).logits
+    assert out.shape == (len(TEXTS), 1, 2)
+    strategy.scores(model, batch).sum().backward()
+    grad = head.weight.grad  # only the 2 label rows receive a gradient from the head...
+    label_rows = [ids[0] for ids in strategy.label_token_ids]
+    assert grad[label_rows].abs().sum() > 0
 
 
 def test_qwen_label_words_are_single_tokens(tokenizer):
@@ -61,6 +84,8 @@ def test_label_scoring_never_projects_every_position(tiny_path, tokenizer, label
     strategy.scores(model, batch).sum().backward()
     longest_word = max(len(w) for w in strategy.label_token_ids)
     assert seen and all(shape[1] <= longest_word for shape in seen), seen
+    if strategy.single_token:  # ...and only the label words' rows of the vocabulary
+        assert all(shape[-1] == 2 for shape in seen), seen
     assert batch["input_ids"].shape[1] > longest_word  # the check would be vacuous otherwise
 
 
