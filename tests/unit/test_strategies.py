@@ -69,6 +69,22 @@ def test_single_token_head_computes_two_rows_and_keeps_weights_tied(tiny_path, t
     assert grad[label_rows].abs().sum() > 0
 
 
+def test_two_row_head_trains_exactly_like_the_full_vocab_head(tiny_path, tokenizer):
+    """Same loss and the same (dense) gradients as log-softmax over all 151,936 rows: the normaliser cancels."""
+    grads = []
+    for specialize in (True, False):
+        strategy, model = build(tiny_path, tokenizer, "label_scoring", specialize=specialize)
+        batch = pad_batch([strategy.encode(t) for t in TEXTS], tokenizer.pad_token_id)
+        loss = F.cross_entropy(strategy.scores(model, batch), torch.tensor([1, 0, 1, 0]))
+        loss.backward()
+        grads.append({name: p.grad for name, p in model.named_parameters()})
+    fast, stock = grads
+    assert fast.keys() == stock.keys()
+    for name in stock:
+        assert fast[name].layout == torch.strided, name  # AdamW needs dense gradients
+        torch.testing.assert_close(fast[name], stock[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
 def test_qwen_label_words_are_single_tokens(tokenizer):
     strategy = LabelScoringStrategy(tokenizer, PromptConfig(), 64)
     assert strategy.label_token_ids == [[103276], [106557]] and strategy.single_token
