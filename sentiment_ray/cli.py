@@ -187,6 +187,8 @@ def cmd_serve(args) -> int:
         max_batch_size=args.max_batch_size,
         batch_wait_timeout_s=args.batch_wait_ms / 1000,
         max_models_per_replica=args.max_models_per_replica,
+        cpus_per_replica=args.cpus_per_replica,
+        gpus_per_replica=args.gpus_per_replica,
         device=args.device,
         precision=args.precision,
     )

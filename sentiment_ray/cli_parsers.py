@@ -144,6 +144,8 @@ def _add_serve_parser(sub) -> None:
     p.add_argument("--max-batch-size", type=int, default=32, help="texts per dynamic batch")
     p.add_argument("--batch-wait-ms", type=float, default=10.0, help="how long a batch waits to fill")
     p.add_argument("--max-models-per-replica", type=int, default=4, help="LRU bound of loaded models")
+    p.add_argument("--cpus-per-replica", type=float, default=1.0, help="CPUs reserved per replica (= torch threads)")
+    p.add_argument("--gpus-per-replica", type=float, default=0.0, help="GPUs per replica (1 with --device cuda)")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
 

@@ -16,6 +16,7 @@ import collections
 import os
 from pathlib import Path
 
+import ray
 from ray import serve
 
 from sentiment_ray.serve_app import (
@@ -31,15 +32,23 @@ from sentiment_ray.serve_app import (
 DEFAULT_MODEL = "default"
 
 
-def deployment_options(max_batch_size: int, max_concurrent_batches: int = 1, replicas: int = 1) -> dict:
+def deployment_options(
+    max_batch_size: int,
+    max_concurrent_batches: int = 1,
+    replicas: int = 1,
+    cpus_per_replica: float = 1.0,
+    gpus_per_replica: float = 0.0,
+) -> dict:
     """Serve options consistent with batching: max_ongoing_requests >= max_batch_size × concurrent batches,
-    or batches never fill (Serve's default of 5 would cap every batch at 5)."""
+    or batches never fill (Serve's default of 5 would cap every batch at 5). The CPU / GPU reservation is
+    what places a replica on a GPU node of a cluster."""
     ongoing = max(2 * max_batch_size * max_concurrent_batches, 64)  # a low cap throttles: the router backs off
     return {
         "num_replicas": replicas,
         "max_ongoing_requests": ongoing,
         "max_queued_requests": 4 * ongoing,
         "health_check_period_s": 10,
+        "ray_actor_options": {"num_cpus": cpus_per_replica, "num_gpus": gpus_per_replica},
     }
 
 
@@ -57,8 +66,12 @@ def build_deployment(limits: Limits, max_models_per_replica: int = 4, api_token:
             device: str = "auto",
             precision: str = "auto",
         ):
+            import torch
+
             from sentiment_ray.model_folder import read_meta
 
+            # Ray sets OMP_NUM_THREADS=1 in actors; use the CPUs this replica reserved instead.
+            torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
             self.models = {name: str(Path(path).resolve()) for name, path in models.items()}
             self.metas = {name: read_meta(path) for name, path in self.models.items()}  # fail fast on bad folders
             self.device, self.precision = device, precision
@@ -151,26 +164,39 @@ def build_application(
     device: str = "auto",
     precision: str = "auto",
     api_token: str | None = None,
+    cpus_per_replica: float = 1.0,
+    gpus_per_replica: float = 0.0,
 ):
     """The bound Serve application (what `serve.run` takes). The bearer token defaults to $SENTIMENT_RAY_API_TOKEN."""
     api_token = api_token if api_token is not None else os.environ.get(TOKEN_ENV)
     deployment = build_deployment(limits or Limits(), max_models_per_replica, api_token or None)
-    return deployment.options(**deployment_options(max_batch_size, replicas=replicas)).bind(
-        models, max_batch_size, batch_wait_timeout_s, device, precision
+    options = deployment_options(
+        max_batch_size, replicas=replicas, cpus_per_replica=cpus_per_replica, gpus_per_replica=gpus_per_replica
     )
+    return deployment.options(**options).bind(models, max_batch_size, batch_wait_timeout_s, device, precision)
 
 
 def app_builder(args: dict):
     """Entry point for `serve run` / `serve deploy` config files (import_path: sentiment_ray.serve:app_builder).
 
     args: model_path (str), models ({name: path}, optional), replicas, max_batch_size, batch_wait_timeout_s,
-    max_models_per_replica, max_texts, max_text_chars, max_body_bytes, device, precision.
+    max_models_per_replica, max_texts, max_text_chars, max_body_bytes, device, precision, cpus_per_replica,
+    gpus_per_replica.
     """
     models = {DEFAULT_MODEL: args["model_path"], **args.get("models", {})}
     limits = Limits(**{k: args[k] for k in ("max_texts", "max_text_chars", "max_body_bytes") if k in args})
     options = {
         k: args[k]
-        for k in ("replicas", "max_batch_size", "batch_wait_timeout_s", "max_models_per_replica", "device", "precision")
+        for k in (
+            "replicas",
+            "max_batch_size",
+            "batch_wait_timeout_s",
+            "max_models_per_replica",
+            "device",
+            "precision",
+            "cpus_per_replica",
+            "gpus_per_replica",
+        )
         if k in args
     }
     return build_application(models, limits=limits, **options)
