@@ -44,9 +44,17 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def command_line() -> str:
+    """The command as typed: `python -m pkg.mod args` stays that (sys.argv would show the module's file path)."""
+    argv = list(getattr(sys, "orig_argv", sys.argv))
+    if "-m" in argv[1:3]:
+        return " ".join(["python", *argv[argv.index("-m") :]])
+    return " ".join(sys.argv)
+
+
 def provenance() -> dict:
     return {
-        "command": " ".join(sys.argv),
+        "command": command_line(),
         "machine": machine_info(),
         "versions": library_versions(),
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
