@@ -86,6 +86,7 @@ def cmd_score(args) -> int:
         keep_columns=keep,
         num_actors=args.num_actors,
         batch_size=args.batch_size,
+        batch_tokens=args.batch_tokens,
         cpus_per_actor=args.cpus_per_actor,
         gpus_per_actor=args.gpus_per_actor,
         device=args.device,

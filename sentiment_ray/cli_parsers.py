@@ -68,7 +68,7 @@ def _add_predict_parser(sub) -> None:
     mode.add_argument("--demo", action="store_true", help="score a few built-in example reviews")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=128, help="most rows per forward")
 
 
 def _add_score_parser(sub) -> None:
@@ -81,7 +81,8 @@ def _add_score_parser(sub) -> None:
     p.add_argument("--format", default="parquet", choices=["parquet", "csv", "jsonl"], dest="output_format")
     p.add_argument("--columns", help="comma-separated original columns to keep (default: all)")
     p.add_argument("--num-actors", type=int, default=1, help="predictor actors (model copies)")
-    p.add_argument("--batch-size", type=int, default=64, help="rows per predictor call")
+    p.add_argument("--batch-size", type=int, default=512, help="rows per Ray Data batch (one predictor call)")
+    p.add_argument("--batch-tokens", type=int, help="padded tokens per forward (default: 2048 on CPU, 32768 on GPU)")
     p.add_argument("--cpus-per-actor", type=float, default=1.0, help="also the torch threads per actor")
     p.add_argument("--gpus-per-actor", type=float, default=0.0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -99,7 +100,7 @@ def _add_evaluation_flags(p) -> None:
     p.add_argument("--max-rows", type=int, help="evaluate only the first N usable rows")
     p.add_argument("--seed", type=int, default=42, help="split seed (offline / single file) and perturbation seed")
     p.add_argument("--num-actors", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=512, help="rows per Ray Data batch")
     p.add_argument("--cpus-per-actor", type=float, default=1.0)
 
 

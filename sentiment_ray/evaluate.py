@@ -33,7 +33,7 @@ class EvaluateOptions:
     """Evaluate at most this many rows (the first ones), e.g. for a quick look."""
     zero_shot_baseline: bool = True
     num_actors: int = 1
-    batch_size: int = 64
+    batch_size: int = 512
     cpus_per_actor: float = 1.0
 
 

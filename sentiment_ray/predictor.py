@@ -23,6 +23,11 @@ from sentiment_ray.strategies import pad_batch
 _LOAD_LOCK = threading.Lock()
 DEFAULT_MAX_TEXT_CHARS = 20_000
 """Longer texts get an error instead of being tokenised: a guard against runaway inputs, far above any review."""
+DEFAULT_BATCH_TOKENS = {"cpu": 2048, "cuda": 32768}
+"""Padded tokens per forward. Rows run longest-first and a batch closes when the next row would take it past
+this budget, so short reviews go in big batches and long ones in small batches with little padding. On this
+project's CPU, matmuls are near peak from a few hundred tokens a batch (results/bench/scoring.md); a GPU needs
+far more rows in flight."""
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -67,11 +72,13 @@ class SentimentPredictor:
         strategy,
         meta: dict,
         device: torch.device,
-        batch_size: int = 32,
+        batch_size: int = 128,
         max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+        batch_tokens: int | None = None,
     ):
         self.model, self.tokenizer, self.strategy, self.meta = model, tokenizer, strategy, meta
         self.device, self.batch_size, self.max_text_chars = device, batch_size, max_text_chars
+        self.batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS.get(device.type, DEFAULT_BATCH_TOKENS["cuda"])
 
     @classmethod
     def from_pretrained(
@@ -79,15 +86,17 @@ class SentimentPredictor:
         model_path: str | Path,
         device: str = "auto",
         precision: str = "auto",
-        batch_size: int = 32,
+        batch_size: int = 128,
         max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+        batch_tokens: int | None = None,
     ) -> SentimentPredictor:
+        """`batch_size` caps the rows of one forward and `batch_tokens` its padded tokens (None: per device)."""
         from sentiment_ray.model_folder import load_model_folder
 
         dev, dtype = resolve_device_dtype(device, precision)
         with _LOAD_LOCK:  # transformers' loading is not thread-safe (two threads saw each other's meta tensors)
             model, tokenizer, strategy, meta = load_model_folder(model_path, dev, dtype)
-        return cls(model, tokenizer, strategy, meta, dev, batch_size, max_text_chars)
+        return cls(model, tokenizer, strategy, meta, dev, batch_size, max_text_chars, batch_tokens)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -111,13 +120,24 @@ class SentimentPredictor:
         return results
 
     def _probabilities(self, encoded: dict[int, list[int]], batch_size: int):
-        """Yield (input index, P(positive)); rows run longest-first so each batch pads little."""
-        order = sorted(encoded, key=lambda i: len(encoded[i]), reverse=True)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
+        """Yield (input index, P(positive)), one forward per chunk of `batches`."""
+        for chunk in self.batches(encoded, batch_size):
             batch = pad_batch([encoded[i] for i in chunk], self.tokenizer.pad_token_id)
             probs = self.score_batch(batch)
             yield from zip(chunk, probs.tolist(), strict=True)
+
+    def batches(self, encoded: dict[int, list[int]], batch_size: int | None = None) -> list[list[int]]:
+        """Input indices grouped into forwards: longest-first, at most `batch_size` rows and `batch_tokens`
+        padded tokens each (a row longer than the budget still gets a batch of its own)."""
+        order = sorted(encoded, key=lambda i: len(encoded[i]), reverse=True)
+        rows_cap, chunks, chunk = batch_size or self.batch_size, [], []
+        for index in order:
+            width = len(encoded[chunk[0]]) if chunk else len(encoded[index])  # longest-first: the first row's
+            if chunk and (len(chunk) == rows_cap or (len(chunk) + 1) * width > self.batch_tokens):
+                chunks.append(chunk)
+                chunk = []
+            chunk.append(index)
+        return chunks + ([chunk] if chunk else [])
 
     @torch.inference_mode()
     def score_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

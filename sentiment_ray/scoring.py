@@ -35,7 +35,10 @@ class ScoreOptions:
     keep_columns: list[str] | None = None
     """Original columns to keep in the output (None: all of them)."""
     num_actors: int = 1
-    batch_size: int = 64
+    batch_size: int = 512
+    """Rows per Ray Data batch (one predictor call); the predictor sorts them by length into forwards."""
+    batch_tokens: int | None = None
+    """Padded tokens per forward (None: the predictor's per-device default)."""
     cpus_per_actor: float = 1.0
     gpus_per_actor: float = 0.0
     device: str = "auto"
@@ -55,13 +58,16 @@ class PredictorActor:
         precision: str,
         threads: int,
         fail_on_file: str | None = None,
+        batch_tokens: int | None = None,
     ):
         import torch
 
         from sentiment_ray.predictor import SentimentPredictor
 
         torch.set_num_threads(max(1, threads))
-        self.predictor = SentimentPredictor.from_pretrained(model_path, device=device, precision=precision)
+        self.predictor = SentimentPredictor.from_pretrained(
+            model_path, device=device, precision=precision, batch_tokens=batch_tokens
+        )
         self.text_column = text_column
         self.fail_on_file = fail_on_file
 
@@ -167,6 +173,7 @@ def build_pipeline(opts: ScoreOptions, files: list[str]):
             "device": opts.device,
             "precision": opts.precision,
             "threads": int(max(1, opts.cpus_per_actor)),
+            "batch_tokens": opts.batch_tokens,
             # test hook: fail every batch from files whose path contains this string
             "fail_on_file": os.environ.get("SENTIMENT_RAY_SCORE_FAIL_ON"),
         },

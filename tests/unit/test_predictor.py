@@ -72,3 +72,19 @@ def test_not_a_model_folder_is_a_clear_error(tmp_path):
 
     with pytest.raises(ModelLoadError, match="not a sentiment-ray model folder"):
         SentimentPredictor.from_pretrained(tmp_path)
+
+
+def test_batches_respect_the_row_cap_and_the_token_budget():
+    import torch
+
+    planner = SentimentPredictor(None, None, None, {}, torch.device("cpu"), batch_size=3, batch_tokens=12)
+    lengths = {0: 2, 1: 5, 2: 20, 3: 4, 4: 3, 5: 2, 6: 2, 7: 2, 8: 6}
+    encoded = {i: [7] * n for i, n in lengths.items()}
+    chunks = planner.batches(encoded)
+    assert sorted(i for chunk in chunks for i in chunk) == sorted(lengths)  # every row exactly once
+    assert chunks[0] == [2]  # longer than the budget: a batch of its own, never dropped
+    for chunk in chunks:
+        widths = [lengths[i] for i in chunk]
+        assert widths == sorted(widths, reverse=True) and len(chunk) <= 3
+        assert len(chunk) == 1 or len(chunk) * widths[0] <= 12  # padded tokens = rows × the longest row
+    assert planner.batches(encoded, batch_size=1) == [[i] for i in sorted(lengths, key=lambda i: -lengths[i])]
