@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export RAY_AUTH_MODE := token
 
-.PHONY: setup train test test-slow test-cluster test-all lint
+.PHONY: setup train test test-slow test-cluster test-all lint bench bench-gpu
 
 setup: $(VENV)/.installed
 
@@ -35,3 +35,18 @@ test-all: setup
 lint: setup
 	$(VENV)/bin/ruff check sentiment_ray tests jobs
 	$(VENV)/bin/ruff format --check sentiment_ray tests jobs
+
+# The benchmark suite (results/bench/*.json + .md). Run on an otherwise idle machine; about 50 minutes on 2 cores.
+# Uses runs/tiny/model (from `make train`) as the tiny shape's model folder when it exists.
+TINY_MODEL := $(if $(wildcard runs/tiny/model/sentiment_meta.json),--model-path runs/tiny/model,)
+bench: setup
+	$(PY) -m sentiment_ray.bench.scoring $(TINY_MODEL)
+	$(PY) -m sentiment_ray.bench.training
+	$(PY) -m sentiment_ray.bench.serve_load $(TINY_MODEL)
+	$(if $(TINY_MODEL),$(PY) -m sentiment_ray.bench.precision $(TINY_MODEL),@echo "precision bench skipped: make train first")
+
+# The same benchmarks on a CUDA machine (peaks measured on the GPU). WORKERS=1,2 on a 2-GPU machine.
+bench-gpu: setup
+	$(PY) -m sentiment_ray.bench.scoring --device cuda $(TINY_MODEL)
+	$(PY) -m sentiment_ray.bench.training --device cuda --workers $(or $(WORKERS),1)
+	$(PY) -m sentiment_ray.bench.serve_load --device cuda $(TINY_MODEL)

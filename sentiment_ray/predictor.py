@@ -24,10 +24,11 @@ _LOAD_LOCK = threading.Lock()
 DEFAULT_MAX_TEXT_CHARS = 20_000
 """Longer texts get an error instead of being tokenised: a guard against runaway inputs, far above any review."""
 DEFAULT_BATCH_TOKENS = {"cpu": 2048, "cuda": 32768}
-"""Padded tokens per forward. Rows run longest-first and a batch closes when the next row would take it past
-this budget, so short reviews go in big batches and long ones in small batches with little padding. On this
-project's CPU, matmuls are near peak from a few hundred tokens a batch (results/bench/scoring.md); a GPU needs
-far more rows in flight."""
+"""Most padded tokens per forward: short reviews go in big batches, long ones in small batches."""
+PADDING_SLACK = 0.9
+"""Once a forward holds a quarter of its token budget, it takes no row shorter than this share of its width:
+every token of padding is compute thrown away, and on this project's CPU the matmuls already run near peak from
+a few hundred tokens a forward (results/bench/scoring.md). A GPU needs far more rows in flight, hence its budget."""
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -127,17 +128,23 @@ class SentimentPredictor:
             yield from zip(chunk, probs.tolist(), strict=True)
 
     def batches(self, encoded: dict[int, list[int]], batch_size: int | None = None) -> list[list[int]]:
-        """Input indices grouped into forwards: longest-first, at most `batch_size` rows and `batch_tokens`
-        padded tokens each (a row longer than the budget still gets a batch of its own)."""
+        """Input indices grouped into forwards, longest-first: at most `batch_size` rows and `batch_tokens`
+        padded tokens each (a row longer than the budget still gets a forward of its own), and little padding
+        (PADDING_SLACK)."""
         order = sorted(encoded, key=lambda i: len(encoded[i]), reverse=True)
         rows_cap, chunks, chunk = batch_size or self.batch_size, [], []
         for index in order:
-            width = len(encoded[chunk[0]]) if chunk else len(encoded[index])  # longest-first: the first row's
-            if chunk and (len(chunk) == rows_cap or (len(chunk) + 1) * width > self.batch_tokens):
+            if chunk and self._closes(len(chunk), len(encoded[chunk[0]]), len(encoded[index]), rows_cap):
                 chunks.append(chunk)
                 chunk = []
             chunk.append(index)
         return chunks + ([chunk] if chunk else [])
+
+    def _closes(self, rows: int, width: int, next_length: int, rows_cap: int) -> bool:
+        """Whether a forward of `rows` rows padded to `width` tokens takes no row of `next_length` tokens."""
+        if rows == rows_cap or (rows + 1) * width > self.batch_tokens:
+            return True
+        return rows * width >= self.batch_tokens // 4 and next_length < PADDING_SLACK * width
 
     @torch.inference_mode()
     def score_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

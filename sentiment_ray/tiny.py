@@ -49,7 +49,12 @@ def tiny_qwen2_config() -> Qwen2Config:
 
 
 def materialize_tiny(seed: int = 0) -> Path:
-    """Return a model folder for the tiny preset, writing it under the cache on first use.
+    """Return a model folder for the tiny preset, writing it under the cache on first use."""
+    return materialize_random_qwen2(tiny_qwen2_config(), "tiny-qwen2", seed)
+
+
+def materialize_random_qwen2(config: Qwen2Config, prefix: str, seed: int = 0) -> Path:
+    """Return a cached folder `<prefix>-<hash>` holding a random-init Qwen2 of `config` and the Qwen tokenizer.
 
     The folder holds config.json, model.safetensors (a `Qwen2ForCausalLM` initialised under
     `torch.manual_seed(seed)`) and the Qwen tokenizer files. Its name hashes the config, seed, torch
@@ -58,11 +63,10 @@ def materialize_tiny(seed: int = 0) -> Path:
     """
     import torch
 
-    config = tiny_qwen2_config()
     tokenizer_dir = qwen_tokenizer_dir()
     # Random init draws from torch's generators, whose streams may change between torch releases.
     key = short_hash([config.to_json_string(use_diff=False), str(seed), torch.__version__, tokenizer_dir.name])
-    target = sentiment_ray_cache_dir() / "models" / f"tiny-qwen2-{key}"
+    target = sentiment_ray_cache_dir() / "models" / f"{prefix}-{key}"
     if (target / "config.json").is_file():
         return target
     with atomic_directory(target) as tmp:

@@ -88,3 +88,14 @@ def test_batches_respect_the_row_cap_and_the_token_budget():
         assert widths == sorted(widths, reverse=True) and len(chunk) <= 3
         assert len(chunk) == 1 or len(chunk) * widths[0] <= 12  # padded tokens = rows × the longest row
     assert planner.batches(encoded, batch_size=1) == [[i] for i in sorted(lengths, key=lambda i: -lengths[i])]
+
+
+def test_a_filled_batch_takes_no_much_shorter_row():
+    import torch
+
+    planner = SentimentPredictor(None, None, None, {}, torch.device("cpu"), batch_size=100, batch_tokens=400)
+    lengths = [50, 49, 48, 30, 30, 29, 10]  # 3 × 50 = 150 ≥ 400 / 4, and 30 < 0.9 × 50: a new batch
+    chunks = planner.batches({i: [7] * n for i, n in enumerate(lengths)})
+    assert chunks[0] == [0, 1, 2] and chunks[1][:3] == [3, 4, 5]
+    small = planner.batches({0: [7] * 50, 1: [7] * 20})  # 50 < 400 / 4: too small to close for padding
+    assert small == [[0, 1]]
