@@ -36,7 +36,7 @@ lint: setup
 	$(VENV)/bin/ruff check sentiment_ray tests jobs
 	$(VENV)/bin/ruff format --check sentiment_ray tests jobs
 
-# The benchmark suite (results/bench/*.json + .md). Run on an otherwise idle machine; about 50 minutes on 2 cores.
+# The benchmark suite (results/bench/*.json + .md). Run on an otherwise idle machine; about 30 minutes on 2 cores.
 # Uses runs/tiny/model (from `make train`) as the tiny shape's model folder when it exists.
 TINY_MODEL := $(if $(wildcard runs/tiny/model/sentiment_meta.json),--model-path runs/tiny/model,)
 bench: setup
