@@ -37,16 +37,24 @@ class TrainOutcome:
 
 
 def init_ray(**kwargs):
-    """Connect to RAY_ADDRESS when set (e.g. under `ray job submit`), else start an embedded local Ray."""
+    """Connect to RAY_ADDRESS when set (e.g. under `ray job submit`), else join the cluster `ray start` started on
+    this machine, else start an embedded local Ray."""
     import ray
 
-    if not ray.is_initialized():
-        address = os.environ.get("RAY_ADDRESS")
-        if address is None:
-            # An embedded cluster gets logical CPUs above the core count: Ray Data's read tasks and its
-            # checkpoint filter actor (1 CPU) must fit beside the training workers / predictor actors.
-            kwargs.setdefault("num_cpus", max(4, os.cpu_count() or 1))
+    if ray.is_initialized():
+        return ray
+    address = os.environ.get("RAY_ADDRESS")
+    if address is not None:
         ray.init(address=address, **kwargs)
+        return ray
+    # An embedded cluster gets logical CPUs above the core count: Ray Data's read tasks and its
+    # checkpoint filter actor (1 CPU) must fit beside the training workers / predictor actors.
+    try:
+        ray.init(**{"num_cpus": max(4, os.cpu_count() or 1), **kwargs})
+    except ValueError as err:  # `ray start` ran on this machine: ray.init() joins that cluster, which has its CPUs
+        if "existing cluster" not in str(err):
+            raise
+        ray.init(**{k: v for k, v in kwargs.items() if k != "num_cpus"})
     return ray
 
 

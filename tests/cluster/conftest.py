@@ -1,94 +1,12 @@
-"""A real two-node Ray cluster on this machine, started the way users start one: `ray start`, token auth.
+"""The `two_node_cluster` fixture: a head and a second node started with `ray start` (see ray_nodes.py)."""
 
-Each node runs `ray start --block` in the foreground of a child process, so stopping that process stops
-the node and everything it started, without `ray stop` killing other Ray instances on the machine. The
-two nodes get separate temp dirs: on one machine they would otherwise share `runtime_resources/`, and
-one node's runtime-env agent deletes the job's working dir while the other still runs in it.
-"""
-
-from __future__ import annotations
-
-import os
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class TwoNodeCluster:
-    gcs_address: str
-    dashboard_url: str
-    env: dict
-    token: str
-
-    def ray(self, *args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-        """Run the `ray` CLI against this cluster (the submitter's side), output captured."""
-        return subprocess.run(
-            [str(Path(sys.executable).parent / "ray"), *args],
-            env=env or self.env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def submit(self, *entrypoint: str, no_wait: bool = False, submission_id: str | None = None, env=None):
-        """`ray job submit --working-dir <repo> -- <entrypoint>`: exactly the README's command."""
-        flags = ["--address", self.dashboard_url, "--working-dir", "."]
-        flags += ["--no-wait"] if no_wait else []
-        flags += ["--submission-id", submission_id] if submission_id else []
-        return self.ray("job", "submit", *flags, "--", *entrypoint, env=env)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _cluster_env(token_path: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_path), HF_HUB_OFFLINE="1")
-    # `python` in a job's entrypoint must be this venv's interpreter, however pytest was launched.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
-def _start_node(env: dict, temp_dir: str, *args: str) -> subprocess.Popen:
-    ray = str(Path(sys.executable).parent / "ray")
-    log = open(Path(temp_dir).with_suffix(".log"), "w")  # noqa: SIM115 (lives as long as the node)
-    command = [ray, "start", "--block", "--num-cpus=2", f"--temp-dir={temp_dir}", "--disable-usage-stats", *args]
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _wait_for_nodes(cluster: TwoNodeCluster, count: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = cluster.ray("status", "--address", cluster.gcs_address, timeout=60)
-        if status.returncode == 0 and status.stdout.count(" node_") >= count:
-            return
-        time.sleep(2)
-    raise RuntimeError(f"the Ray cluster did not reach {count} nodes in {timeout}s:\n{status.stdout}{status.stderr}")
-
-
-def _stop(node: subprocess.Popen) -> None:
-    if node.poll() is None:
-        os.killpg(node.pid, signal.SIGTERM)  # `ray start --block` tears its node down on SIGTERM
-        try:
-            node.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(node.pid, signal.SIGKILL)
+from ray_nodes import TwoNodeCluster, cluster_env, free_port, start_node, stop_node, wait_for_nodes
 
 
 @pytest.fixture(scope="session")
@@ -98,10 +16,10 @@ def two_node_cluster():
     token_path = root / "auth_token"
     token = secrets.token_hex(32)
     token_path.write_text(token)
-    env = _cluster_env(token_path)
-    gcs_port, dashboard_port = _free_port(), _free_port()
+    env = cluster_env(token_path)
+    gcs_port, dashboard_port = free_port(), free_port()
     cluster = TwoNodeCluster(f"127.0.0.1:{gcs_port}", f"http://127.0.0.1:{dashboard_port}", env, token)
-    head = _start_node(
+    head = start_node(
         env,
         str(root / "head"),
         "--head",
@@ -109,17 +27,17 @@ def two_node_cluster():
         "--node-ip-address=127.0.0.1",
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={dashboard_port}",
-        f"--ray-client-server-port={_free_port()}",
-        f"--dashboard-agent-listen-port={_free_port()}",
+        f"--ray-client-server-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
     )
     nodes = [head]
     try:
-        _wait_for_nodes(cluster, 1)
-        worker_args = (f"--address={cluster.gcs_address}", f"--dashboard-agent-listen-port={_free_port()}")
-        nodes.append(_start_node(env, str(root / "node2"), "--node-ip-address=127.0.0.1", *worker_args))
-        _wait_for_nodes(cluster, 2)
+        wait_for_nodes(cluster, 1)
+        worker_args = (f"--address={cluster.gcs_address}", f"--dashboard-agent-listen-port={free_port()}")
+        nodes.append(start_node(env, str(root / "node2"), "--node-ip-address=127.0.0.1", *worker_args))
+        wait_for_nodes(cluster, 2)
         yield cluster
     finally:
         for node in reversed(nodes):
-            _stop(node)
+            stop_node(node)
         shutil.rmtree(root, ignore_errors=True)

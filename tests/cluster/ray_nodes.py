@@ -1,0 +1,86 @@
+"""Helpers for real Ray nodes on this machine, started the way users start one: `ray start`, token auth.
+
+Each node runs `ray start --block` in the foreground of a child process, so stopping that process stops
+the node and everything it started, without `ray stop` killing other Ray instances on the machine. The
+two nodes get separate temp dirs: on one machine they would otherwise share `runtime_resources/`, and
+one node's runtime-env agent deletes the job's working dir while the other still runs in it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class TwoNodeCluster:
+    gcs_address: str
+    dashboard_url: str
+    env: dict
+    token: str
+
+    def ray(self, *args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        """Run the `ray` CLI against this cluster (the submitter's side), output captured."""
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "ray"), *args],
+            env=env or self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def submit(self, *entrypoint: str, no_wait: bool = False, submission_id: str | None = None, env=None):
+        """`ray job submit --working-dir <repo> -- <entrypoint>`: exactly the README's command."""
+        flags = ["--address", self.dashboard_url, "--working-dir", "."]
+        flags += ["--no-wait"] if no_wait else []
+        flags += ["--submission-id", submission_id] if submission_id else []
+        return self.ray("job", "submit", *flags, "--", *entrypoint, env=env)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cluster_env(token_path: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_path), HF_HUB_OFFLINE="1")
+    # `python` in a job's entrypoint must be this venv's interpreter, however pytest was launched.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def start_node(env: dict, temp_dir: str, *args: str) -> subprocess.Popen:
+    ray = str(Path(sys.executable).parent / "ray")
+    log = open(Path(temp_dir).with_suffix(".log"), "w")  # noqa: SIM115 (lives as long as the node)
+    command = [ray, "start", "--block", "--num-cpus=2", f"--temp-dir={temp_dir}", "--disable-usage-stats", *args]
+    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_for_nodes(cluster: TwoNodeCluster, count: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = cluster.ray("status", "--address", cluster.gcs_address, timeout=60)
+        if status.returncode == 0 and status.stdout.count(" node_") >= count:
+            return
+        time.sleep(2)
+    raise RuntimeError(f"the Ray cluster did not reach {count} nodes in {timeout}s:\n{status.stdout}{status.stderr}")
+
+
+def stop_node(node: subprocess.Popen) -> None:
+    if node.poll() is None:
+        os.killpg(node.pid, signal.SIGTERM)  # `ray start --block` tears its node down on SIGTERM
+        try:
+            node.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(node.pid, signal.SIGKILL)
