@@ -167,8 +167,8 @@ def _latest_state(checkpoint_dir: Path) -> dict:
     return json.loads(state.read_text()) if state.is_file() else {}
 
 
-def train_loop(loop_config: dict) -> None:
-    """Ray Train entry point (runs on every worker)."""
+def build_training_model(cfg: RunConfig):
+    """(model ready to train, tokenizer, strategy, device, compute dtype) for `cfg`, as every worker builds them."""
     from sentiment_ray.modeling import (
         compute_dtype,
         load_base_model,
@@ -179,8 +179,6 @@ def train_loop(loop_config: dict) -> None:
     )
     from sentiment_ray.strategies import make_strategy
 
-    cfg = build_dataclass(RunConfig, loop_config["config"])
-    restored = ray.train.get_checkpoint()
     device = pick_device(cfg.scaling.use_gpu)
     dtype = compute_dtype(cfg.train.precision, device)
     base_path = resolve_base(cfg.model.name, cfg.model.tiny_seed)
@@ -197,7 +195,14 @@ def train_loop(loop_config: dict) -> None:
         device=device,
         dtype=load_dtype,
     )
-    model = prepare_for_training(model, strategy, cfg.model, cfg.lora)
+    return prepare_for_training(model, strategy, cfg.model, cfg.lora), tokenizer, strategy, device, dtype
+
+
+def train_loop(loop_config: dict) -> None:
+    """Ray Train entry point (runs on every worker)."""
+    cfg = build_dataclass(RunConfig, loop_config["config"])
+    restored = ray.train.get_checkpoint()
+    model, tokenizer, strategy, _device, dtype = build_training_model(cfg)
     splits = {name: EncodedReviews(strategy, *rows) for name, rows in loop_config["splits"].items()}
     trainer = SentimentTrainer(
         model=model,

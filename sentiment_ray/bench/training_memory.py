@@ -77,33 +77,10 @@ def build_step(spec: StepSpec, checkpoint_dir: str) -> dict:
     import torch
     from transformers import Trainer
 
-    from sentiment_ray.modeling import (
-        compute_dtype,
-        load_base_model,
-        load_tokenizer,
-        pick_device,
-        prepare_for_training,
-        resolve_base,
-    )
-    from sentiment_ray.strategies import make_strategy
+    from sentiment_ray.train_worker import build_training_model
 
     cfg = run_config(spec)
-    device = pick_device(cfg.scaling.use_gpu)
-    dtype = compute_dtype(cfg.train.precision, device)
-    base = resolve_base(cfg.model.name, cfg.model.tiny_seed)
-    tokenizer = load_tokenizer(base)
-    strategy = make_strategy(cfg.model.strategy, tokenizer, cfg.prompt, cfg.data.max_length)
-    torch.manual_seed(cfg.train.seed)
-    load_dtype = torch.float32 if cfg.model.finetune == "full" else dtype  # as train_loop: fp32 master weights
-    model = load_base_model(
-        strategy,
-        base,
-        pad_token_id=tokenizer.pad_token_id,
-        finetune=cfg.model.finetune,
-        device=device,
-        dtype=load_dtype,
-    )
-    model = prepare_for_training(model, strategy, cfg.model, cfg.lora)
+    model, tokenizer, strategy, device, dtype = build_training_model(cfg)  # exactly as train_loop builds it
     model.train()
     if device.type == "cpu":
         _page_in(model)
