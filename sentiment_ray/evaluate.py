@@ -101,10 +101,10 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
     from sentiment_ray.evaluation.confidence import confidence_analysis
     from sentiment_ray.evaluation.report import write_evaluation
     from sentiment_ray.evaluation.robustness import robustness_result
-    from sentiment_ray.model_folder import read_meta
+    from sentiment_ray.model_folder import prepare_folder_base
     from sentiment_ray.provenance import provenance
 
-    meta = read_meta(opts.model_path)
+    meta = prepare_folder_base(opts.model_path)  # before any actor starts: builds a tiny base once
     rows, train, data_report = evaluation_rows(opts)
     if train is None:
         train = _model_training_rows(meta, opts)

@@ -1,4 +1,4 @@
-"""The model folder contract (DESIGN §3): weights or adapter, tokenizer, `sentiment_meta.json`, `config.yaml`.
+"""The model folder contract (docs/contracts.md): weights or adapter, tokenizer, `sentiment_meta.json`, `config.yaml`.
 
 A folder written by one strategy loads without the user repeating strategy, base model, prompt,
 label words or max length: everything needed is in the meta file.
@@ -84,6 +84,16 @@ def read_meta(folder: str | Path) -> dict:
         hint = " (pass the run's model/ subfolder)" if (Path(folder) / "model" / META_FILE).is_file() else ""
         raise ModelLoadError(f"{folder} is not a sentiment-ray model folder: {META_FILE} is missing{hint}")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def prepare_folder_base(folder: str | Path) -> dict:
+    """Driver side: validate the folder's meta and build the base model it needs before actors start."""
+    from sentiment_ray.modeling import prepare_base
+
+    meta = read_meta(folder)
+    if meta["finetune"] != "full":  # a full folder holds its own weights
+        prepare_base(meta["base_model"], meta.get("tiny_seed", 0))
+    return meta
 
 
 def prompt_of(meta: dict) -> PromptConfig:

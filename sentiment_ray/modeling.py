@@ -19,6 +19,15 @@ def resolve_base(name: str, tiny_seed: int = 0) -> str:
     return name
 
 
+def prepare_base(name: str, tiny_seed: int = 0) -> str:
+    """Driver side, before any Ray worker starts: build the shared cache entries a base needs, once.
+
+    For `tiny` that is the model folder and the Qwen tokenizer in it; a Hub id or a local folder needs
+    nothing. Workers then find complete entries and only read them (`sentiment_ray.cache`).
+    """
+    return resolve_base(name, tiny_seed)
+
+
 def _hub_hint(name: str, err: Exception) -> ModelLoadError:
     where = "is not a local folder, and " if not Path(name).exists() else "exists but "
     return ModelLoadError(

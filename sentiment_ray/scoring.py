@@ -188,11 +188,11 @@ def run_scoring(opts: ScoreOptions) -> dict:
     import ray.data
     from ray.data.checkpoint import CheckpointConfig
 
-    from sentiment_ray.model_folder import read_meta
+    from sentiment_ray.model_folder import prepare_folder_base
 
     if opts.output_format not in FORMATS:
         raise DataError(f"--format {opts.output_format!r} is not one of {', '.join(FORMATS)}")
-    read_meta(opts.model_path)  # fail before starting actors when the folder is wrong
+    prepare_folder_base(opts.model_path)  # fail before starting actors when the folder is wrong; build its base
     files = expand_inputs(opts.inputs)
     output = _prepare_output(opts)
     context = ray.data.DataContext.get_current()

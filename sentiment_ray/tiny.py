@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sentiment_ray.cache import atomic_directory, sentiment_ray_cache_dir, short_hash
-from sentiment_ray.tokenizer import QWEN25_ADDED_TOKEN_IDS, qwen_tokenizer_dir
+from sentiment_ray.cache import cached_directory, sentiment_ray_cache_dir, short_hash
+from sentiment_ray.tokenizer import QWEN25_ADDED_TOKEN_IDS, TOKENIZER_FILES, qwen_tokenizer_dir
 
 if TYPE_CHECKING:
     from transformers import Qwen2Config
@@ -24,6 +24,8 @@ TINY_MODEL_ID = "tiny"
 # that size so the embedding shape, and thus code that slices logits by token id, matches the real model.
 QWEN25_PADDED_VOCAB_SIZE = 151_936
 _ENDOFTEXT_ID = QWEN25_ADDED_TOKEN_IDS["<|endoftext|>"]
+MODEL_FILES = ("config.json", "model.safetensors", *TOKENIZER_FILES)
+"""What a reader of a model folder needs: a cache entry without any of them is incomplete and rebuilt."""
 
 
 def tiny_qwen2_config() -> Qwen2Config:
@@ -59,7 +61,8 @@ def materialize_random_qwen2(config: Qwen2Config, prefix: str, seed: int = 0) ->
     The folder holds config.json, model.safetensors (a `Qwen2ForCausalLM` initialised under
     `torch.manual_seed(seed)`) and the Qwen tokenizer files. Its name hashes the config, seed, torch
     version and tokenizer, so the same inputs always give the same weights, and any change gives a new
-    folder rather than a silently different one. Safe to call from several processes at once.
+    folder rather than a silently different one. Safe to call from several processes at once, inside a
+    `torch.distributed` group or not: the entry is complete or absent (see `sentiment_ray.cache`).
     """
     import torch
 
@@ -67,21 +70,32 @@ def materialize_random_qwen2(config: Qwen2Config, prefix: str, seed: int = 0) ->
     # Random init draws from torch's generators, whose streams may change between torch releases.
     key = short_hash([config.to_json_string(use_diff=False), str(seed), torch.__version__, tokenizer_dir.name])
     target = sentiment_ray_cache_dir() / "models" / f"{prefix}-{key}"
-    if (target / "config.json").is_file():
-        return target
-    with atomic_directory(target) as tmp:
-        _write_tiny(tmp, config, seed)
+
+    def build(tmp: Path) -> None:
+        _write_random_qwen2(tmp, config, seed)
         for item in tokenizer_dir.iterdir():
             shutil.copy2(item, tmp / item.name)
-    return target
+
+    return cached_directory(target, MODEL_FILES, build)
 
 
-def _write_tiny(folder: Path, config: Qwen2Config, seed: int) -> None:
+def _write_random_qwen2(folder: Path, config: Qwen2Config, seed: int) -> None:
+    """config.json + model.safetensors, written by this process whatever its `torch.distributed` rank.
+
+    `PreTrainedModel.save_pretrained` writes nothing on a rank other than 0 of an initialised process
+    group (transformers' `should_save_on_this_rank`), and Ray Train workers are such ranks. So the config
+    and the weights are written directly, in save_pretrained's layout: a tied `lm_head.weight` is left out,
+    since it is `model.embed_tokens.weight`.
+    """
     import torch
+    from safetensors.torch import save_file
     from transformers import Qwen2ForCausalLM
 
     # fork_rng so that building the model does not reset the caller's global RNG stream.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen2ForCausalLM(config)
-    model.save_pretrained(folder)
+    tied = {"lm_head.weight"} if config.tie_word_embeddings else set()
+    weights = {name: t.contiguous() for name, t in model.state_dict().items() if name not in tied}
+    model.config.to_json_file(folder / "config.json")
+    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})

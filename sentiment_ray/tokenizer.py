@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sentiment_ray.cache import atomic_directory, sentiment_ray_cache_dir, short_hash
+from sentiment_ray.cache import cached_directory, sentiment_ray_cache_dir, short_hash
 from sentiment_ray.errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -64,6 +64,9 @@ QWEN25_ADDED_TOKENS: tuple[tuple[str, bool], ...] = (
 QWEN25_ADDED_TOKEN_IDS: dict[str, int] = {
     content: QWEN_RANK_COUNT + offset for offset, (content, _) in enumerate(QWEN25_ADDED_TOKENS)
 }
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+"""What a reader of a tokenizer folder needs: a cache entry without them is incomplete and rebuilt."""
 
 # Bump when the recipe below changes, so old cache entries are no longer picked up.
 _RECIPE_VERSION = "1"
@@ -113,10 +116,9 @@ def qwen_tokenizer_dir(ranks_file: str | os.PathLike | None = None) -> Path:
 
     key = short_hash([_RECIPE_VERSION, path.read_bytes(), tokenizers.__version__, transformers.__version__])
     target = sentiment_ray_cache_dir() / "tokenizers" / f"qwen2.5-{key}"
-    if not (target / "tokenizer.json").is_file():
-        with atomic_directory(target) as tmp:
-            _qwen_fast_tokenizer(read_qwen_ranks(path)).save_pretrained(tmp)
-    return target
+    return cached_directory(
+        target, TOKENIZER_FILES, lambda tmp: _qwen_fast_tokenizer(read_qwen_ranks(path)).save_pretrained(tmp)
+    )
 
 
 def build_qwen_tokenizer(ranks_file: str | os.PathLike | None = None) -> PreTrainedTokenizerFast:

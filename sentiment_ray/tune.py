@@ -170,6 +170,7 @@ def max_concurrent_trials(cfg: RunConfig, tc: TuneConfig, cluster: dict) -> int:
 def run_tune(cfg: RunConfig, tc: TuneConfig) -> TuneOutcome:
     from ray import tune
 
+    from sentiment_ray.modeling import prepare_base
     from sentiment_ray.train import check_resources, load_run_splits
     from sentiment_ray.tune_report import export_best, summarize, write_plot, write_tables
 
@@ -184,6 +185,7 @@ def run_tune(cfg: RunConfig, tc: TuneConfig) -> TuneOutcome:
     else:
         _save_sweep_config(cfg, tc, output_dir / "config.yaml")
     splits = load_run_splits(cfg, output_dir)  # once, in the driver; with_parameters puts it in the object store
+    prepare_base(cfg.model.name, cfg.model.tiny_seed)  # shared cache entries: built here once, trials read them
     ray = _init_ray_with_state_api()
     check_resources(cfg)
     if tc.scheduler != "none":
