@@ -1,5 +1,5 @@
 # Fresh machine: `make train` (set up + the main job) and `make test` (set up + the default test suite).
-# Every command that starts or reaches Ray runs with token auth (shared/RAY-2.60-NOTES.md).
+# Every command that starts or reaches Ray runs with token auth (docs/ray-2.60.md).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
+from pathlib import Path
 
 from sentiment_ray.cli_parsers import TRAIN_FLAGS, build_parser
 from sentiment_ray.errors import SentimentRayError
@@ -14,7 +17,8 @@ def cmd_train(args) -> int:
     from ray.train import TrainingFailedError
 
     from sentiment_ray.config import load_config
-    from sentiment_ray.train import run_training
+    from sentiment_ray.console import route_to_log_file
+    from sentiment_ray.train import TRAIN_LOG, run_training
 
     updates = {path: getattr(args, flag) for flag, path in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
     if args.use_gpu:
@@ -23,6 +27,7 @@ def cmd_train(args) -> int:
         updates["model.load_in_4bit"] = True
         updates.setdefault("model.finetune", "qlora")
     cfg = load_config(args.config, overrides=args.set, updates=updates)
+    log_file = None if args.verbose else route_to_log_file(Path(cfg.output_dir).resolve() / TRAIN_LOG)
     try:
         outcome = run_training(cfg)
     except TrainingFailedError as err:
@@ -32,11 +37,21 @@ def cmd_train(args) -> int:
             file=sys.stderr,
         )
         return 1
-    test = outcome.test_results["test"]
-    print(json.dumps({k: test[k] for k in ("n", "accuracy", "precision", "recall", "f1", "roc_auc")}, indent=2))
+    print_train_summary(outcome, log_file)
+    return 0
+
+
+def print_train_summary(outcome, log_file: Path | None) -> None:
+    test, train = outcome.test_results["test"], outcome.train_results
+    tiny = " (tiny model: random-init weights, not Qwen2.5's numbers)" if train.get("tiny_model") else ""
+    print(
+        f"[train] done in {train['wall_time_s']:.0f}s: test accuracy {test['accuracy']:.3f}, F1 {test['f1']:.3f}, "
+        f"ROC-AUC {test['roc_auc']:.3f} on {test['n']} reviews{tiny}"
+    )
     print(f"model folder: {outcome.model_dir}")
     print(f"run folder:   {outcome.output_dir}")
-    return 0
+    if log_file is not None:
+        print(f"full log:     {log_file}")
 
 
 DEMO_TEXTS = [
@@ -167,8 +182,6 @@ def cmd_tune(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import time
-
     from sentiment_ray.errors import ConfigError
     from sentiment_ray.serve import DEFAULT_MODEL, run_server
     from sentiment_ray.train import init_ray
@@ -194,11 +207,37 @@ def cmd_serve(args) -> int:
         precision=args.precision,
     )
     print(f"serving {', '.join(models)} on http://{args.host}:{args.port} (POST /predict); Ctrl-C stops", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        return 0
+    signum = wait_for_stop_signal()
+    print(f"{signal.Signals(signum).name}: shutting Serve down", flush=True)
+    shutdown_serve()
+    return 0
+
+
+def wait_for_stop_signal() -> int:
+    """Block until SIGTERM (systemd, Kubernetes) or SIGINT (Ctrl-C); return which one came.
+
+    Installed after `ray.init`, so these Python handlers replace the fatal-signal handler of Ray's core
+    worker, which printed a stack dump and aborted the process on SIGTERM.
+    """
+    received: list[int] = []
+    stop = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        received.append(signum)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    stop.wait()
+    return received[0]
+
+
+def shutdown_serve() -> None:
+    import ray
+    from ray import serve
+
+    serve.shutdown()
+    ray.shutdown()
 
 
 COMMANDS = {

@@ -51,6 +51,11 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--max-failures", type=int, help="worker-group failures to retry from the latest checkpoint")
     p.add_argument("--storage-path", help="Ray Train storage: shared path or s3:// / gs:// URI")
     p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Ray's and the libraries' own output on the console (by default it goes to <output_dir>/train.log)",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],

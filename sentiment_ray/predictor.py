@@ -1,6 +1,6 @@
 """The one predictor: used by the CLI, evaluation, Ray Data batch scoring and Ray Serve.
 
-Prediction contract (DESIGN §3), one dict per input text:
+Prediction contract (docs/contracts.md), one dict per input text:
     label          "positive" | "negative" | None (when error)
     label_id       1 | 0 | None
     confidence     max(P(negative), P(positive))

@@ -1,7 +1,7 @@
 """Ray Serve deployment: one or more model folders behind POST /predict, with dynamic batching.
 
     sentiment-ray serve --model-path runs/tiny/model [--model other=runs/x/model] [--port 8000] [--replicas 2]
-    serve run jobs/configs/serve.yaml          # or: serve deploy jobs/configs/serve.yaml
+    serve run jobs/serve.yaml          # or: serve deploy jobs/serve.yaml
 
 Requests pick a model by the `serve_multiplexed_model_id` header or the body's `model` field (default:
 `default`, the `--model-path` folder). Models load lazily into a per-replica LRU
@@ -204,5 +204,9 @@ def app_builder(args: dict):
 
 def run_server(models: dict[str, str], host: str = "127.0.0.1", port: int = 8000, **options) -> None:
     """Start Serve on host:port (127.0.0.1 by default: not reachable from other machines) and deploy."""
+    from sentiment_ray.model_folder import prepare_folder_base
+
+    for path in models.values():  # replicas start together: build a tiny base here, once, before them
+        prepare_folder_base(path)
     serve.start(http_options={"host": host, "port": port})
     serve.run(build_application(models, **options), name="sentiment", route_prefix="/")

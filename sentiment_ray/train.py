@@ -3,7 +3,7 @@
 Run folder layout (`output_dir`):
     config.yaml           the resolved config of this run
     data_report.json      rows read / dropped per split and why
-    model/                the model folder (DESIGN §3), copied from the run's final Ray checkpoint
+    model/                the model folder (docs/contracts.md), copied from the run's final Ray checkpoint
     train_results.json    steps, loss, runtime, samples/s, parameters, provenance
     test_results.json     validation + test metrics (accuracy, P, R, F1, ROC-AUC, confusion matrix)
     ray/train-<stamp>/    Ray Train storage: checkpoints (unless storage_path points elsewhere)
@@ -26,6 +26,8 @@ from sentiment_ray.errors import ConfigError
 from sentiment_ray.provenance import provenance
 
 RUN_PREFIX = "train-"
+TRAIN_LOG = "train.log"
+"""The run's log file: Ray's and the libraries' output that `sentiment-ray train` keeps off the console."""
 
 
 @dataclass
@@ -41,12 +43,20 @@ def init_ray(**kwargs):
     this machine, else start an embedded local Ray."""
     import ray
 
+    from sentiment_ray.console import attach_to_ray
+
     if ray.is_initialized():
         return ray
+    _connect(ray, kwargs)
+    attach_to_ray()  # a no-op unless the command routes Ray's chatter to its log file
+    return ray
+
+
+def _connect(ray, kwargs: dict) -> None:
     address = os.environ.get("RAY_ADDRESS")
     if address is not None:
         ray.init(address=address, **kwargs)
-        return ray
+        return
     # An embedded cluster gets logical CPUs above the core count: Ray Data's read tasks and its
     # checkpoint filter actor (1 CPU) must fit beside the training workers / predictor actors.
     try:
@@ -55,15 +65,17 @@ def init_ray(**kwargs):
         if "existing cluster" not in str(err):
             raise
         ray.init(**{k: v for k, v in kwargs.items() if k != "num_cpus"})
-    return ray
 
 
 def run_training(cfg: RunConfig) -> TrainOutcome:
+    from sentiment_ray.modeling import prepare_base
+
     started = time.monotonic()
     output_dir = Path(cfg.output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, output_dir / "config.yaml")
     splits = load_run_splits(cfg, output_dir)
+    prepare_base(cfg.model.name, cfg.model.tiny_seed)  # shared cache entries: built here once, workers read them
     init_ray()
     check_resources(cfg)
     storage = cfg.storage_path or str(output_dir / "ray")
@@ -176,6 +188,7 @@ def build_trainer(
     import ray.train
     from ray.train.torch import TorchTrainer
 
+    from sentiment_ray.console import WORKER_ENV
     from sentiment_ray.train_worker import train_loop
 
     s = cfg.scaling
@@ -187,7 +200,7 @@ def build_trainer(
         "checkpoint_dir": str(output_dir / "hf_checkpoints"),
         **_fault_injection_settings(output_dir),
     }
-    env = {"env_vars": {"TENSORBOARD_LOGGING_DIR": str(output_dir / "tensorboard")}}
+    env = {"env_vars": {"TENSORBOARD_LOGGING_DIR": str(output_dir / "tensorboard"), **WORKER_ENV}}
     return TorchTrainer(
         train_loop,
         train_loop_config=loop_config,

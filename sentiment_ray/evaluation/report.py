@@ -19,7 +19,7 @@ JSON_FILES = {
     "robustness": "robustness_result.json",
     "baselines": "baseline_comparison.json",
 }
-"""File names of the evaluation JSONs in a run folder (DESIGN §1 / §3)."""
+"""File names of the evaluation JSONs in a run folder (docs/contracts.md, run folder)."""
 
 NOT_COMPUTED = "_Not computed in this run._"
 TINY_WARNING = (

@@ -1,6 +1,6 @@
 """Robustness of a predictor to seeded text perturbations (`perturb.PERTURBATIONS`).
 
-The predictor is any `predict_fn(list[str]) -> list[dict]` returning Prediction dicts (DESIGN §3:
+The predictor is any `predict_fn(list[str]) -> list[dict]` returning Prediction dicts (docs/contracts.md:
 `label_id`, `prob_positive`, `error`, one per input, in order): `SentimentPredictor.predict_batch`, a Ray
 Data pipeline collected to a list, or a plain rule in tests. It is called once on the clean texts and
 once per perturbation, so a batch-scoring caller pays (1 + number of perturbations) passes.

@@ -31,6 +31,14 @@ def test_tiny_preset_main_job(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"model folder: {run / 'model'}" in out.stdout
+    # The console reads like a product: progress once, a summary, at most 40 lines; the rest is in the log.
+    console = (out.stdout + out.stderr).splitlines()
+    assert len(console) <= 40, console
+    steps = [line for line in console if line.startswith("[train] step")]
+    assert steps and len(steps) == len(set(steps))
+    assert any(line.startswith("[train] done in") and "test accuracy" in line for line in console)
+    assert not [line for line in console if "Reporting training result" in line or "Warning" in line]
+    assert "Reporting training result" in (run / "train.log").read_text()
     test = json.loads((run / "test_results.json").read_text())["test"]
     assert test["n"] == 1200
     # A random-init 2-layer model learns the offline corpus to well above chance in one epoch; this is a

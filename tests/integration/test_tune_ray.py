@@ -1,7 +1,7 @@
 """Ray Tune sweeps: config section, ASHA early stopping, best model export, restore after completion / interrupt.
 
 The sweeps run through the CLI in a subprocess: it starts its own embedded Ray *with* the dashboard, which
-ASHA needs (shared/RAY-2.60-NOTES.md), while the session's `ray_cluster` fixture runs without one.
+ASHA needs (docs/ray-2.60.md), while the session's `ray_cluster` fixture runs without one.
 """
 
 import csv

@@ -1,0 +1,54 @@
+"""The console shows a job's own progress lines once; Ray's and the libraries' chatter goes to the log file."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import textwrap
+
+from sentiment_ray.console import WorkerLinePrinter
+
+
+def batch(lines, pid=101, actor="RayTrainWorker", is_err=False):
+    return {"lines": lines, "pid": pid, "actor_name": actor, "is_err": is_err}
+
+
+def test_progress_lines_reach_the_console_once_and_everything_reaches_the_log(tmp_path):
+    log, console = tmp_path / "train.log", io.StringIO()
+    printer = WorkerLinePrinter(log, console)
+    step = "[train] step 50/468 epoch 0.11 loss 0.6360"
+    printer.handle(batch([step, "Reporting training result 1: TrainingReport(metrics={'loss': 0.63})"]))
+    printer.handle(batch([step], is_err=True))  # the same line again, from the worker's stderr
+    printer.handle(batch(["\x1b[36mLoading weights: 100%\x1b[0m", "[tune] trial 1 done"], pid=102))
+    printer.handle(batch(["Resources", "2.0/4.0 CPU"], pid="autoscaler", actor=None))
+    assert console.getvalue().splitlines() == [step, "[tune] trial 1 done"]
+    written = log.read_text().splitlines()
+    assert "(RayTrainWorker pid=101) Reporting training result 1: TrainingReport(metrics={'loss': 0.63})" in written
+    assert "(RayTrainWorker pid=102) Loading weights: 100%" in written  # colour codes stripped
+    assert written.count(f"(RayTrainWorker pid=101) {step}") == 2  # the log keeps what arrived
+    assert not any("CPU" in line for line in written)  # the autoscaler's status table stays in Ray's logs
+
+
+def test_library_logging_and_warnings_go_to_the_log_file_not_the_console(tmp_path):
+    log = tmp_path / "run" / "train.log"
+    script = textwrap.dedent(
+        f"""
+        import logging, warnings
+        import ray  # installs its own console handler on the `ray` logger
+        from pathlib import Path
+        from sentiment_ray.console import route_to_log_file
+        route_to_log_file(Path({str(log)!r}))
+        logging.getLogger("ray").info("Started a local Ray instance")
+        logging.getLogger("transformers.modeling_utils").warning("a deprecation note")
+        warnings.warn("`torch_dtype` is deprecated", FutureWarning)
+        logging.getLogger("ray").error("a real error")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    written = log.read_text()
+    for message in ("Started a local Ray instance", "a deprecation note", "`torch_dtype` is deprecated"):
+        assert message in written
+        assert message not in out.stdout + out.stderr
+    assert "a real error" in out.stderr  # errors still reach the console
