@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from sentiment_ray.cli_parsers import TRAIN_FLAGS, build_parser
+from sentiment_ray.cli_parsers import TRAIN_FLAGS, TUNE_DATA_FLAGS, build_parser
 from sentiment_ray.errors import SentimentRayError
 
 
@@ -97,6 +97,7 @@ def cmd_score(args) -> int:
         output=args.output,
         text_column=args.text_column,
         id_column=args.id_column,
+        read_options=_read_options(args),
         output_format=args.output_format,
         keep_columns=keep,
         num_actors=args.num_actors,
@@ -114,6 +115,12 @@ def cmd_score(args) -> int:
     return 0
 
 
+def _read_options(args):
+    from sentiment_ray.data.formats import ReadOptions
+
+    return ReadOptions(encoding=args.encoding, quoting=args.quoting, sheet=args.sheet)
+
+
 def _evaluate_options(args, model_path: str):
     from sentiment_ray.evaluate import EvaluateOptions
 
@@ -124,6 +131,7 @@ def _evaluate_options(args, model_path: str):
         text_column=args.text_column,
         label_column=args.label_column,
         id_column=args.id_column,
+        read_options=_read_options(args),
         train_data=args.train_data,
         seed=args.seed,
         max_rows=args.max_rows,
@@ -157,12 +165,20 @@ def cmd_zero_shot(args) -> int:
     return 0
 
 
-def cmd_tune(args) -> int:
-    from sentiment_ray.tune import load_tune_config, run_tune
+def tune_configs(args):
+    """(RunConfig, TuneConfig) from `tune`'s YAML, its named flags (the data flags as in `train`) and --set."""
+    from sentiment_ray.tune import load_tune_config
 
     flags = {"tune.num_samples": args.num_samples, "tune.max_concurrent": args.max_concurrent}
+    flags.update({path: getattr(args, flag) for flag, path in TUNE_DATA_FLAGS.items()})
     updates = {k: v for k, v in {**flags, "output_dir": args.output_dir}.items() if v is not None}
-    cfg, tc = load_tune_config(args.config, overrides=args.set, updates=updates)
+    return load_tune_config(args.config, overrides=args.set, updates=updates)
+
+
+def cmd_tune(args) -> int:
+    from sentiment_ray.tune import run_tune
+
+    cfg, tc = tune_configs(args)
     outcome = run_tune(cfg, tc)
     statuses = [row["status"] for row in outcome.rows]
     counts = ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses))

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 
+from sentiment_ray.data.formats import QUOTING_CHOICES
+
+READ_FLAGS = ("encoding", "quoting", "sheet")
+
 # Named `train` flags → config field paths; anything else goes through --set section.field=value.
 TRAIN_FLAGS = {
     "data": "data.source",
     "text_column": "data.text_column",
     "label_column": "data.label_column",
     "id_column": "data.id_column",
+    "encoding": "data.encoding",
+    "quoting": "data.quoting",
+    "sheet": "data.sheet",
     "max_train_samples": "data.max_train_samples",
     "strategy": "model.strategy",
     "finetune": "model.finetune",
@@ -27,13 +34,42 @@ TRAIN_FLAGS = {
 }
 
 
-def _add_train_parser(sub) -> None:
-    p = sub.add_parser("train", help="fine-tune on Ray Train and write a model folder + metrics")
-    p.add_argument("--config", help="YAML config (jobs/configs/*.yaml); flags below override it")
+# `tune` reads data exactly as `train` does.
+TUNE_DATA_FLAGS = {k: TRAIN_FLAGS[k] for k in ("data", "text_column", "label_column", "id_column", *READ_FLAGS)}
+
+
+def add_read_flags(p, config_defaults: bool = False) -> None:
+    """--encoding / --quoting / --sheet: how every path (train, tune, evaluate, score) reads review files.
+
+    With `config_defaults` they default to None, so that the YAML config's `data.*` values stay in force.
+    """
+    default = (lambda value: None) if config_defaults else (lambda value: value)
+    p.add_argument(
+        "--encoding",
+        default=default("auto"),
+        help="auto (BOM, else UTF-8, else detected; GB18030 for Chinese) or a codec, e.g. gb18030, utf-16",
+    )
+    p.add_argument(
+        "--quoting",
+        default=default("auto"),
+        choices=QUOTING_CHOICES,
+        help="auto: TSV unquoted (each line a record), CSV per RFC 4180; none or csv: the same for both",
+    )
+    p.add_argument("--sheet", help="the .xlsx sheet to read (default: the first)")
+
+
+def _add_data_flags(p) -> None:
     p.add_argument("--data", help="offline | chnsenticorp | hf:<dataset id> | file | folder of splits")
     p.add_argument("--text-column")
     p.add_argument("--label-column")
     p.add_argument("--id-column")
+    add_read_flags(p, config_defaults=True)
+
+
+def _add_train_parser(sub) -> None:
+    p = sub.add_parser("train", help="fine-tune on Ray Train and write a model folder + metrics")
+    p.add_argument("--config", help="YAML config (jobs/configs/*.yaml); flags below override it")
+    _add_data_flags(p)
     p.add_argument("--max-train-samples", type=int)
     p.add_argument("--strategy", choices=["classifier", "label_scoring"])
     p.add_argument("--finetune", choices=["lora", "qlora", "full"])
@@ -82,7 +118,8 @@ def _add_score_parser(sub) -> None:
     p.add_argument("--input", required=True, action="append", help="FILE | DIR | GLOB (repeatable)")
     p.add_argument("--output", required=True, help="output folder (Ray Data writes one file per block)")
     p.add_argument("--text-column", default="text")
-    p.add_argument("--id-column", help="column holding ids (default: a column named `id`, else the row number)")
+    p.add_argument("--id-column", help="column holding ids (default: a column named `id`, else the record number)")
+    add_read_flags(p)
     p.add_argument("--format", default="parquet", choices=["parquet", "csv", "jsonl"], dest="output_format")
     p.add_argument("--columns", help="comma-separated original columns to keep (default: all)")
     p.add_argument("--num-actors", type=int, default=1, help="predictor actors (model copies)")
@@ -100,6 +137,7 @@ def _add_evaluation_flags(p) -> None:
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
     p.add_argument("--id-column")
+    add_read_flags(p)
     p.add_argument("--output-dir", required=True)
     p.add_argument("--train-data", help="training rows for the TF-IDF baseline (default: the data's train split)")
     p.add_argument("--max-rows", type=int, help="evaluate only the first N usable rows")
@@ -125,6 +163,7 @@ def _add_tune_parser(sub) -> None:
     p.add_argument("--num-samples", type=int, help="trials to run (tune.num_samples)")
     p.add_argument("--output-dir", help="sweep folder; rerunning into it resumes the sweep")
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: derived from the cluster)")
+    _add_data_flags(p)
     p.add_argument(
         "--set",
         action="append",

@@ -98,7 +98,13 @@ class DataConfig:
     label_column: str = "label"
     """Column holding the label (0/1, positive/negative, pos/neg, 正面/负面, 积极/消极)."""
     id_column: str | None = None
-    """Column holding row ids; none means the row number."""
+    """Column holding record ids; none means the record's position in its file (1-based)."""
+    encoding: str = "auto"
+    """Text encoding of data files: `auto` (BOM, else UTF-8, else detected; GB18030 for Chinese) or a codec name."""
+    quoting: str = "auto"
+    """`auto` (TSV: none, CSV: RFC 4180), `none` (every line is a record) or `csv` (RFC 4180 quotes) for both."""
+    sheet: str | None = None
+    """Sheet of an .xlsx file to read; none means the first."""
     max_length: int = 256
     """Token budget of prompt + review; longer reviews are truncated from the end."""
     max_train_samples: int | None = None
@@ -115,6 +121,15 @@ class DataConfig:
             raise ConfigError(f"data.max_length must be >= 8 tokens, got {self.max_length}")
         if not 0.0 <= self.max_invalid_fraction <= 1.0:
             raise ConfigError(f"data.max_invalid_fraction must be in [0, 1], got {self.max_invalid_fraction}")
+        from sentiment_ray.data.formats import QUOTING_CHOICES
+
+        if self.quoting not in QUOTING_CHOICES:
+            raise ConfigError(f"data.quoting must be one of {', '.join(QUOTING_CHOICES)}, got {self.quoting!r}")
+
+    def read_options(self):
+        from sentiment_ray.data.formats import ReadOptions
+
+        return ReadOptions(encoding=self.encoding, quoting=self.quoting, sheet=self.sheet)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions
 from sentiment_ray.errors import DataError
 
 
@@ -25,6 +26,8 @@ class EvaluateOptions:
     text_column: str = "text"
     label_column: str = "label"
     id_column: str | None = None
+    read_options: ReadOptions = DEFAULT_READ
+    """Encoding, quoting and sheet of the data files."""
     train_data: str | None = None
     """Training rows for the TF-IDF baseline; default: the data source's own train split, else the model's."""
     seed: int = 42
@@ -73,26 +76,33 @@ def evaluation_rows(opts: EvaluateOptions) -> tuple[pd.DataFrame, pd.DataFrame |
     from sentiment_ray.data import load_splits, read_reviews
 
     kw = {"text_column": opts.text_column, "label_column": opts.label_column, "id_column": opts.id_column}
+    conservation = None
     if Path(opts.data).is_file():  # a file is evaluated whole
-        rows = read_reviews(opts.data, **kw, require_label=True)
+        rows = read_reviews(opts.data, **kw, require_label=True, options=opts.read_options)
+        conservation = rows.attrs["file"]
         train = None
     else:
-        splits = load_splits(opts.data, **kw, seed=opts.seed)
+        splits = load_splits(opts.data, **kw, seed=opts.seed, read_options=opts.read_options)
         rows, train = splits.test, splits.train
     unusable = rows[rows["problem"].notna()]
-    rows = rows[rows["problem"].isna()]
-    if opts.max_rows:
-        rows = rows.head(opts.max_rows)
+    usable = rows[rows["problem"].isna()]
+    rows = usable.head(opts.max_rows) if opts.max_rows else usable
     if rows.empty:
         raise DataError(f"{opts.data}: no row with both text and a known label to evaluate")
     if opts.train_data:
-        train = load_splits(opts.train_data, **kw, seed=opts.seed).train
+        train = load_splits(opts.train_data, **kw, seed=opts.seed, read_options=opts.read_options).train
     report = {
         "data": opts.data,
         "rows": len(rows),
         "unusable_rows_skipped": len(unusable),
+        "rows_beyond_max_rows": len(usable) - len(rows),
         "unusable_examples": unusable.head(5)[["source_row", "problem"]].to_dict("records"),
     }
+    if conservation is not None:  # every record of the file: evaluated + skipped (+ beyond --max-rows)
+        accounted = len(rows) + len(unusable) + report["rows_beyond_max_rows"]
+        if accounted != conservation["records"]:
+            raise DataError(f"{opts.data}: {conservation['records']} records but {accounted} accounted for")
+        report["file"] = conservation
     return rows.reset_index(drop=True), train, report
 
 

@@ -1,166 +1,102 @@
-"""A Ray Data datasource for review files that never drops a row and never stops on a bad one.
+"""A Ray Data datasource for review files that never drops a record and never stops on a bad one.
 
-Ray's own CSV/JSON readers fail a whole read on one malformed row or one invalid UTF-8 byte; a
-scoring job must instead keep that row and say what is wrong with it. This datasource streams each
-file (CSV, TSV, JSONL, Parquet) in blocks of `BLOCK_ROWS` rows and yields, per input row:
+Ray's own CSV/JSON readers fail a whole read on one malformed row or one invalid UTF-8 byte; a scoring job
+must instead keep that record and say what is wrong with it. This datasource parses each file with the
+same core as training (`sentiment_ray.data.formats`: every format, encoding and quoting rule) and yields
+blocks of `BLOCK_ROWS` rows, one per record:
 
-    <original columns>   CSV/TSV/JSONL values as strings (JSON-encoded when not a string); Parquet as typed
-    id                   the id column's value (`--id-column`, else a column named `id`), else the
-                         0-based row number within its file
-    source_file          the file the row came from
-    source_row           0-based data row number in that file (header and blank lines not counted)
+    <original columns>   text formats as strings; JSON and sheet values as strings (JSON-encoded when not
+                         text); Parquet as typed
+    id                   the id column's value (`--id-column`, else a column named `id`), else source_row
+    source_file          the file the record came from
+    source_row           1-based position of the record in its file (blank lines are not records)
+    source_line          the physical line (sheet row) where the record starts; null for Parquet / JSON arrays
     row_key              "<source_file>#<source_row>": unique, used by resumable writes
-    read_error           None, or why this row could not be read (it is still emitted)
+    read_error           None, or why this record could not be read (it is still emitted)
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 
 import pandas as pd
 from ray.data.datasource import FileBasedDatasource
 
+from sentiment_ray.data.formats import DEFAULT_READ, FORMATS, ReadOptions, Record, open_records
+
 BLOCK_ROWS = 1024
-EXTENSIONS = ["csv", "tsv", "jsonl", "json", "parquet"]
-META_COLUMNS = ["id", "source_file", "source_row", "row_key", "read_error"]
+EXTENSIONS = [ext.lstrip(".") for ext in FORMATS]
+META_COLUMNS = ["id", "source_file", "source_row", "source_line", "row_key", "read_error"]
 
 
 class ReviewFileDatasource(FileBasedDatasource):
     _FILE_EXTENSIONS = EXTENSIONS
 
-    def __init__(self, paths, *, text_column: str, id_column: str | None = None, **kwargs):
+    def __init__(
+        self, paths, *, text_column: str, id_column: str | None = None, options: ReadOptions = DEFAULT_READ, **kwargs
+    ):
         super().__init__(paths, file_extensions=EXTENSIONS, **kwargs)
-        self.text_column, self.id_column = text_column, id_column
+        self.text_column, self.id_column, self.options = text_column, id_column, options
 
     def _read_stream(self, f, path: str) -> Iterator:
-        kind = path.rsplit(".", 1)[-1].lower()
-        if kind == "parquet":
-            rows = _parquet_rows(self._random_access(f, path))
-        elif kind in ("jsonl", "json"):
-            rows = _json_rows(f)  # raw JSON values: _row checks the text's type, then stringifies
-        else:
-            rows = _csv_rows(f, "\t" if kind == "tsv" else ",")
+        parsed = open_records(f, path, self.options)
+        stringify = parsed.format != "parquet"  # one column type (str) in every block of a text or sheet file
         block: list[dict] = []
-        for number, (values, problem) in enumerate(rows):
-            block.append(self._row(values, problem, path, number, stringify=kind in ("jsonl", "json")))
+        for record in parsed.records:
+            block.append(self._row(record, path, parsed.encoding, stringify))
             if len(block) == BLOCK_ROWS:
                 yield _arrow_block(block)
                 block = []
         if block:
             yield _arrow_block(block)
 
-    @staticmethod
-    def _random_access(f, path: str):
-        """Parquet needs seeks, which Ray's input stream cannot do: buffer the file (one file per read task;
-        a large table should be several Parquet files, as Parquet writers usually produce)."""
-        import pyarrow as pa
-
-        return pa.BufferReader(f.read())
-
-    def _row(self, values: dict, problem: str | None, path: str, number: int, stringify: bool = False) -> dict:
-        text = values.get(self.text_column)
-        if problem is None and self.text_column not in values:
-            problem = f"no column '{self.text_column}' (columns: {', '.join(values) or 'none'}; see --text-column)"
-        elif problem is None and text is not None and not isinstance(text, str):
-            problem = f"text is not a string (got {type(text).__name__})"
-        if stringify:  # JSON values of any type become str/None: one column type in every block
+    def _row(self, record: Record, path: str, encoding: str | None, stringify: bool) -> dict:
+        values = record.values or {}
+        problem = self._problem(record, values, encoding)  # on the values as parsed: a JSON 42 is no text
+        if stringify:
             values = {k: _text(v) for k, v in values.items()}
-        if problem is None and self.id_column and values.get(self.id_column) in (None, ""):
-            problem = f"id column '{self.id_column}' is empty"
         row_id = values.get(self.id_column or "id")  # an `id` column is the id unless another is named
         return {
             **values,
-            "id": str(row_id) if row_id not in (None, "") else str(number),
+            "id": str(row_id) if row_id not in (None, "") else str(record.number),
             "source_file": path,
-            "source_row": number,
-            "row_key": f"{path}#{number}",
+            "source_row": record.number,
+            "source_line": record.line,
+            "row_key": f"{path}#{record.number}",
             "read_error": problem,
         }
+
+    def _problem(self, record: Record, values: dict, encoding: str | None) -> str | None:
+        if record.problem:
+            return record.problem
+        text = values.get(self.text_column)
+        if self.text_column not in values:
+            return f"no column '{self.text_column}' (columns: {', '.join(values) or 'none'}; see --text-column)"
+        if text is not None and not isinstance(text, str):
+            return f"text is not a string (got {type(text).__name__})"
+        for column in (self.text_column, self.id_column):
+            if column and column in record.invalid_unicode:
+                source = f"bytes that are not valid {encoding}" if encoding else "characters that are not valid Unicode"
+                return f"column '{column}' holds {source} (or a lone surrogate such as \\ud800)"
+        if self.id_column and values.get(self.id_column) in (None, ""):
+            return f"id column '{self.id_column}' is empty"
+        return None
 
 
 def _arrow_block(rows: list[dict]):
     """Arrow, not pandas: Ray Data's resumable-write filter only accepts Arrow blocks from the read."""
     import pyarrow as pa
 
-    return pa.Table.from_pandas(pd.DataFrame(rows), preserve_index=False)
+    frame = pd.DataFrame(rows)
+    frame["source_line"] = frame["source_line"].astype("Int64")  # all-null in a Parquet block: still an int
+    return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 def _text(value) -> str | None:
-    """Strings stay, null stays null, anything else is JSON-encoded (one column type for every block)."""
+    """Strings stay, null stays null, JSON values are JSON-encoded, anything else (a sheet's date) is str()."""
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _undecodable(values: dict) -> str | None:
-    for name, value in values.items():
-        if isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value):
-            return f"column '{name}' holds bytes that are not valid UTF-8"
-    return None
-
-
-def _clean_undecodable(values: dict) -> dict:
-    """Replace lone surrogates (undecodable bytes) so the row can still be written as UTF-8."""
-    return {
-        k: v.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if isinstance(v, str) else v
-        for k, v in values.items()
-    }
-
-
-def _csv_rows(f, delimiter: str) -> Iterator[tuple[dict, str | None]]:
-    # surrogateescape: an invalid byte becomes a marker we can report per row instead of failing the file.
-    text = io.TextIOWrapper(f, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    reader = csv.reader(text, delimiter=delimiter)
-    header = next(reader, None)
-    if header is None:
-        return
-    for fields in reader:
-        if not any(field.strip() for field in fields):
-            continue  # a blank line is not a row
-        values = dict(zip(header, fields, strict=False))
-        problem = None
-        if len(fields) != len(header):
-            problem = f"row has {len(fields)} fields but the header has {len(header)}"
-            values = {name: None for name in header}
-        problem = problem or _undecodable(values)
-        yield (_clean_undecodable(values), problem)
-
-
-def _binary_lines(f, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
-    """Lines of a pyarrow stream (which cannot be iterated), read in 1 MiB chunks: constant memory."""
-    pending = b""
-    while chunk := f.read(chunk_bytes):
-        *lines, pending = (pending + chunk).split(b"\n")
-        yield from lines
-    if pending:
-        yield pending
-
-
-def _json_rows(f) -> Iterator[tuple[dict, str | None]]:
-    for raw in _binary_lines(f):
-        line = raw.strip()
-        if not line:
-            continue
-        try:
-            record = json.loads(line.decode("utf-8"))
-        except UnicodeDecodeError:
-            yield {}, "line holds bytes that are not valid UTF-8"
-            continue
-        except json.JSONDecodeError as err:
-            yield {}, f"line is not valid JSON ({err.msg} at column {err.colno})"
-            continue
-        if not isinstance(record, dict):
-            yield {}, f"line is a JSON {type(record).__name__}, not an object"
-            continue
-        yield record, None
-
-
-def _parquet_rows(f) -> Iterator[tuple[dict, str | None]]:
-    import pyarrow.parquet as pq
-
-    for batch in pq.ParquetFile(f).iter_batches(batch_size=BLOCK_ROWS):
-        for record in batch.to_pylist():
-            yield record, None
+    if isinstance(value, (bool, int, float, list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)

@@ -1,6 +1,8 @@
 """Offline batch scoring on Ray Data: read review files → stateful predictor actors → write predictions.
 
-Exactly one output row per input row, ids preserved, bad rows carried with an `error`. Resumable:
+Exactly one output row per input record, ids preserved, bad records carried with an `error`: the driver counts
+each file's records before the job (`formats.count_records`) and checks the rows written against that count.
+Resumable:
 Ray Data's checkpointing records which `row_key`s were written, in `<output>.checkpoint/`; a rerun
 of the same command after a crash writes only the rows that are missing, and the checkpoint folder
 is deleted when a run completes.
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions, count_records, open_records
 from sentiment_ray.errors import DataError
 from sentiment_ray.review_source import EXTENSIONS, META_COLUMNS
 
@@ -31,6 +34,8 @@ class ScoreOptions:
     output: str
     text_column: str = "text"
     id_column: str | None = None
+    read_options: ReadOptions = DEFAULT_READ
+    """Encoding, quoting and sheet of the input files."""
     output_format: str = "parquet"
     keep_columns: list[str] | None = None
     """Original columns to keep in the output (None: all of them)."""
@@ -148,6 +153,34 @@ def _prepare_output(opts: ScoreOptions) -> Path:
     return output
 
 
+def describe_inputs(files: list[str], opts: ScoreOptions) -> list[dict]:
+    """Per input file: format, encoding, quoting and records; refuses a file whose columns cannot work."""
+    return [_describe(path, opts) for path in files]
+
+
+def _describe(path: str, opts: ScoreOptions) -> dict:
+    with open(path, "rb") as stream:
+        parsed = open_records(stream, path, opts.read_options)
+        columns = parsed.columns or _json_keys(parsed.records)
+    for flag, column in (("--text-column", opts.text_column), ("--id-column", opts.id_column)):
+        if column and column not in columns:
+            available = ", ".join(repr(c) for c in columns) or "(none)"
+            raise DataError(f"{path}: no column {column!r}; available columns: {available}. Choose one with {flag}.")
+    with open(path, "rb") as stream:
+        records = count_records(stream, path, opts.read_options)
+    return {"path": path, "format": parsed.format, "encoding": parsed.encoding, "records": records}
+
+
+def _json_keys(records, sample: int = 1000) -> list[str]:
+    """A JSON file has no header: the keys of its first `sample` records stand in for one."""
+    keys: dict[str, None] = {}
+    for number, record in enumerate(records):
+        if number == sample:
+            break
+        keys.update(dict.fromkeys(record.values or {}))
+    return list(keys)
+
+
 def checkpoint_dir(output: str) -> Path:
     return Path(str(output).rstrip("/") + ".checkpoint")
 
@@ -158,7 +191,9 @@ def build_pipeline(opts: ScoreOptions, files: list[str]):
 
     from sentiment_ray.review_source import ReviewFileDatasource
 
-    source = ReviewFileDatasource(files, text_column=opts.text_column, id_column=opts.id_column)
+    source = ReviewFileDatasource(
+        files, text_column=opts.text_column, id_column=opts.id_column, options=opts.read_options
+    )
     ds = ray.data.read_datasource(source)
     ds = ds.map_batches(
         PredictorActor,
@@ -194,6 +229,7 @@ def run_scoring(opts: ScoreOptions) -> dict:
         raise DataError(f"--format {opts.output_format!r} is not one of {', '.join(FORMATS)}")
     prepare_folder_base(opts.model_path)  # fail before starting actors when the folder is wrong; build its base
     files = expand_inputs(opts.inputs)
+    inputs = describe_inputs(files, opts)  # header and column checks, encodings, record counts: before Ray works
     output = _prepare_output(opts)
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # output blocks follow input order
@@ -205,10 +241,16 @@ def run_scoring(opts: ScoreOptions) -> dict:
         context.checkpoint_config = None
     elapsed = time.monotonic() - started
     rows = _count(output, opts.output_format)
+    records = sum(i["records"] for i in inputs)
+    if rows != records:  # the conservation contract: one row per record, none lost, none merged
+        raise DataError(f"scoring wrote {rows} rows for {records} input records in {output}; please report")
     return {
         "files": files,
+        "inputs": inputs,
         "output": str(output),
+        "records": records,
         "rows_written": rows,
+        "rows_with_error": _count_errors(output, opts.output_format),
         "seconds": elapsed,
         "rows_per_s": rows / elapsed if elapsed else None,
         "num_actors": opts.num_actors,
@@ -244,6 +286,20 @@ def read_output(output: str | Path, output_format: str = "parquet") -> pd.DataFr
     frame = frame.astype(object).where(frame.notna(), None)  # missing is None (pandas 3 would show NaN)
     frame["source_row"] = frame["source_row"].astype(int)
     return frame.sort_values(["source_file", "source_row"], kind="stable").reset_index(drop=True)
+
+
+def _count_errors(output: Path, output_format: str) -> int:
+    """Rows written with an `error` (Parquet: reads that one column only)."""
+    if output_format != "parquet":
+        frame = read_output(output, output_format)
+        return int(frame["error"].notna().sum()) if "error" in frame else 0
+    import pyarrow.parquet as pq
+
+    errors = 0
+    for file in Path(output).glob("*.parquet"):
+        column = pq.read_table(file, columns=["error"]).column("error")
+        errors += len(column) - column.null_count
+    return errors
 
 
 def _count(output: Path, output_format: str) -> int:

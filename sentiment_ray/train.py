@@ -99,10 +99,19 @@ def load_run_splits(cfg: RunConfig, output_dir: Path) -> dict:
         max_train_samples=d.max_train_samples,
         val_size=d.val_size,
         test_size=d.test_size,
+        read_options=d.read_options(),
     )
     (output_dir / "data_report.json").write_text(json.dumps(splits.report, ensure_ascii=False, indent=2, default=str))
     frames = {"train": splits.train, "validation": splits.validation, "test": splits.test}
     print("[train] data: " + ", ".join(f"{k} {len(v)} rows" for k, v in frames.items()), flush=True)
+    for path, info in splits.report.get("conservation", {}).items():
+        breaks = info["line_breaks_before_a_record"]["count"]
+        if breaks:
+            print(
+                f"[train] warning: {breaks} records of {path} hold a line break followed by what looks like another "
+                f"record: check the quoting (--quoting; read as {info['quoting'] or info['format']})",
+                flush=True,
+            )
     for split, info in splits.report.get("invalid_rows", {}).items():
         if info["count"]:
             print(

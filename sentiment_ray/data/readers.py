@@ -1,27 +1,32 @@
-"""Read review files (CSV, TSV, JSON lines, Parquet) into one normalised DataFrame.
+"""Read one review file (any format of `formats.FORMATS`) into the review-record DataFrame, for training and evaluation.
 
-Every reader returns the columns `id`, `text`, `label`, `problem`, `source_row` (see docs/contracts.md).
-A row that cannot be used for training is kept and gets a `problem`, so that callers decide what to do with it
-(training drops and counts them, scoring writes an error row); a file that cannot be read at all raises DataError.
+Every reader returns the columns `id`, `text`, `label`, `problem`, `source_row`, `source_line`
+(see docs/contracts.md). A record that cannot be used for training is kept and gets a `problem`, so that callers
+decide what to do with it (training drops and counts it); a file that cannot be read at all raises DataError.
+`frame.attrs["file"]` says how the file was read (format, encoding, quoting) and how many records it holds,
+counted apart from the parser; the two counts must agree, or nothing is returned.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from sentiment_ray.data.formats import DEFAULT_READ, FORMATS, ReadOptions, count_records, open_records
 from sentiment_ray.errors import DataError
 from sentiment_ray.labels import is_missing, parse_label
 
-SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
-OUTPUT_COLUMNS = ("id", "text", "label", "problem", "source_row")
+SUPPORTED_EXTENSIONS = tuple(FORMATS)
+OUTPUT_COLUMNS = ("id", "text", "label", "problem", "source_row", "source_line")
 _MAX_REPR = 60  # long bad labels (a whole review in the label column) would flood the report
+# A line break inside a text followed by what looks like the start of another record (`\n1\t`, `\n负面,`):
+# the sign of a quote that swallowed the lines after it.
+_RECORD_AFTER_BREAK = re.compile(r"[\r\n][^\S\r\n]*(?:[01]|正面|负面|积极|消极|pos|neg|positive|negative)[\t,]", re.I)
+MAX_EXAMPLES = 5
 
 
 def read_reviews(
@@ -31,6 +36,7 @@ def read_reviews(
     label_column: str | None = "label",
     id_column: str | None = None,
     require_label: bool = False,
+    options: ReadOptions = DEFAULT_READ,
 ) -> pd.DataFrame:
     """Read one review file; the format is chosen by its extension.
 
@@ -38,25 +44,23 @@ def read_reviews(
     A label column absent from the file gives <NA> labels, or a DataError when `require_label` is set.
     """
     path = Path(path)
-    ext = path.suffix.lower()
-    if ext not in SUPPORTED_EXTENSIONS:
-        raise DataError(f"{path}: unsupported file type {ext or '(no extension)'!r}; use one of {SUPPORTED_EXTENSIONS}")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
-    wanted = {name for name in (text_column, label_column, id_column) if name}
-    if ext == ".parquet":
-        names, columns = _read_parquet(path, wanted)
-    else:
-        content = _decode(path)
-        if not content.strip():
-            raise DataError(f"{path}: the file is empty (only whitespace)")
-        if ext in (".csv", ".tsv"):
-            names, columns = _parse_delimited(content, path, "\t" if ext == ".tsv" else ",", wanted)
-        else:
-            names, columns = _parse_json_records(content, path, wanted)
-    return build_frame(
+    with path.open("rb") as stream:
+        parsed = open_records(stream, str(path), options)
+        records = list(parsed.records)
+    with path.open("rb") as stream:
+        counted = count_records(stream, str(path), options)
+    if counted != len(records):  # a parser bug, never a property of the file: refuse rather than lose rows
+        raise DataError(f"{path}: the parser found {len(records)} records but the file holds {counted}; please report")
+    if not records:
+        raise DataError(f"{path}: no records (the file holds only a header or blank lines)")
+    names = parsed.columns or list(dict.fromkeys(k for r in records if r.values for k in r.values))
+    wanted = [c for c in dict.fromkeys((text_column, label_column, id_column)) if c]
+    columns = {c: [r.values.get(c) if r.values else None for r in records] for c in wanted if c in names}
+    frame = build_frame(
         names,
         columns,
         origin=str(path),
@@ -64,94 +68,44 @@ def read_reviews(
         label_column=label_column,
         id_column=id_column,
         require_label=require_label,
+        record_problems=[_record_problem(r, text_column, label_column, id_column, parsed.encoding) for r in records],
+        source_rows=[r.number for r in records],
+        source_lines=[r.line for r in records],
     )
+    frame.attrs["file"] = {
+        "path": str(path),
+        "format": parsed.format,
+        "encoding": parsed.encoding,
+        "quoting": parsed.quoting,
+        "records": counted,
+        "line_breaks_before_a_record": _suspicious_breaks(frame),
+    }
+    return frame
 
 
-def _decode(path: Path) -> str:
-    """Decode strictly as UTF-8 (a BOM is allowed) so that a GBK file fails loudly instead of turning into mojibake."""
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise DataError(
-            f"{path}: line {line} is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-            "re-save the file as UTF-8 (Chinese text is often saved as GBK)"
-        ) from None
+def _record_problem(record, text_column, label_column, id_column, encoding) -> str | None:
+    if record.problem:
+        return record.problem
+    broken = [c for c in (text_column, label_column, id_column) if c and c in record.invalid_unicode]
+    if broken:
+        source = f"bytes that are not valid {encoding}" if encoding else "characters that are not valid Unicode"
+        return f"column {broken[0]!r} holds {source} (or a lone surrogate such as \\ud800)"
+    return None
 
 
-def _parse_delimited(content: str, path: Path, delimiter: str, wanted: set[str]) -> tuple[list[str], dict]:
-    """Parse CSV/TSV with the csv module: every value stays a string, and short or long rows are caught.
-
-    pandas would silently pad short rows with NaN and turn ids like "007" or labels like "1" into numbers.
-    """
-    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
-    header: list[str] | None = None
-    rows: list[list[str]] = []
-    try:
-        for record in reader:
-            if not record:  # blank line: not a row (pandas skips them too)
-                continue
-            if header is None:
-                header = record
-                continue
-            if len(record) != len(header):
-                raise DataError(
-                    f"{path}: row {len(rows) + 1} (line {reader.line_num}) has {len(record)} fields but the header "
-                    f"has {len(header)} ({', '.join(header)}); check the delimiter and quoting"
-                )
-            rows.append(record)
-    except csv.Error as exc:
-        raise DataError(f"{path}: cannot parse line {reader.line_num}: {exc}") from None
-    header = header or []
-    columns = {}
-    for name in wanted & set(header):
-        if header.count(name) > 1:
-            raise DataError(f"{path}: column {name!r} appears {header.count(name)} times in the header")
-        index = header.index(name)
-        columns[name] = [row[index] for row in rows]
-    return header, columns
-
-
-def _parse_json_records(content: str, path: Path, wanted: set[str]) -> tuple[list[str], dict]:
-    """JSON lines (one object per line); a .json file holding one array of objects is accepted as well."""
-    if content.lstrip().startswith("["):
-        try:
-            records = json.loads(content)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: line {exc.lineno} is not valid JSON ({exc.msg}, column {exc.colno})") from None
-        numbered = list(enumerate(records, start=1))
-        where = "item"
-    else:
-        numbered = []
-        # split("\n") rather than splitlines(): JSON strings may legally hold U+2028 and friends unescaped.
-        for number, line in enumerate(content.split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                numbered.append((number, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: line {number} is not valid JSON ({exc.msg}, column {exc.colno})") from None
-        where = "line"
-    names: dict[str, None] = {}  # ordered set: columns in order of first appearance
-    for number, record in numbered:
-        if not isinstance(record, dict):
-            raise DataError(f"{path}: {where} {number} is a JSON {type(record).__name__}, expected an object")
-        names.update(dict.fromkeys(record))
-    columns = {name: [record.get(name) for _, record in numbered] for name in wanted & names.keys()}
-    return list(names), columns
-
-
-def _read_parquet(path: Path, wanted: set[str]) -> tuple[list[str], dict]:
-    """Convert through Python lists: pandas would turn an int column with nulls into floats (id 7 -> "7.0")."""
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... depending on the damage
-        raise DataError(f"{path}: cannot be read as Parquet ({exc})") from None
-    names = list(table.column_names)
-    return names, {name: table.column(name).to_pylist() for name in wanted & set(names)}
+def _suspicious_breaks(frame: pd.DataFrame) -> dict:
+    hits = [
+        (int(row), text)
+        for row, text in zip(frame["source_row"], frame["text"], strict=True)
+        if isinstance(text, str) and _RECORD_AFTER_BREAK.search(text)
+    ]
+    return {
+        "count": len(hits),
+        "examples": [{"source_row": row, "text_start": text[:80]} for row, text in hits[:MAX_EXAMPLES]],
+        "hint": "a text holds a line break followed by what looks like another record: check the quoting (--quoting)"
+        if hits
+        else None,
+    }
 
 
 def build_frame(
@@ -163,10 +117,14 @@ def build_frame(
     label_column: str | None = "label",
     id_column: str | None = None,
     require_label: bool = False,
+    record_problems: Sequence[str | None] | None = None,
+    source_rows: Sequence[int] | None = None,
+    source_lines: Sequence[int | None] | None = None,
 ) -> pd.DataFrame:
     """Normalise raw columns (any source: file, Hub split) into the review-record DataFrame.
 
     `names` are all the columns the source has (for messages); `columns` must hold at least the requested ones.
+    `record_problems` are the parser's per-record problems, which win over the text and label checks.
     """
     _require_column(names, text_column, origin, "text", "--text-column")
     if id_column is not None:
@@ -177,22 +135,26 @@ def build_frame(
     texts = columns[text_column]
     if len(texts) == 0:
         raise DataError(f"{origin}: no data rows")
-    ids = [str(i) for i in range(len(texts))] if id_column is None else [_id_str(v) for v in columns[id_column]]
+    rows = list(source_rows) if source_rows is not None else list(range(1, len(texts) + 1))
+    # Without an id column a record's id is its position in the file, as in scoring.
+    ids = [str(r) for r in rows] if id_column is None else [_id_str(v) for v in columns[id_column]]
     raw_labels = columns[label_column] if has_labels else [None] * len(texts)
+    parse_problems = record_problems if record_problems is not None else [None] * len(texts)
     out_texts, labels, problems = [], [], []
-    for text, raw_label in zip(texts, raw_labels, strict=True):
-        text_ok = isinstance(text, str)
+    for text, raw_label, parse_problem in zip(texts, raw_labels, parse_problems, strict=True):
+        text_ok = isinstance(text, str) and parse_problem is None
         label, label_problem = _label_or_problem(raw_label) if has_labels else (None, None)
         out_texts.append(text if text_ok else None)
-        labels.append(label)
-        problems.append(_text_problem(text) or label_problem)
+        labels.append(label if parse_problem is None else None)
+        problems.append(parse_problem or _text_problem(text) or label_problem)
     frame = pd.DataFrame(
         {
             "id": pd.Series(ids, dtype=object),
             "text": pd.Series(out_texts, dtype=object),
             "label": pd.array(labels, dtype="Int64"),
             "problem": pd.Series(problems, dtype=object),
-            "source_row": pd.Series(range(1, len(texts) + 1), dtype="int64"),
+            "source_row": pd.Series(rows, dtype="int64"),
+            "source_line": pd.array(list(source_lines) if source_lines else [None] * len(texts), dtype="Int64"),
         }
     )
     frame.attrs["origin"] = origin

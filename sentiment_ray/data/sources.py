@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sentiment_ray.data.corpus import load_offline_splits, split_frame
+from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions
 from sentiment_ray.data.readers import SUPPORTED_EXTENSIONS, build_frame, read_reviews
 from sentiment_ray.errors import ConfigError, DataError
 from sentiment_ray.labels import LABEL_NAMES
@@ -45,6 +46,7 @@ def load_splits(
     max_train_samples: int | None = None,
     val_size: int = 1200,
     test_size: int = 1200,
+    read_options: ReadOptions = DEFAULT_READ,
 ) -> Splits:
     """Load labelled train / validation / test frames (columns as `read_reviews`, without unusable rows).
 
@@ -52,9 +54,16 @@ def load_splits(
     "hf:<dataset id>" (Hugging Face Hub), a file (split 80/10/10), or a folder with train.* and optionally
     validation.* (dev.*, val.*) and test.* (a missing one is carved from train, 10%).
     `max_invalid_fraction`: an input whose rows without usable text/label exceed this share is refused.
+    `read_options`: encoding, quoting and sheet of the files read (`formats.ReadOptions`).
+    Every record of every file read is accounted for in `report["conservation"]`: used + dropped = records.
     """
     _check_options(max_invalid_fraction, max_train_samples)
-    columns = {"text_column": text_column, "label_column": label_column, "id_column": id_column}
+    columns = {
+        "text_column": text_column,
+        "label_column": label_column,
+        "id_column": id_column,
+        "options": read_options,
+    }
     report: dict = {"seed": seed, "max_invalid_fraction": max_invalid_fraction}
     name = str(source)
     if name == "offline":
@@ -79,6 +88,8 @@ def load_splits(
             )
     report["files"] = origins
     splits = _finish(parts, origins, seed, max_train_samples, report)
+    if "files_read" in report:
+        report["conservation"] = conservation(report)
     return Splits(train=splits["train"], validation=splits["validation"], test=splits["test"], report=report)
 
 
@@ -91,6 +102,7 @@ def _check_options(max_invalid_fraction: float, max_train_samples: int | None) -
 
 def _load_file(path: Path, columns: dict, max_fraction: float, seed: int, report: dict):
     frame = read_reviews(path, require_label=True, **columns)
+    report["files_read"] = [frame.attrs["file"]]
     _refuse_if_too_invalid(frame, str(path), "train/validation/test (all split from this file)", max_fraction)
     if len(frame) < 3:
         raise DataError(f"{path}: {len(frame)} rows cannot be split into train, validation and test")
@@ -123,8 +135,10 @@ def _find_split_files(folder: Path) -> dict[str, Path]:
 def _load_folder(folder: Path, columns: dict, max_fraction: float, seed: int, report: dict):
     files = _find_split_files(folder)
     parts = {}
+    report["files_read"] = []
     for split, path in files.items():
         parts[split] = read_reviews(path, require_label=True, **columns)
+        report["files_read"].append(parts[split].attrs["file"])
         _refuse_if_too_invalid(parts[split], str(path), split, max_fraction)
     origins = {split: str(path) for split, path in files.items()}
     return _carve_missing(parts, origins, seed, report), origins
@@ -149,8 +163,9 @@ def _load_hub(dataset_id: str, columns: dict, max_fraction: float, seed: int, re
             report.setdefault("ignored_hub_splits", []).append(hub_split)
             continue
         origins[split] = f"{dataset_id} [{hub_split}]"
+        hub_columns = {k: v for k, v in columns.items() if k != "options"}
         parts[split] = build_frame(
-            dataset.column_names, dataset.to_dict(), origin=origins[split], require_label=True, **columns
+            dataset.column_names, dataset.to_dict(), origin=origins[split], require_label=True, **hub_columns
         )
         _refuse_if_too_invalid(parts[split], origins[split], split, max_fraction)
     if "train" not in parts:
@@ -204,7 +219,10 @@ def _refuse_if_too_invalid(frame: pd.DataFrame, origin: str, feeds: str, max_fra
 
 def _reason_kind(reason: str) -> str:
     # "unknown label 'xyz'" names the value; count all unknown labels under one key.
-    return "unknown label" if reason.startswith("unknown label") else reason
+    for kind in ("unknown label", "not valid JSON", "record has"):
+        if reason.startswith(kind):
+            return kind
+    return reason
 
 
 def _finish(parts: dict, origins: dict, seed: int, max_train: int | None, report: dict) -> dict:
@@ -224,6 +242,7 @@ def _finish(parts: dict, origins: dict, seed: int, max_train: int | None, report
             raise DataError(f"{origins[split]}: the {split} split has no usable rows")
     if max_train is not None and max_train < len(splits["train"]):
         report["train_subsampled_from"] = len(splits["train"])
+        invalid_report["train"]["not_sampled"] = len(splits["train"]) - max_train
         train = splits["train"]
         splits["train"] = split_frame(train, {"keep": max_train}, seed, strata=train["label"])["keep"]
     report["invalid_rows"] = invalid_report
@@ -239,3 +258,20 @@ def _finish(parts: dict, origins: dict, seed: int, max_train: int | None, report
         | (texts["validation"] & texts["test"])
     )
     return splits
+
+
+def conservation(report: dict) -> dict:
+    """Per file read: records in the file = rows used + rows dropped (by reason). Raises if a record went missing."""
+    files = {info["path"]: {**info, "used": 0, "dropped": {}} for info in report["files_read"]}
+    for split, origin in report["files"].items():
+        entry, invalid = files[origin], report["invalid_rows"][split]
+        entry["used"] += report["rows"][split]
+        for reason, count in invalid["by_reason"].items():
+            entry["dropped"][reason] = entry["dropped"].get(reason, 0) + count
+        if invalid.get("not_sampled"):
+            entry["dropped"]["not sampled (max_train_samples)"] = invalid["not_sampled"]
+    for path, entry in files.items():
+        accounted = entry["used"] + sum(entry["dropped"].values())
+        if accounted != entry["records"]:  # a bug of ours, never of the file: refuse rather than train on less
+            raise DataError(f"{path}: {entry['records']} records but {accounted} accounted for; please report")
+    return files

@@ -60,12 +60,13 @@ def test_every_row_is_kept_in_order_with_errors(ray_cluster, tmp_path, model_fol
     errors = dict(zip(out["id"], out["error"], strict=True))
     assert errors["a1"] is None and errors["a8"] is None and errors["b1"] is None and errors["c1"] is None
     assert "empty" in errors["a2"] and "empty" in errors["a3"]
-    assert "fields" in errors["3"]  # a row whose fields are unusable keeps its row number as id
-    assert errors["a5"] is None and "not valid UTF-8" in errors["a6"] and "too long" in errors["a7"]
-    assert "not valid JSON" in errors["1"] and "not an object" in errors["2"]
+    assert "fields" in errors["4"]  # a record whose fields are unusable gets its position (1-based) as id
+    assert errors["a5"] is None and "not valid utf-8" in errors["a6"] and "too long" in errors["a7"]
+    assert "not valid JSON" in errors["2"] and "not an object" in errors["3"]
     assert "not a string" in errors["b4"] and "missing" in errors["b5"] and "no column 'text'" in errors["b6"]
     assert "missing" in errors["c2"]
-    assert list(out[out["source_file"].str.endswith("a.csv")]["source_row"]) == list(range(8))
+    assert list(out[out["source_file"].str.endswith("a.csv")]["source_row"]) == list(range(1, 9))
+    assert list(out[out["source_file"].str.endswith("a.csv")]["source_line"]) == [2, 3, 4, 5, 6, 8, 9, 10]
     assert list(out[out["source_file"].str.endswith("a.csv")]["id"][:3]) == ["a1", "a2", "a3"]
     good = out[out["error"].isna()]
     assert set(good["label"]) <= {"positive", "negative"} and good["prob_positive"].between(0, 1).all()
@@ -88,7 +89,7 @@ def test_predictions_match_the_predictor(ray_cluster, tmp_path, model_folder):
         )
     )
     out = read_output(tmp_path / "out", "jsonl")
-    assert list(out["text_a"]) == texts and list(out["id"].astype(str)) == [str(i) for i in range(len(texts))]
+    assert list(out["text_a"]) == texts and list(out["id"].astype(str)) == [str(i) for i in range(1, len(texts) + 1)]
     expected = SentimentPredictor.from_pretrained(model_folder).predict_batch(texts)
     assert list(out["label"]) == [e["label"] for e in expected]
 

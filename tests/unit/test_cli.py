@@ -54,3 +54,18 @@ def test_unreachable_hub_model_is_a_clear_error():
     with pytest.raises(ModelLoadError, match="Hugging Face Hub") as err:
         load_tokenizer("Qwen/Qwen2.5-1.5B")
     assert "--model tiny" in str(err.value)
+
+
+def test_tune_takes_the_same_data_flags_as_train():
+    from sentiment_ray.cli import tune_configs
+    from sentiment_ray.cli_parsers import build_parser
+
+    data = ["--data", "reviews.tsv", "--text-column", "评论", "--label-column", "标签", "--id-column", "rid"]
+    read = ["--encoding", "gb18030", "--quoting", "csv", "--sheet", "reviews"]
+    args = build_parser().parse_args(["tune", "--config", "jobs/configs/tiny-tune.yaml", *data, *read])
+    cfg, _ = tune_configs(args)
+    d = cfg.data
+    assert (d.source, d.text_column, d.label_column, d.id_column) == ("reviews.tsv", "评论", "标签", "rid")
+    assert (d.encoding, d.quoting, d.sheet) == ("gb18030", "csv", "reviews")
+    unset = build_parser().parse_args(["tune", "--config", "jobs/configs/tiny-tune.yaml"])
+    assert tune_configs(unset)[0].data.quoting == "auto"  # the YAML's value stays when a flag is not given

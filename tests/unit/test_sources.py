@@ -93,7 +93,7 @@ def test_single_file_is_split_80_10_10(tmp_path):
     frames = _frames(splits)
     assert [len(frames[name]) for name in SPLITS] == [80, 10, 10]
     ids = [set(frame["id"]) for frame in frames.values()]
-    assert set.union(*ids) == {str(i) for i in range(100)}
+    assert set.union(*ids) == {str(i) for i in range(1, 101)}
     assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
     assert splits.report["source_kind"] == "file" and splits.report["files"]["test"] == str(path)
     assert set(load_splits(path, seed=1).test["id"]) == ids[2]
