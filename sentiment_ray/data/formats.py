@@ -8,13 +8,12 @@ raises `DataError`. `count_records` counts the same records by a separate, simpl
 caller can check that nothing was lost or merged (the conservation contract).
 
 Text is streamed: a file is decoded and split on the fly, so its size does not bound memory. Parquet and
-`.xlsx` need random access and are read whole.
+`.xlsx` need random access and are read whole (`random_access.py`).
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import sys
 from collections.abc import Iterator
@@ -97,11 +96,13 @@ def effective_quoting(fmt: str, options: ReadOptions) -> str | None:
 
 def open_records(stream, name: str, options: ReadOptions = DEFAULT_READ) -> ParsedFile:
     """Parse `stream` (binary, with `.read`) as the file `name`; the extension picks the format."""
+    from sentiment_ray.data.random_access import parquet_file, xlsx_file
+
     fmt = file_format(name)
     if fmt == "parquet":
-        return _parquet(stream.read(), name)
+        return parquet_file(stream.read(), name)
     if fmt == "xlsx":
-        return _xlsx(stream.read(), name, options.sheet)
+        return xlsx_file(stream.read(), name, options.sheet)
     text, encoding = decoded_text(stream, name, options.encoding)
     if fmt == "jsonl":
         return ParsedFile(name, fmt, encoding, None, [], _jsonl_records(physical_lines(text)))
@@ -110,7 +111,7 @@ def open_records(stream, name: str, options: ReadOptions = DEFAULT_READ) -> Pars
     quoting = effective_quoting(fmt, options)
     lines = physical_lines(text)
     header, records = _delimited(lines, DELIMITERS[fmt], quoting)
-    _refuse_duplicate_columns(header, name)
+    refuse_duplicate_columns(header, name)
     return ParsedFile(name, fmt, encoding, quoting, header, records)
 
 
@@ -120,14 +121,13 @@ def count_records(stream, name: str, options: ReadOptions = DEFAULT_READ) -> int
     TSV, JSON lines and unquoted CSV: non-blank physical lines after the header; quoted CSV: RFC 4180 records
     (a small state machine, not the csv module); Parquet: its metadata; JSON: the array's length; sheets: rows.
     """
+    from sentiment_ray.data.random_access import parquet_row_count, sheet_rows
+
     fmt = file_format(name)
     if fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(pa.BufferReader(stream.read())).metadata.num_rows
+        return parquet_row_count(stream.read(), name)
     if fmt == "xlsx":
-        return max(0, sum(1 for _ in _sheet_rows(stream.read(), name, options.sheet)) - 1)  # less the header
+        return max(0, sum(1 for _ in sheet_rows(stream.read(), name, options.sheet)) - 1)  # less the header
     text, _ = decoded_text(stream, name, options.encoding)
     if fmt == "json":
         items = _load_json_array(text.read(), name)
@@ -141,7 +141,7 @@ def count_records(stream, name: str, options: ReadOptions = DEFAULT_READ) -> int
     return max(0, sum(1 for _, line in physical_lines(text) if line.translate(blank).strip()) - 1)
 
 
-def _refuse_duplicate_columns(header: list[str], name: str) -> None:
+def refuse_duplicate_columns(header: list[str], name: str) -> None:
     repeated = sorted({c for c in header if header.count(c) > 1})
     if repeated:
         where = "; ".join(f"{c!r} at columns {[i + 1 for i, h in enumerate(header) if h == c]}" for c in repeated)
@@ -169,7 +169,7 @@ def _replace_surrogates(text: str) -> str:
     return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
 
 
-def _record(number: int, line: int | None, values: dict | None, problem: str | None = None) -> Record:
+def make_record(number: int, line: int | None, values: dict | None, problem: str | None = None) -> Record:
     if values is None:
         return Record(number, line, None, problem)
     cleaned, bad = clean_unicode(values)
@@ -189,9 +189,9 @@ def _delimited_records(rows, header: list[str]) -> Iterator[Record]:
     for number, (line, fields) in enumerate(rows, start=1):
         if len(fields) != len(header):
             problem = f"record has {len(fields)} fields but the header has {len(header)} ({', '.join(header)})"
-            yield _record(number, line, None, problem)
+            yield make_record(number, line, None, problem)
         else:
-            yield _record(number, line, dict(zip(header, fields, strict=True)))
+            yield make_record(number, line, dict(zip(header, fields, strict=True)))
 
 
 def _is_blank(fields: list[str]) -> bool:
@@ -229,7 +229,7 @@ def _jsonl_records(lines) -> Iterator[Record]:
             continue
         number += 1
         values, problem = _json_object(line)
-        yield _record(number, line_number, values, problem)
+        yield make_record(number, line_number, values, problem)
 
 
 def _json_object(line: str) -> tuple[dict | None, str | None]:
@@ -272,66 +272,6 @@ def _load_json_array(content: str, name: str) -> list:
 def _json_array_records(content: str, name: str) -> Iterator[Record]:
     for number, item in enumerate(_load_json_array(content, name), start=1):
         if isinstance(item, dict):
-            yield _record(number, None, item)
+            yield make_record(number, None, item)
         else:
-            yield _record(number, None, None, f"item {number} is a JSON {type(item).__name__}, not an object")
-
-
-def _parquet(data: bytes, name: str) -> ParsedFile:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        parquet = pq.ParquetFile(pa.BufferReader(data))
-    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... depending on the damage
-        raise DataError(f"{name}: cannot be read as Parquet ({exc})") from None
-    columns = list(parquet.schema_arrow.names)
-    _refuse_duplicate_columns(columns, name)
-
-    def records() -> Iterator[Record]:
-        number = 0
-        for batch in parquet.iter_batches(batch_size=1024):
-            for values in batch.to_pylist():
-                number += 1
-                yield _record(number, None, values)
-
-    return ParsedFile(name, "parquet", None, None, columns, records())
-
-
-def _sheet_rows(data: bytes, name: str, sheet: str | None) -> Iterator[tuple[int, list]]:
-    """(sheet row number, cells) of every non-empty row, the header first."""
-    import python_calamine
-
-    try:
-        workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
-    except Exception as exc:  # calamine raises its own errors for damaged or foreign files
-        raise DataError(f"{name}: cannot be read as an .xlsx workbook ({exc})") from None
-    if sheet is not None and sheet not in workbook.sheet_names:
-        raise DataError(f"{name}: no sheet {sheet!r}; sheets: {', '.join(workbook.sheet_names)} (see --sheet)")
-    chosen = workbook.get_sheet_by_name(sheet) if sheet is not None else workbook.get_sheet_by_index(0)
-    for number, cells in enumerate(chosen.to_python(skip_empty_area=False), start=1):
-        if any(c not in (None, "") and not (isinstance(c, str) and not c.strip()) for c in cells):
-            yield number, cells
-
-
-def _xlsx(data: bytes, name: str, sheet: str | None) -> ParsedFile:
-    rows = _sheet_rows(data, name, sheet)
-    first = next(rows, None)
-    header = [str(c).strip() for c in first[1]] if first else []
-    while header and not header[-1]:  # trailing empty header cells: columns the sheet does not use
-        header.pop()
-    _refuse_duplicate_columns(header, name)
-
-    def records() -> Iterator[Record]:
-        for number, (row, cells) in enumerate(rows, start=1):
-            values = {h: _cell(c) for h, c in zip(header, cells, strict=False)}
-            yield _record(number, row, values)
-
-    return ParsedFile(name, "xlsx", None, None, header, records())
-
-
-def _cell(value):
-    """Sheet numbers arrive as floats: a whole number is an int (label 1.0 → 1, id 7.0 → 7); empty is None."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None if value == "" else value
+            yield make_record(number, None, None, f"item {number} is a JSON {type(item).__name__}, not an object")
