@@ -62,6 +62,10 @@ def text_problem(text, max_chars: int) -> str | None:
         return "text is empty"
     if len(text) > max_chars:
         return f"text is too long ({len(text)} characters > {max_chars})"
+    try:
+        text.encode("utf-8")  # C speed; fails only on a lone surrogate
+    except UnicodeEncodeError as err:  # valid in JSON ("\ud800") and in a Python str, but tokenizers raise on it
+        return f"text holds a lone surrogate (\\u{ord(text[err.start]):04x}), which is not valid Unicode"
     return None
 
 

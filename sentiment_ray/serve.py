@@ -13,6 +13,7 @@ the batch sizes this replica ran.
 
 import asyncio
 import collections
+import logging
 import os
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from sentiment_ray.serve_app import (
 )
 
 DEFAULT_MODEL = "default"
+log = logging.getLogger(__name__)
 
 
 def deployment_options(
@@ -50,6 +52,28 @@ def deployment_options(
         "health_check_period_s": 10,
         "ray_actor_options": {"num_cpus": cpus_per_replica, "num_gpus": gpus_per_replica},
     }
+
+
+async def isolated_predictions(predictor, texts: list[str]) -> list:
+    """Predictions for a dynamic batch that mixes texts of many requests; one bad text never fails the others.
+
+    The predictor already turns every text it can recognise as bad into a per-text `error`. If the batched call
+    still raises, each text is retried alone: a text that fails alone gets its exception back (its request
+    answers 500), and the other texts get their predictions.
+    """
+    try:
+        return await asyncio.to_thread(predictor.predict_batch, texts)
+    except Exception as err:  # noqa: BLE001 - any model failure: fall back to one text at a time
+        log.warning(
+            "a batch of %d texts failed (%s: %s); retrying them one by one", len(texts), type(err).__name__, err
+        )
+    results = []
+    for text in texts:
+        try:
+            results.extend(await asyncio.to_thread(predictor.predict_batch, [text]))
+        except Exception as err:  # returned to the request that sent this text
+            results.append(err)
+    return results
 
 
 def build_deployment(limits: Limits, max_models_per_replica: int = 4, api_token: str | None = None):
@@ -96,7 +120,7 @@ def build_deployment(limits: Limits, max_models_per_replica: int = 4, api_token:
                 indices = [i for i, (m, _) in enumerate(items) if m == model_id]
                 predictor = await self.get_model(model_id)
                 texts = [items[i][1] for i in indices]
-                for i, prediction in zip(indices, await asyncio.to_thread(predictor.predict_batch, texts), strict=True):
+                for i, prediction in zip(indices, await isolated_predictions(predictor, texts), strict=True):
                     results[i] = prediction
             return results
 
@@ -111,6 +135,9 @@ def build_deployment(limits: Limits, max_models_per_replica: int = 4, api_token:
             texts = validate_request(body, limits)
             model_id = self._model_id(body.model)
             predictions = await asyncio.gather(*(self._predict_batched((model_id, t)) for t in texts))
+            failed = next((p for p in predictions if isinstance(p, Exception)), None)
+            if failed is not None:  # only this request's own text failed: it alone gets the 500
+                raise failed
             return PredictResponse(model=model_id, predictions=predictions)
 
         @app.get("/healthz")

@@ -7,6 +7,7 @@ its own: every bad request gets a 4xx with a JSON body `{"error": {"type", "mess
 from __future__ import annotations
 
 import hmac
+import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +17,7 @@ from pydantic import BaseModel, Field
 TOKEN_ENV = "SENTIMENT_RAY_API_TOKEN"
 """When set, every route but /healthz and /readyz needs `Authorization: Bearer <token>`."""
 OPEN_PATHS = {"/healthz", "/readyz", "/-/healthz"}
+log = logging.getLogger(__name__)
 
 
 class Limits(BaseModel):
@@ -97,7 +99,11 @@ def build_app(limits: Limits, api_token: str | None = None) -> FastAPI:
         body = await request.body()  # also catches chunked bodies without a Content-Length
         if len(body) > limits.max_body_bytes:
             return error_response(413, "body_too_large", f"request body exceeds {limits.max_body_bytes} bytes")
-        return await call_next(request)
+        try:
+            return await call_next(request)
+        except Exception as err:  # never a plain-text 500, never a traceback per request
+            log.error("%s %s failed: %s: %s", request.method, request.url.path, type(err).__name__, err)
+            return error_response(500, "internal", "the server could not handle this request; see the server log")
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError):

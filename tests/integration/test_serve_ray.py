@@ -114,3 +114,16 @@ def test_two_models_are_multiplexed(server, classifier_folder):
     info = call(server, "/model?name=cls")[1]
     assert info["strategy"] == "classifier" and info["base_model"] == "tiny"
     assert call(server, "/model")[1]["strategy"] == "label_scoring"
+
+
+def test_a_lone_surrogate_fails_no_other_request_in_its_batch(server):
+    """300 requests over 64 connections, 5 of them with a lone surrogate ("\\ud800" is valid JSON): every good
+    request gets 200, and the 5 get a per-text error, as the predictor reports it."""
+    bad = {17, 80, 151, 222, 290}
+    bodies = [{"text": "好\ud800评"} if i in bad else {"text": f"{TEXTS[i % 4]}{i}"} for i in range(300)]
+    with ThreadPoolExecutor(64) as pool:
+        results = list(pool.map(lambda body: call(server, "/predict", body), bodies))
+    assert [i for i, (status, _) in enumerate(results) if status != 200] == []
+    errors = {i: r["predictions"][0]["error"] for i, (_, r) in enumerate(results) if r["predictions"][0]["error"]}
+    assert sorted(errors) == sorted(bad)
+    assert all("lone surrogate" in message for message in errors.values())
