@@ -15,3 +15,7 @@ class DataError(SentimentRayError):
 
 class ModelLoadError(SentimentRayError):
     """A base model, tokenizer or model folder cannot be found or loaded."""
+
+
+class ModelFolderError(ModelLoadError):
+    """A model folder's meta, files or config are wrong or unsafe; the message names the folder and the field."""

@@ -10,12 +10,11 @@ import json
 from pathlib import Path
 
 from sentiment_ray.config import PromptConfig, RunConfig, save_config
-from sentiment_ray.errors import ModelLoadError
+from sentiment_ray.errors import ModelFolderError, ModelLoadError
+from sentiment_ray.folder_check import ZERO_SHOT, check_files, check_hf_config, check_meta
 from sentiment_ray.provenance import provenance
 
 META_FILE = "sentiment_meta.json"
-ZERO_SHOT = "zero_shot"
-"""`finetune` value of a zero-shot folder: no weights of its own, the base model is used as it is."""
 
 
 def save_model_folder(model, tokenizer, config: RunConfig, folder: str | Path, metrics: dict | None = None) -> Path:
@@ -79,11 +78,19 @@ def save_zero_shot_folder(
 
 
 def read_meta(folder: str | Path) -> dict:
+    """The folder's validated meta: schema, the files its finetune mode needs, and a safe config.json."""
     path = Path(folder) / META_FILE
     if not path.is_file():
         hint = " (pass the run's model/ subfolder)" if (Path(folder) / "model" / META_FILE).is_file() else ""
         raise ModelLoadError(f"{folder} is not a sentiment-ray model folder: {META_FILE} is missing{hint}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFolderError(f"{path}: not valid JSON ({err})") from None
+    check_meta(meta, folder)
+    check_files(folder, meta)
+    check_hf_config(folder)
+    return meta
 
 
 def prepare_folder_base(folder: str | Path) -> dict:

@@ -23,8 +23,18 @@ def prepare_base(name: str, tiny_seed: int = 0) -> str:
     """Driver side, before any Ray worker starts: build the shared cache entries a base needs, once.
 
     For `tiny` that is the model folder and the Qwen tokenizer in it; a Hub id or a local folder needs
-    nothing. Workers then find complete entries and only read them (`sentiment_ray.cache`).
+    nothing. Workers then find complete entries and only read them (`sentiment_ray.cache`). A local folder is
+    checked here too (it exists, its config.json runs no code), so that a wrong `--model` fails before Ray starts.
     """
+    local = Path(name).expanduser()
+    if local.is_dir():
+        from sentiment_ray.folder_check import check_hf_config
+
+        if not (local / "config.json").is_file():
+            raise ModelLoadError(f"--model {name}: the folder has no config.json, so it is not a Hugging Face model")
+        check_hf_config(local)
+    elif name.startswith(("/", "./", "../", "~")) or local.exists():
+        raise ModelLoadError(f"--model {name}: no such folder (a Hub id looks like Qwen/Qwen2.5-1.5B)")
     return resolve_base(name, tiny_seed)
 
 
@@ -41,7 +51,7 @@ def load_tokenizer(path: str):
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)  # never code from a folder
     except (OSError, ValueError) as err:
         raise _hub_hint(path, err) from None
     if tokenizer.pad_token_id is None:  # Qwen2.5 defines one; other bases may not
@@ -88,7 +98,7 @@ def load_base_model(strategy, path: str, *, pad_token_id: int, finetune: str, de
     import transformers
 
     model_class = getattr(transformers, strategy.model_class_name)
-    kwargs = {"dtype": dtype, "pad_token_id": pad_token_id}
+    kwargs = {"dtype": dtype, "pad_token_id": pad_token_id, "trust_remote_code": False}
     if strategy.peft_task_type == "SEQ_CLS":
         kwargs["num_labels"] = 2
     if finetune == "qlora":

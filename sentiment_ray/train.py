@@ -74,8 +74,8 @@ def run_training(cfg: RunConfig) -> TrainOutcome:
     output_dir = Path(cfg.output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, output_dir / "config.yaml")
+    prepare_base(cfg.model.name, cfg.model.tiny_seed)  # a wrong --model fails here; shared cache entries built once
     splits = load_run_splits(cfg, output_dir)
-    prepare_base(cfg.model.name, cfg.model.tiny_seed)  # shared cache entries: built here once, workers read them
     init_ray()
     check_resources(cfg)
     storage = cfg.storage_path or str(output_dir / "ray")

@@ -1,0 +1,121 @@
+"""Tampered or careless model folders: each is a ModelFolderError naming folder and field; none loads or runs code.
+
+Every case starts from a real LoRA model folder (the `model_folder` fixture), copied and changed the way a
+careless user or an attacker would change it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from sentiment_ray.errors import ModelFolderError, ModelLoadError
+from sentiment_ray.model_folder import read_meta
+from sentiment_ray.modeling import prepare_base
+from sentiment_ray.predictor import SentimentPredictor
+
+
+def _meta_edit(**changes):
+    def edit(folder):
+        meta = json.loads((folder / "sentiment_meta.json").read_text(encoding="utf-8"))
+        meta.update(changes)
+        for key in [k for k, v in changes.items() if v is _DELETE]:
+            del meta[key]
+        (folder / "sentiment_meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+    return edit
+
+
+_DELETE = object()
+
+
+def _write(name: str, data: bytes):
+    return lambda folder: (folder / name).write_bytes(data)
+
+
+def _remove(name: str):
+    return lambda folder: (folder / name).unlink()
+
+
+def _hf_config(**config):
+    return _write("config.json", json.dumps(config).encode())
+
+
+TAMPERED = {
+    "finetune Full": (_meta_edit(finetune="Full"), r"'finetune' is 'Full'; allowed: lora, qlora, full, zero_shot"),
+    "zero_shot on a trained folder": (_meta_edit(finetune="zero_shot"), r"holds trained weights"),
+    "unknown strategy": (_meta_edit(strategy="regression"), r"'strategy' is 'regression'; allowed"),
+    "strategy missing": (_meta_edit(strategy=_DELETE), r"'strategy' is None"),
+    "max_length as a string": (_meta_edit(max_length="128"), r"'max_length' must be an integer >= 8, got '128'"),
+    "max_length a bool": (_meta_edit(max_length=True), r"'max_length' must be an integer"),
+    "label words empty": (_meta_edit(label_words=[]), r"'label_words' must be two non-empty strings"),
+    "label words equal": (_meta_edit(label_words=["好", "好"]), r"'label_words' must differ"),
+    "template without {text}": (_meta_edit(prompt_template="评论："), r"'prompt_template' must hold the placeholder"),
+    "base model empty": (_meta_edit(base_model=""), r"'base_model' must be a non-empty string"),
+    "meta not JSON": (_write("sentiment_meta.json", b"{not json"), r"sentiment_meta.json: not valid JSON"),
+    "meta not UTF-8": (_write("sentiment_meta.json", "{}".encode("utf-16")), r"sentiment_meta.json: not valid JSON"),
+    "meta a list": (_write("sentiment_meta.json", b"[1, 2]"), r"holds a JSON list, not an object"),
+    "adapter missing": (_remove("adapter_model.safetensors"), r"missing or empty: adapter_model.safetensors"),
+    "adapter garbage": (_write("adapter_model.safetensors", b"\x00" * 64), r"not a readable safetensors file"),
+    "tokenizer missing": (_remove("tokenizer.json"), r"missing or empty: tokenizer.json"),
+    "tokenizer empty": (_write("tokenizer.json", b""), r"missing or empty: tokenizer.json"),
+    "remote code": (
+        _hf_config(model_type="evil", auto_map={"AutoModelForCausalLM": "evil.EvilModel"}),
+        r"`auto_map` asks to run Python code",
+    ),
+    "unknown model type": (_hf_config(model_type="not-a-model"), r"model_type 'not-a-model' is not a model type"),
+    "config not JSON": (_write("config.json", b"\xff\xfe{"), r"config.json: not valid JSON"),
+}
+
+
+@pytest.fixture
+def tampered(model_folder, tmp_path):
+    def make(change):
+        folder = tmp_path / "model"
+        shutil.copytree(model_folder, folder)
+        change(folder)
+        return folder
+
+    return make
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERED))
+def test_a_tampered_folder_is_a_clear_error_before_anything_loads(tampered, case):
+    change, message = TAMPERED[case]
+    folder = tampered(change)
+    with pytest.raises(ModelFolderError, match=message) as info:
+        read_meta(folder)
+    assert str(folder) in str(info.value)
+    with pytest.raises(ModelFolderError, match=message):  # the predictor runs the same checks first
+        SentimentPredictor.from_pretrained(folder, device="cpu")
+
+
+def test_remote_code_never_runs(tampered, tmp_path):
+    marker = tmp_path / "code-ran"
+    evil = f"open({str(marker)!r}, 'w').write('x')\n"
+
+    def plant(folder):
+        (folder / "evil.py").write_text(evil)
+        _hf_config(model_type="evil", auto_map={"AutoModelForCausalLM": "evil.EvilModel"})(folder)
+
+    folder = tampered(plant)
+    with pytest.raises(ModelFolderError):
+        SentimentPredictor.from_pretrained(folder, device="cpu")
+    assert not marker.exists()
+
+
+def test_the_untouched_folder_still_loads(model_folder):
+    assert read_meta(model_folder)["finetune"] == "lora"
+
+
+def test_train_model_path_is_checked_before_ray(tmp_path):
+    with pytest.raises(ModelLoadError, match=r"--model /no/such/folder: no such folder"):
+        prepare_base("/no/such/folder")
+    (tmp_path / "not-a-model").mkdir()
+    with pytest.raises(ModelLoadError, match=r"no config.json"):
+        prepare_base(str(tmp_path / "not-a-model"))
+    _hf_config(model_type="evil", auto_map={"AutoModel": "evil.Evil"})(tmp_path / "not-a-model")
+    with pytest.raises(ModelFolderError, match=r"auto_map"):
+        prepare_base(str(tmp_path / "not-a-model"))
