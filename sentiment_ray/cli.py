@@ -88,7 +88,6 @@ def _interactive(predictor) -> int:
 
 def cmd_score(args) -> int:
     from sentiment_ray.scoring import ScoreOptions, run_scoring
-    from sentiment_ray.train import init_ray
 
     keep = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     opts = ScoreOptions(
@@ -109,8 +108,7 @@ def cmd_score(args) -> int:
         precision=args.precision,
         overwrite=args.overwrite,
     )
-    init_ray()
-    summary = run_scoring(opts)
+    summary = run_scoring(opts)  # checks the model folder and every input before it starts Ray
     print(json.dumps({k: v for k, v in summary.items() if k != "files"}, indent=2))
     return 0
 
@@ -149,18 +147,14 @@ def _print_evaluation(report) -> None:
 
 def cmd_evaluate(args) -> int:
     from sentiment_ray.evaluate import run_evaluation
-    from sentiment_ray.train import init_ray
 
-    init_ray()
     _print_evaluation(run_evaluation(_evaluate_options(args, args.model_path)))
     return 0
 
 
 def cmd_zero_shot(args) -> int:
     from sentiment_ray.evaluate import run_zero_shot
-    from sentiment_ray.train import init_ray
 
-    init_ray()
     _print_evaluation(run_zero_shot(args.model, _evaluate_options(args, ""), max_length=args.max_length))
     return 0
 
@@ -200,7 +194,6 @@ def cmd_tune(args) -> int:
 def cmd_serve(args) -> int:
     from sentiment_ray.errors import ConfigError
     from sentiment_ray.serve import DEFAULT_MODEL, run_server
-    from sentiment_ray.train import init_ray
 
     models = {DEFAULT_MODEL: args.model_path}
     for item in args.model:
@@ -208,8 +201,7 @@ def cmd_serve(args) -> int:
         if not sep or not name.strip() or not path.strip():
             raise ConfigError(f"--model {item!r} must look like NAME=PATH")
         models[name.strip()] = path.strip()
-    init_ray()
-    run_server(
+    run_server(  # checks every model folder before it starts Ray
         models,
         host=args.host,
         port=args.port,

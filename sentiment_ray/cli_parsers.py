@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 
 from sentiment_ray.data.formats import QUOTING_CHOICES
 
@@ -195,10 +197,34 @@ def _add_serve_parser(sub) -> None:
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
 
 
+class SuggestingParser(argparse.ArgumentParser):
+    """argparse, plus "did you mean --config?" for a mistyped flag (Python 3.11's argparse does not suggest)."""
+
+    def error(self, message: str):
+        unknown = (
+            re.findall(r"(--[\w-]+)", message.split("unrecognized arguments:", 1)[1])
+            if "unrecognized" in message
+            else []
+        )
+        known = [opt for action in self._actions for opt in action.option_strings]
+        for sub in self._subparsers._group_actions if self._subparsers else []:
+            for parser in sub.choices.values():
+                known += [opt for action in parser._actions for opt in action.option_strings]
+        hints = [
+            f"{flag}: did you mean {match[0]}?"
+            for flag in unknown
+            if (match := difflib.get_close_matches(flag, known, 1))
+        ]
+        super().error(message + ("; " + "; ".join(hints) if hints else ""))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from importlib.metadata import version
+
+    parser = SuggestingParser(
         prog="sentiment-ray", description="Fine-tune, score, evaluate, tune and serve Qwen sentiment models on Ray."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('sentiment-ray')}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train_parser(sub)
     _add_predict_parser(sub)

@@ -288,7 +288,12 @@ def load_config(
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r} must look like section.field=value, e.g. train.epochs=2")
-        _set_path(values, key.strip().split("."), yaml.safe_load(raw) if raw.strip() else "")
+        value = yaml.safe_load(raw) if raw.strip() else ""
+        if key.strip() in (updates or {}) and updates[key.strip()] != value:
+            raise ConfigError(
+                f"--set {item} contradicts the flag that sets {key.strip()} to {updates[key.strip()]!r}; keep one"
+            )
+        _set_path(values, key.strip().split("."), value)
     try:
         return build_dataclass(RunConfig, values)
     except ConfigError as err:

@@ -113,9 +113,11 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
     from sentiment_ray.evaluation.robustness import robustness_result
     from sentiment_ray.model_folder import prepare_folder_base
     from sentiment_ray.provenance import provenance
+    from sentiment_ray.train import init_ray
 
     meta = prepare_folder_base(opts.model_path)  # before any actor starts: builds a tiny base once
     rows, train, data_report = evaluation_rows(opts)
+    init_ray()  # after the folder and the data are known to be good
     if train is None:
         train = _model_training_rows(meta, opts)
     texts, labels = rows["text"].tolist(), rows["label"].astype(int).to_numpy()

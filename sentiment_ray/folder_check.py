@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from sentiment_ray.config import FINETUNE_MODES, STRATEGIES
-from sentiment_ray.errors import ModelFolderError
+from sentiment_ray.errors import ModelFolderError, ModelLoadError
 
 ZERO_SHOT = "zero_shot"
 """`finetune` value of a zero-shot folder: no weights of its own, the base model is used as it is."""
@@ -118,3 +118,17 @@ def check_hf_config(folder: str | Path) -> None:
     model_type = config.get("model_type")
     if model_type not in CONFIG_MAPPING:
         raise ModelFolderError(f"{path}: model_type {model_type!r} is not a model type transformers knows")
+
+
+def check_base_name(name: str) -> None:
+    """A base model given as a local folder exists, is a Hugging Face model and runs no code; a Hub id passes.
+
+    Light (no torch), so that `train --model` with a wrong path fails within a second, before the data and Ray.
+    """
+    local = Path(name).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise ModelLoadError(f"--model {name}: the folder has no config.json, so it is not a Hugging Face model")
+        check_hf_config(local)
+    elif name.startswith(("/", "./", "../", "~")) or local.exists():
+        raise ModelLoadError(f"--model {name}: no such folder (a Hub id looks like Qwen/Qwen2.5-1.5B)")

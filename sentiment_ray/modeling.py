@@ -26,15 +26,9 @@ def prepare_base(name: str, tiny_seed: int = 0) -> str:
     nothing. Workers then find complete entries and only read them (`sentiment_ray.cache`). A local folder is
     checked here too (it exists, its config.json runs no code), so that a wrong `--model` fails before Ray starts.
     """
-    local = Path(name).expanduser()
-    if local.is_dir():
-        from sentiment_ray.folder_check import check_hf_config
+    from sentiment_ray.folder_check import check_base_name
 
-        if not (local / "config.json").is_file():
-            raise ModelLoadError(f"--model {name}: the folder has no config.json, so it is not a Hugging Face model")
-        check_hf_config(local)
-    elif name.startswith(("/", "./", "../", "~")) or local.exists():
-        raise ModelLoadError(f"--model {name}: no such folder (a Hub id looks like Qwen/Qwen2.5-1.5B)")
+    check_base_name(name)
     return resolve_base(name, tiny_seed)
 
 

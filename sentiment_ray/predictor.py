@@ -41,9 +41,16 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def resolve_device_dtype(device: str = "auto", precision: str = "auto") -> tuple[torch.device, torch.dtype]:
-    dev = torch.device(
-        "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
-    )
+    from sentiment_ray.errors import ConfigError
+
+    try:
+        dev = torch.device(
+            "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+        )
+    except RuntimeError:
+        raise ConfigError(f"--device {device!r} is not a device: use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: torch sees no CUDA device here; use --device cpu or auto")
     if precision == "fp32":
         return dev, torch.float32
     if precision == "bf16":

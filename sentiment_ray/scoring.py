@@ -224,6 +224,7 @@ def run_scoring(opts: ScoreOptions) -> dict:
     from ray.data.checkpoint import CheckpointConfig
 
     from sentiment_ray.model_folder import prepare_folder_base
+    from sentiment_ray.train import init_ray
 
     if opts.output_format not in FORMATS:
         raise DataError(f"--format {opts.output_format!r} is not one of {', '.join(FORMATS)}")
@@ -231,6 +232,7 @@ def run_scoring(opts: ScoreOptions) -> dict:
     files = expand_inputs(opts.inputs)
     inputs = describe_inputs(files, opts)  # header and column checks, encodings, record counts: before Ray works
     output = _prepare_output(opts)
+    init_ray()  # a no-op when Ray is up already (evaluation, tests)
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # output blocks follow input order
     context.checkpoint_config = CheckpointConfig(id_column="row_key", checkpoint_path=str(checkpoint_dir(output)))

@@ -232,8 +232,10 @@ def app_builder(args: dict):
 def run_server(models: dict[str, str], host: str = "127.0.0.1", port: int = 8000, **options) -> None:
     """Start Serve on host:port (127.0.0.1 by default: not reachable from other machines) and deploy."""
     from sentiment_ray.model_folder import prepare_folder_base
+    from sentiment_ray.train import init_ray
 
-    for path in models.values():  # replicas start together: build a tiny base here, once, before them
+    for path in models.values():  # a wrong folder fails before Ray; replicas start together: build a tiny base once
         prepare_folder_base(path)
+    init_ray()
     serve.start(http_options={"host": host, "port": port})
     serve.run(build_application(models, **options), name="sentiment", route_prefix="/")

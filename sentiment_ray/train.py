@@ -68,18 +68,21 @@ def _connect(ray, kwargs: dict) -> None:
 
 
 def run_training(cfg: RunConfig) -> TrainOutcome:
+    from sentiment_ray.folder_check import check_base_name
+
+    check_base_name(cfg.model.name)  # before torch is even imported: a wrong --model fails at once
     from sentiment_ray.modeling import prepare_base
 
     started = time.monotonic()
     output_dir = Path(cfg.output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, output_dir / "config.yaml")
+    storage = cfg.storage_path or str(output_dir / "ray")
+    name, resume_path = resolve_resume(cfg.train.resume, storage)  # a wrong --resume PATH fails before anything
     prepare_base(cfg.model.name, cfg.model.tiny_seed)  # a wrong --model fails here; shared cache entries built once
     splits = load_run_splits(cfg, output_dir)
     init_ray()
     check_resources(cfg)
-    storage = cfg.storage_path or str(output_dir / "ray")
-    name, resume_path = resolve_resume(cfg.train.resume, storage)
     print(f"[train] Ray Train run '{name}' in {storage} ({cfg.scaling.num_workers} workers)", flush=True)
     result = build_trainer(cfg, splits, storage, name, resume_path, output_dir).fit()
     return _collect(result, cfg, output_dir, name, storage, time.monotonic() - started)

@@ -38,12 +38,56 @@ def test_predict_interactive_reads_until_quit(model_folder):
         (["train", "--set", "train.epoch=2"], "did you mean 'epochs'"),
         (["train", "--model", "tiny", "--data", "/no/such/file.csv"], "/no/such/file.csv"),
         (["predict", "--model-path", "/no/such/folder", "--text", "x"], "not a sentiment-ray model folder"),
+        (["train", "--model", "/no/such/model"], "--model /no/such/model: no such folder"),
+        (["train", "--resume", "/nope"], "train.resume='/nope': not 'auto', 'none' or an HF checkpoint folder"),
+        (["train", "--finetune", "qlora", "--set", "model.finetune=full"], "contradicts the flag that sets"),
+        (["train", "--confg", "x.yaml"], "--confg: did you mean --config?"),
+        (["score", "--model-path", "/nope", "--input", "x.csv", "--output", "o"], "/nope is not a sentiment-ray"),
+        (["evaluate", "--model-path", "/nope", "--data", "x.csv", "--output-dir", "o"], "/nope is not a sentiment"),
+        (["serve", "--model-path", "/nope"], "/nope is not a sentiment-ray model folder"),
     ],
 )
 def test_bad_input_is_one_clear_line_not_a_traceback(args, message):
+    """Each mistake fails on the driver before Ray starts (no Ray output), with one line saying what to change."""
     out = cli(*args)
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len([line for line in lines if not line.startswith(("usage:", " "))]) == 1  # argparse adds its usage
+    assert "Ray instance" not in out.stdout + out.stderr
+
+
+def test_score_refuses_a_missing_text_column_before_ray(model_folder, tmp_path):
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text("id,review\n1,好\n", encoding="utf-8")
+    out = cli(
+        "score",
+        "--model-path",
+        str(model_folder),
+        "--input",
+        str(reviews),
+        "--text-column",
+        "txt",
+        "--output",
+        str(tmp_path / "o"),
+    )
+    assert out.returncode == 2
+    assert (
+        "reviews.csv: no column 'txt'; available columns: 'id', 'review'. Choose one with --text-column." in out.stderr
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_predict_on_cuda_without_cuda_is_one_line(model_folder):
+    out = cli("predict", "--model-path", str(model_folder), "--device", "cuda", "--text", "好")
+    assert out.returncode == 2 and out.stderr.strip() == (
+        "error: --device cuda: torch sees no CUDA device here; use --device cpu or auto"
+    )
+
+
+def test_version():
+    out = cli("--version")
+    assert out.returncode == 0 and out.stdout.startswith("sentiment-ray ")
 
 
 def test_unreachable_hub_model_is_a_clear_error():
