@@ -13,11 +13,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 TOKEN_ENV = "SENTIMENT_RAY_API_TOKEN"
 """When set, every route but /healthz and /readyz needs `Authorization: Bearer <token>`."""
 OPEN_PATHS = {"/healthz", "/readyz", "/-/healthz"}
 log = logging.getLogger(__name__)
+HTTP_ERROR_KINDS = {404: "not_found", 405: "method_not_allowed"}
 
 
 class Limits(BaseModel):
@@ -108,6 +110,11 @@ def build_app(limits: Limits, api_token: str | None = None) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError):
         return error_response(err.status, err.kind, err.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException):  # 404, 405, a body FastAPI cannot parse
+        kind = HTTP_ERROR_KINDS.get(err.status_code, "invalid_request" if err.status_code < 500 else "internal")
+        return error_response(err.status_code, kind, str(err.detail))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError):

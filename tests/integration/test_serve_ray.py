@@ -88,12 +88,23 @@ def test_concurrent_requests_are_batched(server):
         ({"body": {"text": "好", "model": "nope"}}, 404, "unknown_model"),
         ({"body": {"text": "好"}, "headers": {"serve_multiplexed_model_id": "nope"}}, 404, "unknown_model"),
         ({"raw": json.dumps({"texts": ["好" * 490] * 8}).encode()}, 413, "body_too_large"),  # ~23.5 kB > 20 kB
+        ({"raw": b'{"text": "\xff\xfe"}'}, 400, "invalid_request"),  # bytes that are not UTF-8
+        ({"raw": b'{"text": ' + b"[" * 3000 + b"]" * 3000 + b"}"}, 400, "invalid_request"),  # nested 3,000 deep
+        ({"raw": b'{"text": ' + b"9" * 5000 + b"}"}, 400, "invalid_request"),  # a 5,000-digit integer
     ],
 )
 def test_bad_input_gets_a_4xx_json_error(server, kwargs, status, kind):
     got, body = call(server, "/predict", **kwargs)
     assert got == status and body["error"]["type"] == kind and body["error"]["message"]
     assert call(server, "/predict", {"text": "很好"})[0] == 200  # the replica is still alive
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "kind"), [("/nope", None, 404, "not_found"), ("/healthz", {}, 405, "method_not_allowed")]
+)
+def test_http_layer_errors_use_the_error_shape(server, path, body, status, kind):
+    got, answer = call(server, path, body)
+    assert got == status and answer["error"]["type"] == kind and answer["error"]["message"]
 
 
 def test_token_is_required_except_on_health(server):
