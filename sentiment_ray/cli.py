@@ -18,7 +18,7 @@ def cmd_train(args) -> int:
 
     from sentiment_ray.config import load_config
     from sentiment_ray.console import route_to_log_file
-    from sentiment_ray.train import TRAIN_LOG, run_training
+    from sentiment_ray.train import TRAIN_LOG, has_resumable_checkpoint, run_training
 
     updates = {path: getattr(args, flag) for flag, path in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
     if args.use_gpu:
@@ -31,11 +31,15 @@ def cmd_train(args) -> int:
     try:
         outcome = run_training(cfg)
     except TrainingFailedError as err:
-        print(
-            f"error: training failed: {err}\nThe latest checkpoint is kept: rerun the same command with "
-            f"--resume auto (output dir {cfg.output_dir}) to continue from it.",
-            file=sys.stderr,
-        )
+        print(f"error: training failed: {err}", file=sys.stderr)
+        if log_file is not None:
+            print(f"details: {log_file}", file=sys.stderr)
+        if has_resumable_checkpoint(cfg):  # only then is there anything to resume
+            print(
+                f"The latest checkpoint is kept: rerun the same command with --resume auto (output dir "
+                f"{cfg.output_dir}) to continue from it.",
+                file=sys.stderr,
+            )
         return 1
     print_train_summary(outcome, log_file)
     return 0

@@ -164,6 +164,12 @@ def resolve_resume(resume: str, storage: str) -> tuple[str, str | None]:
     return fresh, str(path.resolve())
 
 
+def has_resumable_checkpoint(cfg: RunConfig) -> bool:
+    """Whether `--resume auto` would continue a run of this config's storage from a mid-training checkpoint."""
+    storage = cfg.storage_path or str(Path(cfg.output_dir).resolve() / "ray")
+    return _latest_run_with_checkpoint(storage) is not None
+
+
 def _latest_run_with_checkpoint(storage: str) -> str | None:
     """Newest `train-*` run whose latest checkpoint is a mid-training one (a finished run is not resumed)."""
     import pyarrow.fs as pafs

@@ -85,3 +85,17 @@ def test_bad_override_syntax_and_missing_file(tmp_path):
         load_config(None, overrides=["train.epochs"])
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_the_resume_hint_needs_a_mid_training_checkpoint(tmp_path):
+    from sentiment_ray.config import load_config
+    from sentiment_ray.train import has_resumable_checkpoint
+    from sentiment_ray.train_worker import FINAL_RESULTS
+
+    cfg = load_config(updates={"output_dir": str(tmp_path / "run")})
+    assert not has_resumable_checkpoint(cfg)  # nothing ran: no hint
+    checkpoint = tmp_path / "run" / "ray" / "train-20261129-000000-000000" / "checkpoint_2026-11-29_00-00-01.000000"
+    checkpoint.mkdir(parents=True)
+    assert has_resumable_checkpoint(cfg)
+    (checkpoint / FINAL_RESULTS).write_text("{}")
+    assert not has_resumable_checkpoint(cfg)  # a finished run is not resumed
