@@ -275,13 +275,21 @@ def _number_from_text(text: str, hint: type, path: str):
 
 
 def load_config(
-    path: str | Path | None = None, overrides: list[str] | None = None, updates: dict[str, Any] | None = None
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    updates: dict[str, Any] | None = None,
+    defaults: dict[str, Any] | None = None,
 ) -> RunConfig:
-    """YAML file (optional), then typed `updates` {"train.epochs": 2}, then `section.field=value` strings
-    (values parsed as YAML scalars) → a validated RunConfig."""
+    """YAML file (optional) or already-parsed `defaults` {"train.epochs": 3}, then the named flags' typed `updates`,
+    then `section.field=value` strings (`--set`, values parsed as YAML scalars) → a validated RunConfig.
+
+    A `--set` that gives a field another value than a named flag is refused: which one was meant is unknown.
+    """
     values: dict[str, Any] = {}
     if path is not None:
         values = _read_yaml(Path(path))
+    for key, value in (defaults or {}).items():
+        _set_path(values, key.split("."), value)
     for key, value in (updates or {}).items():
         _set_path(values, key.split("."), value)
     for item in overrides or []:

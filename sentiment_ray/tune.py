@@ -106,7 +106,7 @@ def load_tune_config(
         raise ConfigError(f"config file not found: {path}")
     values = (yaml.safe_load(Path(path).read_text(encoding="utf-8")) if path else None) or {}
     tune_values = values.pop("tune", None) or {}
-    run_updates = _flatten(values)
+    run_defaults, run_updates = _flatten(values), {}  # the YAML's values, then the named flags'
     for key, value in (updates or {}).items():
         if key.startswith("tune."):
             tune_values[key.removeprefix("tune.")] = value
@@ -120,9 +120,26 @@ def load_tune_config(
         else:
             run_overrides.append(item)
     try:
-        return load_config(None, run_overrides, run_updates), build_dataclass(TuneConfig, tune_values, "tune")
+        cfg = load_config(None, run_overrides, run_updates, defaults=run_defaults)
+        tc = build_dataclass(TuneConfig, tune_values, "tune")
+        refuse_inert_search(cfg, tc)
     except ConfigError as err:
         raise ConfigError(f"{path or 'config'}: {err}") from None
+    return cfg, tc
+
+
+def refuse_inert_search(cfg: RunConfig, tc: TuneConfig) -> None:
+    """A searched LoRA parameter does nothing when every weight trains: a sweep over it would compare noise."""
+    if cfg.model.finetune != "full":
+        return
+    searched = {"tune.lora_r": len(set(tc.lora_r)) > 1, "tune.lora_alpha": len(set(tc.lora_alpha or [])) > 1}
+    searched["tune.lora_dropout"] = len(set(tc.lora_dropout or [])) > 1
+    inert = [name for name, varies in searched.items() if varies]
+    if inert:
+        raise ConfigError(
+            f"{', '.join(inert)} is searched, but model.finetune=full trains every weight and uses no LoRA, so it "
+            "has no effect: set model.finetune to lora or qlora, or search one value (e.g. --set tune.lora_r=[8])"
+        )
 
 
 def _flatten(values: dict, prefix: str = "") -> dict[str, Any]:

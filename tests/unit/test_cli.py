@@ -113,3 +113,24 @@ def test_tune_takes_the_same_data_flags_as_train():
     assert (d.encoding, d.quoting, d.sheet) == ("gb18030", "csv", "reviews")
     unset = build_parser().parse_args(["tune", "--config", "jobs/configs/tiny-tune.yaml"])
     assert tune_configs(unset)[0].data.quoting == "auto"  # the YAML's value stays when a flag is not given
+
+
+def test_a_sweep_over_an_inert_parameter_is_refused():
+    from sentiment_ray.cli import tune_configs
+    from sentiment_ray.cli_parsers import build_parser
+    from sentiment_ray.errors import ConfigError
+
+    full = ["tune", "--config", "jobs/configs/tiny-tune.yaml", "--set", "model.finetune=full"]
+    with pytest.raises(ConfigError, match=r"tune.lora_r is searched, but model.finetune=full .* no effect"):
+        tune_configs(build_parser().parse_args(full))
+    cfg, tc = tune_configs(build_parser().parse_args([*full, "--set", "tune.lora_r=[8]"]))  # one value: fine
+    assert cfg.model.finetune == "full" and tc.lora_r == [8]
+
+
+def test_a_set_that_repeats_the_yaml_is_no_contradiction():
+    from sentiment_ray.cli import tune_configs
+    from sentiment_ray.cli_parsers import build_parser
+
+    args = ["tune", "--config", "jobs/configs/tiny-tune.yaml", "--set", "train.max_steps=4", "--num-samples", "2"]
+    cfg, tc = tune_configs(build_parser().parse_args(args))
+    assert cfg.train.max_steps == 4 and tc.num_samples == 2
