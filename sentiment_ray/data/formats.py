@@ -110,7 +110,7 @@ def open_records(stream, name: str, options: ReadOptions = DEFAULT_READ) -> Pars
         return ParsedFile(name, fmt, encoding, None, [], _json_array_records(text.read(), name))
     quoting = effective_quoting(fmt, options)
     lines = physical_lines(text)
-    header, records = _delimited(lines, DELIMITERS[fmt], quoting)
+    header, records = _delimited(lines, DELIMITERS[fmt], quoting, name)
     refuse_duplicate_columns(header, name)
     return ParsedFile(name, fmt, encoding, quoting, header, records)
 
@@ -176,10 +176,12 @@ def make_record(number: int, line: int | None, values: dict | None, problem: str
     return Record(number, line, cleaned, problem, bad)
 
 
-def _delimited(lines: Iterator[tuple[int, str]], delimiter: str, quoting: str):
+def _delimited(lines: Iterator[tuple[int, str]], delimiter: str, quoting: str, name: str):
     rows = _csv_rows(lines, delimiter) if quoting == "csv" else _split_rows(lines, delimiter)
     header: list[str] = []
-    for _, fields in rows:
+    for line, fields in rows:
+        if isinstance(fields, CsvProblem):
+            raise DataError(f"{name}: line {line}: the header is {fields}")
         header = [f.strip() for f in fields]
         break
     return header, _delimited_records(rows, header)
@@ -187,7 +189,9 @@ def _delimited(lines: Iterator[tuple[int, str]], delimiter: str, quoting: str):
 
 def _delimited_records(rows, header: list[str]) -> Iterator[Record]:
     for number, (line, fields) in enumerate(rows, start=1):
-        if len(fields) != len(header):
+        if isinstance(fields, CsvProblem):
+            yield make_record(number, line, None, str(fields))
+        elif len(fields) != len(header):
             problem = f"record has {len(fields)} fields but the header has {len(header)} ({', '.join(header)})"
             yield make_record(number, line, None, problem)
         else:
@@ -216,10 +220,21 @@ def _csv_rows(lines, delimiter: str) -> Iterator[tuple[int, list[str]]]:
             first_line = first_line or number
             yield line + "\n"
 
-    for fields in csv.reader(with_endings(), delimiter=delimiter, strict=False):
+    reader = csv.reader(with_endings(), delimiter=delimiter, strict=False)
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:  # e.g. a lone carriage return in an unquoted field: that record alone is bad
+            fields = CsvProblem(f"not a valid CSV record ({err})")
         start, first_line = first_line, None
-        if not _is_blank(fields):
+        if isinstance(fields, CsvProblem) or not _is_blank(fields):
             yield start, fields
+
+
+class CsvProblem(str):
+    """Stands for the fields of a record the csv module refused; its text is the record's problem."""
 
 
 def _jsonl_records(lines) -> Iterator[Record]:

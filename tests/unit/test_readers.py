@@ -275,3 +275,11 @@ def test_scoring_applies_the_same_column_rules_before_ray_starts(tmp_path):
     assert describe_inputs([str(good)], opts) == [
         {"path": str(good), "format": "tsv", "encoding": "utf-8", "records": 2}
     ]
+
+
+def test_a_record_the_csv_module_refuses_is_that_record_s_problem(tmp_path):
+    path = tmp_path / "cr.csv"
+    path.write_bytes(b"text,label\na\rb,1\nc,0\n")  # a lone carriage return in an unquoted field
+    frame = read_reviews(path)
+    assert frame.attrs["file"]["records"] == 2 and list(frame["source_line"]) == [2, 3]
+    assert frame["problem"][0].startswith("not a valid CSV record") and frame["problem"][1] is None
