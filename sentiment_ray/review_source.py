@@ -23,7 +23,14 @@ from collections.abc import Iterator
 import pandas as pd
 from ray.data.datasource import FileBasedDatasource
 
-from sentiment_ray.data.formats import DEFAULT_READ, FORMATS, ReadOptions, Record, open_records
+from sentiment_ray.data.formats import (
+    DEFAULT_READ,
+    FORMATS,
+    ReadOptions,
+    Record,
+    invalid_unicode_problem,
+    open_records,
+)
 
 BLOCK_ROWS = 1024
 EXTENSIONS = [ext.lstrip(".") for ext in FORMATS]
@@ -75,10 +82,9 @@ class ReviewFileDatasource(FileBasedDatasource):
             return f"no column '{self.text_column}' (columns: {', '.join(values) or 'none'}; see --text-column)"
         if text is not None and not isinstance(text, str):
             return f"text is not a string (got {type(text).__name__})"
-        for column in (self.text_column, self.id_column):
-            if column and column in record.invalid_unicode:
-                source = f"bytes that are not valid {encoding}" if encoding else "characters that are not valid Unicode"
-                return f"column '{column}' holds {source} (or a lone surrogate such as \\ud800)"
+        unicode_problem = invalid_unicode_problem(record, (self.text_column, self.id_column), encoding)
+        if unicode_problem:
+            return unicode_problem
         if self.id_column and values.get(self.id_column) in (None, ""):
             return f"id column '{self.id_column}' is empty"
         return None

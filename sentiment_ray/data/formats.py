@@ -148,6 +148,15 @@ def refuse_duplicate_columns(header: list[str], name: str) -> None:
         raise DataError(f"{name}: the header names a column more than once ({where}); rename them so each is unique")
 
 
+def invalid_unicode_problem(record: Record, columns, encoding: str | None) -> str | None:
+    """The problem of a record whose text in one of `columns` held undecodable bytes or a lone surrogate."""
+    broken = [c for c in columns if c and c in record.invalid_unicode]
+    if not broken:
+        return None
+    source = f"bytes that are not valid {encoding}" if encoding else "characters that are not valid Unicode"
+    return f"column {broken[0]!r} holds {source} (or a lone surrogate such as \\ud800)"
+
+
 def clean_unicode(values: dict) -> tuple[dict, tuple[str, ...]]:
     """Replace lone surrogates (undecodable bytes kept by `surrogateescape`, or JSON's "\\ud800") with U+FFFD."""
     bad = tuple(k for k, v in values.items() if isinstance(v, str) and _has_surrogate(v))

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from sentiment_ray.data.formats import DEFAULT_READ, FORMATS, ReadOptions, count_records, open_records
+from sentiment_ray.data.formats import (
+    DEFAULT_READ,
+    FORMATS,
+    ReadOptions,
+    count_records,
+    invalid_unicode_problem,
+    open_records,
+)
 from sentiment_ray.errors import DataError
 from sentiment_ray.labels import is_missing, parse_label
 
@@ -84,13 +91,7 @@ def read_reviews(
 
 
 def _record_problem(record, text_column, label_column, id_column, encoding) -> str | None:
-    if record.problem:
-        return record.problem
-    broken = [c for c in (text_column, label_column, id_column) if c and c in record.invalid_unicode]
-    if broken:
-        source = f"bytes that are not valid {encoding}" if encoding else "characters that are not valid Unicode"
-        return f"column {broken[0]!r} holds {source} (or a lone surrogate such as \\ud800)"
-    return None
+    return record.problem or invalid_unicode_problem(record, (text_column, label_column, id_column), encoding)
 
 
 def _suspicious_breaks(frame: pd.DataFrame) -> dict:
