@@ -6,7 +6,7 @@
 Requests pick a model by the `serve_multiplexed_model_id` header or the body's `model` field (default:
 `default`, the `--model-path` folder). Models load lazily into a per-replica LRU
 (`@serve.multiplexed`). Texts from concurrent requests are batched by `@serve.batch`; /stats shows
-the batch sizes this replica ran.
+the batch sizes this replica ran. /healthz and /readyz are open; every other route needs the token when one is set.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the real request/response classes on the routes.
@@ -149,7 +149,11 @@ def build_deployment(limits: Limits, max_models_per_replica: int = 4, api_token:
             if not self.ready:  # load the default model once, so the first real request is not slow
                 await self.get_model(DEFAULT_MODEL)
                 self.ready = True
-            return {"status": "ready", "models": list(self.models)}
+            return {"status": "ready"}  # open to anyone (load balancers): no model names here
+
+        @app.get("/models")
+        async def models(self) -> dict:
+            return {"models": list(self.models), "default": DEFAULT_MODEL}
 
         @app.get("/model")
         async def model(self, name: str = DEFAULT_MODEL) -> dict:
@@ -166,12 +170,11 @@ def build_deployment(limits: Limits, max_models_per_replica: int = 4, api_token:
                 "metrics",
                 "created_at",
             )
-            return {"name": name, "path": self.models[name], **{k: meta.get(k) for k in keys}}
+            return {"name": name, **{k: meta.get(k) for k in keys}}  # no paths: they say nothing a client needs
 
         @app.get("/stats")
         async def stats(self) -> dict:
             return {
-                "replica_pid": os.getpid(),
                 "batches": sum(self.batch_sizes.values()),
                 "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
                 "max_batch_size_seen": max(self.batch_sizes, default=0),
@@ -207,11 +210,11 @@ def app_builder(args: dict):
     """Entry point for `serve run` / `serve deploy` config files (import_path: sentiment_ray.serve:app_builder).
 
     args: model_path (str), models ({name: path}, optional), replicas, max_batch_size, batch_wait_timeout_s,
-    max_models_per_replica, max_texts, max_text_chars, max_body_bytes, device, precision, cpus_per_replica,
-    gpus_per_replica.
+    max_models_per_replica, max_texts, max_text_chars, max_body_bytes, body_timeout_s, device, precision,
+    cpus_per_replica, gpus_per_replica.
     """
     models = {DEFAULT_MODEL: args["model_path"], **args.get("models", {})}
-    limits = Limits(**{k: args[k] for k in ("max_texts", "max_text_chars", "max_body_bytes") if k in args})
+    limits = Limits(**{k: args[k] for k in Limits.model_fields if k in args})
     options = {
         k: args[k]
         for k in (

@@ -3,7 +3,8 @@
 `run_load` is what `sentiment_ray.bench.serve_load` runs in a spawned process per client count: N clients each
 POST a body (cycling through the given ones) and send again once answered; requests that START in the window
 (after a warm-up) are recorded, and any non-200, bad body or exception is an error, never dropped. Around the
-window it reads the replica's /stats (batch sizes, pid) and the replica process's CPU seconds.
+window it reads the replica's /stats (batch sizes) and the CPU seconds of the replica process (its pid comes from
+the driver, which asks Ray: /stats shows no process ids).
 """
 
 from __future__ import annotations
@@ -119,14 +120,20 @@ async def get_stats(session, url: str | None) -> dict | None:
         return None
 
 
-async def snapshot(session, stats_url: str | None) -> dict:
-    """The replica's /stats (batch sizes, pid) and its CPU seconds so far."""
+async def snapshot(session, stats_url: str | None, replica_pid: int | None) -> dict:
+    """The replica's /stats (batch sizes) and its CPU seconds so far."""
     stats = await get_stats(session, stats_url)
-    return {"stats": stats, "replica_cpu_s": process_cpu_s((stats or {}).get("replica_pid"))}
+    return {"stats": stats, "replica_cpu_s": process_cpu_s(replica_pid)}
 
 
 async def closed_loop(
-    url: str, bodies: list[bytes], clients: int, duration_s: float, warmup_s: float, stats_url: str | None = None
+    url: str,
+    bodies: list[bytes],
+    clients: int,
+    duration_s: float,
+    warmup_s: float,
+    stats_url: str | None = None,
+    replica_pid: int | None = None,
 ) -> dict:
     """`clients` concurrent loops of request → wait for answer → next request, for warmup_s + duration_s."""
     import aiohttp
@@ -150,17 +157,19 @@ async def closed_loop(
 
         async def mark() -> tuple[float, dict]:  # the client's CPU clock and a snapshot at the window's start
             await asyncio.sleep(max(0.0, window_start - time.perf_counter()))
-            return time.process_time(), await snapshot(session, stats_url)
+            return time.process_time(), await snapshot(session, stats_url, replica_pid)
 
         (cpu_start, first), *_ = await asyncio.gather(mark(), *(client() for _ in range(clients)))
         window_s = time.perf_counter() - window_start  # until the last request of the window was answered
         cpu_s = time.process_time() - cpu_start
-        last = await snapshot(session, stats_url)
+        last = await snapshot(session, stats_url, replica_pid)
     cores = os.cpu_count() or 1
     warmup = {"warmup_requests": len(warmup_outcomes), "warmup_errors": sum(o != "ok" for o in warmup_outcomes)}
     return {**summarise(records, window_s, cpu_s, cores), **warmup, **window_usage(first, last, window_s, cores)}
 
 
-def run_load(url: str, bodies: list[bytes], clients: int, duration_s: float, warmup_s: float, stats_url=None) -> dict:
+def run_load(
+    url: str, bodies: list[bytes], clients: int, duration_s: float, warmup_s: float, stats_url=None, replica_pid=None
+) -> dict:
     """Synchronous entry point (for a process pool): one closed-loop run on a fresh event loop."""
-    return asyncio.run(closed_loop(url, bodies, clients, duration_s, warmup_s, stats_url))
+    return asyncio.run(closed_loop(url, bodies, clients, duration_s, warmup_s, stats_url, replica_pid))

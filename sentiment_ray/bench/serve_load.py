@@ -79,6 +79,20 @@ def start_server(model_path: str, port: int, settings: dict, device: str, precis
     run_server({"default": model_path}, host="127.0.0.1", port=port, **options)
 
 
+def replica_pid() -> int | None:
+    """The process id of the (single) Serve replica on this machine, found by the process title Ray gives it
+    (`ray::ServeReplica:<app>:SentimentService`) in /proc (Linux); None if there is not exactly one."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            title = cmdline.read_bytes().split(b"\0", 1)[0]
+        except OSError:  # the process ended while we looked
+            continue
+        if title.startswith(b"ray::ServeReplica:") and title.endswith(b":SentimentService"):
+            pids.append(int(cmdline.parent.name))
+    return pids[0] if len(pids) == 1 else None
+
+
 def stop_server() -> None:
     import ray
     from ray import serve
@@ -95,10 +109,10 @@ def bench_setting(mode: str, args, model_path: str, bodies: list[bytes], pool) -
         start_server(model_path, port, settings, args.device, args.precision)
         ready_s = wait_ready(base)
         print(f"[serve_load] batching {mode} {settings} ready on {base} after {ready_s:.1f}s", flush=True)
-        rows = []
+        rows, pid = [], replica_pid()
         for clients in args.concurrency:
             load = pool.submit(
-                run_load, base + "/predict", bodies, clients, args.duration, args.warmup, base + "/stats"
+                run_load, base + "/predict", bodies, clients, args.duration, args.warmup, base + "/stats", pid
             ).result()
             rows.append({"batching": mode, **settings, "clients": clients, **load})
             print(f"[serve_load] {json.dumps(rows[-1])}", flush=True)

@@ -7,6 +7,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from hostile_requests import all_kinds, build_request, exchange
 
 from sentiment_ray.predictor import SentimentPredictor
 from sentiment_ray.serve import run_server
@@ -33,7 +34,7 @@ def server(ray_cluster, model_folder, classifier_folder):
         port=port,
         max_batch_size=16,
         batch_wait_timeout_s=0.05,
-        limits=Limits(max_texts=8, max_text_chars=500, max_body_bytes=20_000),
+        limits=Limits(max_texts=8, max_text_chars=500, max_body_bytes=20_000, body_timeout_s=3),
         api_token=TOKEN,
     )
     yield f"http://127.0.0.1:{port}"
@@ -125,6 +126,7 @@ def test_two_models_are_multiplexed(server, classifier_folder):
     info = call(server, "/model?name=cls")[1]
     assert info["strategy"] == "classifier" and info["base_model"] == "tiny"
     assert call(server, "/model")[1]["strategy"] == "label_scoring"
+    assert call(server, "/models") == (200, {"models": ["default", "cls"], "default": "default"})
 
 
 def test_a_lone_surrogate_fails_no_other_request_in_its_batch(server):
@@ -138,3 +140,83 @@ def test_a_lone_surrogate_fails_no_other_request_in_its_batch(server):
     errors = {i: r["predictions"][0]["error"] for i, (_, r) in enumerate(results) if r["predictions"][0]["error"]}
     assert sorted(errors) == sorted(bad)
     assert all("lone surrogate" in message for message in errors.values())
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+@pytest.mark.parametrize("token", [TOKEN, None], ids=["with-token", "without-token"])
+def test_hostile_requests_never_get_a_5xx_and_4xx_bodies_have_the_error_shape(server, token):
+    """The kept list in hostile_requests.py (124 kinds), each sent with and without the bearer token."""
+    problems, answered = [], {}
+    for kind in all_kinds():
+        status, body = exchange(port_of(server), build_request(kind, token), head_only=kind.method == "HEAD")
+        answered[kind.name] = status
+        if status is not None and status >= 500:
+            problems.append(f"{kind.name}: {status} {body[:200]!r}")
+        elif status is None and not kind.http_layer:
+            problems.append(f"{kind.name}: connection closed without an answer")
+        elif status and status >= 400 and not kind.http_layer and kind.method != "HEAD":
+            try:
+                error = json.loads(body)["error"]
+                assert error["type"] and error["message"]
+            except (ValueError, KeyError, TypeError, AssertionError):
+                problems.append(f"{kind.name}: {status} body not in the error shape: {body[:200]!r}")
+        if token is None and kind.path not in ("/healthz",) and not kind.http_layer and status != 401:
+            problems.append(f"{kind.name}: {status} without the token (401 expected)")
+    assert problems == [], "\n".join(problems)
+    if token:  # a few answers pinned, so that "no 5xx" cannot pass by refusing everything
+        assert answered["valid single text"] == answered["lone high surrogate"] == 200
+        assert answered["chunked body under the limit"] == answered["chunked body over the limit"] == 411
+        assert answered["declared Content-Length over the limit"] == answered["body over the byte limit"] == 413
+        assert answered["model path traversal"] == answered["model header traversal"] == 404
+        assert answered["gzip body"] == answered["invalid UTF-8"] == 400
+
+
+@pytest.mark.parametrize(
+    ("framing", "status"),
+    [("Transfer-Encoding: chunked", b"411"), ("Content-Length: 250000000", b"413")],
+    ids=["chunked", "content-length"],
+)
+def test_an_oversized_upload_is_refused_from_its_headers_while_it_is_still_arriving(server, framing, status):
+    """Sent as fast as loopback allows, a 250 MB upload is answered long before it is all sent: nothing waits
+    for (or buffers) the whole body. Memory under 4 such uploads: sentiment_ray/bench/serve_uploads.py."""
+    head = f"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n{framing}\r\n\r\n"
+    piece = b" " * 65536 if "Length" in framing else b"%x\r\n%s\r\n" % (65536, b" " * 65536)
+    sent, answer, pending = 0, b"", memoryview(piece)
+    with socket.create_connection(("127.0.0.1", port_of(server)), timeout=30) as sock:
+        sock.sendall(head.encode())
+        sock.setblocking(False)
+        while sent < 250_000_000 and not answer:
+            try:
+                n = sock.send(pending)  # may send part of a piece: keep the chunk framing intact
+                sent, pending = sent + n, (pending[n:] if n < len(pending) else memoryview(piece))
+            except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+                pass
+            try:
+                answer = sock.recv(4096)
+            except BlockingIOError:
+                pass
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+    assert sent < 250_000_000
+
+
+def test_a_slow_body_gets_408_and_its_connection_is_closed(server):
+    """A client that declares 100 bytes and sends 10 is answered 408 after body_timeout_s (3 s here)."""
+    request = f"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port_of(server)), timeout=30) as sock:
+        sock.sendall(request.encode() + b'{"text": "')
+        answer = b""
+        while chunk := sock.recv(4096):  # returns b"" once the server closes the connection
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["type"] == "request_timeout"
+
+
+def test_no_paths_or_process_ids_leak(server, model_folder):
+    model, stats = call(server, "/model")[1], call(server, "/stats")[1]
+    assert str(model_folder) not in json.dumps(model) and "path" not in model
+    assert not any("pid" in key for key in stats), stats
+    assert call(server, "/readyz", token=None) == (200, {"status": "ready"})  # no model names to anyone
+    assert call(server, "/models", token=None)[0] == 401
