@@ -113,8 +113,10 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
     from sentiment_ray.evaluation.robustness import robustness_result
     from sentiment_ray.model_folder import prepare_folder_base
     from sentiment_ray.provenance import provenance
-    from sentiment_ray.train import init_ray
+    from sentiment_ray.ray_runtime import init_ray, precheck
 
+    actors = f"--num-actors {opts.num_actors} × --cpus-per-actor {opts.cpus_per_actor:g}"
+    precheck(actors, opts.num_actors * opts.cpus_per_actor, 0.0, "lower --num-actors / --cpus-per-actor")
     meta = prepare_folder_base(opts.model_path)  # before any actor starts: builds a tiny base once
     rows, train, data_report = evaluation_rows(opts)
     init_ray()  # after the folder and the data are known to be good

@@ -224,8 +224,11 @@ def run_scoring(opts: ScoreOptions) -> dict:
     from ray.data.checkpoint import CheckpointConfig
 
     from sentiment_ray.model_folder import prepare_folder_base
-    from sentiment_ray.train import init_ray
+    from sentiment_ray.ray_runtime import init_ray, precheck
 
+    n, cpus, gpus = opts.num_actors, opts.cpus_per_actor, opts.gpus_per_actor
+    actors = f"--num-actors {n} × (--cpus-per-actor {cpus:g}{f', --gpus-per-actor {gpus:g}' if gpus else ''})"
+    precheck(actors, n * cpus, n * gpus, "lower --num-actors / --cpus-per-actor / --gpus-per-actor")
     if opts.output_format not in FORMATS:
         raise DataError(f"--format {opts.output_format!r} is not one of {', '.join(FORMATS)}")
     prepare_folder_base(opts.model_path)  # fail before starting actors when the folder is wrong; build its base

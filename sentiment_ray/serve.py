@@ -198,6 +198,11 @@ def build_application(
     gpus_per_replica: float = 0.0,
 ):
     """The bound Serve application (what `serve.run` takes). The bearer token defaults to $SENTIMENT_RAY_API_TOKEN."""
+    from sentiment_ray.ray_runtime import precheck
+
+    what = f"--replicas {replicas} × (--cpus-per-replica {cpus_per_replica:g}, --gpus-per-replica {gpus_per_replica:g})"
+    fix = "lower --replicas or the CPUs / GPUs per replica"
+    precheck(what, replicas * cpus_per_replica, replicas * gpus_per_replica, fix)
     api_token = api_token if api_token is not None else os.environ.get(TOKEN_ENV)
     deployment = build_deployment(limits or Limits(), max_models_per_replica, api_token or None)
     options = deployment_options(
@@ -235,10 +240,11 @@ def app_builder(args: dict):
 def run_server(models: dict[str, str], host: str = "127.0.0.1", port: int = 8000, **options) -> None:
     """Start Serve on host:port (127.0.0.1 by default: not reachable from other machines) and deploy."""
     from sentiment_ray.model_folder import prepare_folder_base
-    from sentiment_ray.train import init_ray
+    from sentiment_ray.ray_runtime import init_ray
 
     for path in models.values():  # a wrong folder fails before Ray; replicas start together: build a tiny base once
         prepare_folder_base(path)
+    application = build_application(models, **options)  # checks the replicas fit an embedded Ray, before it starts
     init_ray()
     serve.start(http_options={"host": host, "port": port})
-    serve.run(build_application(models, **options), name="sentiment", route_prefix="/")
+    serve.run(application, name="sentiment", route_prefix="/")

@@ -38,40 +38,14 @@ class TrainOutcome:
     test_results: dict
 
 
-def init_ray(**kwargs):
-    """Connect to RAY_ADDRESS when set (e.g. under `ray job submit`), else join the cluster `ray start` started on
-    this machine, else start an embedded local Ray."""
-    import ray
-
-    from sentiment_ray.console import attach_to_ray
-
-    if ray.is_initialized():
-        return ray
-    _connect(ray, kwargs)
-    attach_to_ray()  # a no-op unless the command routes Ray's chatter to its log file
-    return ray
-
-
-def _connect(ray, kwargs: dict) -> None:
-    address = os.environ.get("RAY_ADDRESS")
-    if address is not None:
-        ray.init(address=address, **kwargs)
-        return
-    # An embedded cluster gets logical CPUs above the core count: Ray Data's read tasks and its
-    # checkpoint filter actor (1 CPU) must fit beside the training workers / predictor actors.
-    try:
-        ray.init(**{"num_cpus": max(4, os.cpu_count() or 1), **kwargs})
-    except ValueError as err:  # `ray start` ran on this machine: ray.init() joins that cluster, which has its CPUs
-        if "existing cluster" not in str(err):
-            raise
-        ray.init(**{k: v for k, v in kwargs.items() if k != "num_cpus"})
-
-
 def run_training(cfg: RunConfig) -> TrainOutcome:
     from sentiment_ray.folder_check import check_base_name
 
     check_base_name(cfg.model.name)  # before torch is even imported: a wrong --model fails at once
     from sentiment_ray.modeling import prepare_base
+    from sentiment_ray.ray_runtime import init_ray, precheck
+
+    precheck(*scaling_request(cfg))  # an embedded Ray too small for the workers: fail before anything starts
 
     started = time.monotonic()
     output_dir = Path(cfg.output_dir).resolve()
@@ -125,22 +99,29 @@ def load_run_splits(cfg: RunConfig, output_dir: Path) -> dict:
     return {k: (v["text"].tolist(), [int(x) for x in v["label"]]) for k, v in frames.items()}
 
 
+def scaling_request(cfg: RunConfig) -> tuple[str, float, float, str]:
+    """(what, CPUs, GPUs, how to change it) of a run's Ray Train workers."""
+    s = cfg.scaling
+    gpus = s.num_workers * s.gpus_per_worker if s.use_gpu else 0.0
+    what = (
+        f"scaling ({s.num_workers} workers × {s.cpus_per_worker:g} CPU{f', {s.gpus_per_worker:g} GPU' if gpus else ''})"
+    )
+    return what, s.num_workers * s.cpus_per_worker, gpus, "lower --num-workers / scaling.cpus_per_worker"
+
+
 def check_resources(cfg: RunConfig) -> None:
     """Fail fast instead of letting Ray Train wait forever for workers the cluster cannot host."""
     import ray
 
-    s, have = cfg.scaling, ray.cluster_resources()
-    need_cpu = s.num_workers * s.cpus_per_worker
-    need_gpu = s.num_workers * s.gpus_per_worker if s.use_gpu else 0
-    if have.get("CPU", 0) < need_cpu or have.get("GPU", 0) < need_gpu:
-        message = (
-            f"scaling asks for {s.num_workers} workers × ({s.cpus_per_worker} CPU"
-            f"{f', {s.gpus_per_worker} GPU' if s.use_gpu else ''}) but the Ray cluster has "
-            f"{have.get('CPU', 0):g} CPU and {have.get('GPU', 0):g} GPU"
-        )
+    from sentiment_ray.ray_runtime import check_fits
+
+    what, cpus, gpus, fix = scaling_request(cfg)
+    try:
+        check_fits(what, cpus, gpus, ray.cluster_resources(), fix)
+    except ConfigError as err:
         if "RAY_ADDRESS" not in os.environ:
-            raise ConfigError(message + ": lower scaling.num_workers / scaling.cpus_per_worker")
-        print(f"[train] warning: {message}; waiting for the autoscaler", flush=True)
+            raise
+        print(f"[train] warning: {err}; waiting for the autoscaler", flush=True)
 
 
 def resolve_resume(resume: str, storage: str) -> tuple[str, str | None]:

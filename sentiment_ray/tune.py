@@ -188,9 +188,11 @@ def run_tune(cfg: RunConfig, tc: TuneConfig) -> TuneOutcome:
     from ray import tune
 
     from sentiment_ray.modeling import prepare_base
-    from sentiment_ray.train import check_resources, load_run_splits
+    from sentiment_ray.ray_runtime import precheck
+    from sentiment_ray.train import check_resources, load_run_splits, scaling_request
     from sentiment_ray.tune_report import export_best, summarize, write_plot, write_tables
 
+    precheck(*scaling_request(cfg))  # one trial's workers must fit an embedded Ray: fail before anything starts
     started = time.monotonic()
     output_dir = Path(cfg.output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -258,7 +260,7 @@ def _init_ray_with_state_api():
     import ray
     from ray.util import get_node_ip_address
 
-    from sentiment_ray.train import init_ray
+    from sentiment_ray.ray_runtime import init_ray
 
     if ray.is_initialized() or os.environ.get("RAY_ADDRESS"):
         return init_ray()

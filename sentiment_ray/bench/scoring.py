@@ -151,8 +151,8 @@ def ray_data_run(shape: str, folder: str, texts: list[str], best: dict, args, wo
     import pandas as pd
     import ray.data
 
+    from sentiment_ray.ray_runtime import init_ray
     from sentiment_ray.scoring import ScoreOptions, run_scoring
-    from sentiment_ray.train import init_ray
 
     source = workdir / f"rows-{shape}.csv"
     pd.DataFrame({"text": texts}).to_csv(source, index=False)

@@ -68,8 +68,8 @@ def wait_ready(base_url: str, timeout_s: float = 300.0) -> float:
 
 
 def start_server(model_path: str, port: int, settings: dict, device: str, precision: str) -> None:
+    from sentiment_ray.ray_runtime import init_ray
     from sentiment_ray.serve import run_server
-    from sentiment_ray.train import init_ray
 
     # as `sentiment-ray serve` does (a local Ray, or RAY_ADDRESS when set), minus the replica's per-request
     # access log lines streamed to this terminal (Serve still writes them to its log files)
@@ -167,7 +167,7 @@ def describe(model_path: str, args, bodies: list[bytes]) -> tuple[dict, list[str
         "duration_s": args.duration,
         "warmup_s": args.warmup,
         "client": "aiohttp closed loop in a spawned process (N clients, one kept-alive connection each)",
-        "ray": "local Ray started by sentiment_ray.train.init_ray(log_to_driver=False); 1 replica, Serve's proxy",
+        "ray": "local Ray started by sentiment_ray.ray_runtime.init_ray(log_to_driver=False); 1 replica, Serve's proxy",
     }
     notes = [
         ("TINY-MODEL NUMBERS: " if tiny else "")

@@ -1,10 +1,13 @@
 """The `sentiment-ray` CLI as a user runs it: a real subprocess, real model folder, stdin for --interactive."""
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
+
+TOO_MANY = str(max(4, os.cpu_count() or 1) + 1)  # one more than the CPUs of the embedded Ray init_ray would start
 
 
 def cli(*args, stdin=None):
@@ -45,6 +48,8 @@ def test_predict_interactive_reads_until_quit(model_folder):
         (["score", "--model-path", "/nope", "--input", "x.csv", "--output", "o"], "/nope is not a sentiment-ray"),
         (["evaluate", "--model-path", "/nope", "--data", "x.csv", "--output-dir", "o"], "/nope is not a sentiment"),
         (["serve", "--model-path", "/nope"], "/nope is not a sentiment-ray model folder"),
+        (["train", "--num-workers", TOO_MANY], "lower --num-workers"),
+        (["tune", "--config", "jobs/configs/tiny-tune.yaml", "--set", f"scaling.num_workers={TOO_MANY}"], "workers"),
     ],
 )
 def test_bad_input_is_one_clear_line_not_a_traceback(args, message):
@@ -55,6 +60,23 @@ def test_bad_input_is_one_clear_line_not_a_traceback(args, message):
     lines = out.stderr.strip().splitlines()
     assert len([line for line in lines if not line.startswith(("usage:", " "))]) == 1  # argparse adds its usage
     assert "Ray instance" not in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["score", "--input", "tests/data/conformance/csv_gbk.csv", "--output", "{tmp}", "--num-actors", TOO_MANY],
+        ["evaluate", "--data", "offline", "--output-dir", "{tmp}", "--num-actors", TOO_MANY],
+        ["serve", "--replicas", TOO_MANY],
+    ],
+    ids=["score", "evaluate", "serve"],
+)
+def test_more_actors_or_replicas_than_an_embedded_ray_holds_fail_before_ray(model_folder, args, tmp_path):
+    out = cli(args[0], "--model-path", str(model_folder), *(a.format(tmp=tmp_path / "out") for a in args[1:]))
+    assert out.returncode == 2, out.stderr
+    assert f"{TOO_MANY} CPU but the local Ray this command starts" in out.stderr and "lower --" in out.stderr
+    assert "Traceback" not in out.stderr and "Ray instance" not in out.stdout + out.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_score_refuses_a_missing_text_column_before_ray(model_folder, tmp_path):
