@@ -77,9 +77,11 @@ def check_files(folder: str | Path, meta: dict) -> None:
             f"{folder}: a {meta['finetune']} model folder needs {', '.join(needed)}; missing or empty: "
             f"{', '.join(missing)}"
         )
-    for name in (*NEEDED_FILES[meta["finetune"]], *FULL_WEIGHTS):
+    for name in (*needed, *FULL_WEIGHTS):
         if name.endswith(".safetensors") and (folder / name).is_file():
             _check_safetensors(folder / name)
+        elif name.endswith(".json") and (folder / name).is_file():  # peft / tokenizers: a bare JSONDecodeError
+            read_json_object(folder / name)
 
 
 def _check_safetensors(path: Path) -> None:
@@ -93,6 +95,17 @@ def _check_safetensors(path: Path) -> None:
         raise ModelFolderError(f"{path}: not a readable safetensors file ({err})") from None
 
 
+def read_json_object(path: Path) -> dict:
+    """The JSON object in `path`, or ModelFolderError naming the file and what is wrong with it."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFolderError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise ModelFolderError(f"{path}: holds a JSON {type(value).__name__}, not an object")
+    return value
+
+
 def _non_empty(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0
 
@@ -102,12 +115,7 @@ def check_hf_config(folder: str | Path) -> None:
     path = Path(folder) / "config.json"
     if not path.is_file():
         return
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelFolderError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(config, dict):
-        raise ModelFolderError(f"{path}: holds a JSON {type(config).__name__}, not an object")
+    config = read_json_object(path)
     if "auto_map" in config:
         raise ModelFolderError(
             f"{path}: `auto_map` asks to run Python code shipped in the folder; sentiment-ray never runs remote "

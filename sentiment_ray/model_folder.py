@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 from sentiment_ray.config import PromptConfig, RunConfig, save_config
-from sentiment_ray.errors import ModelFolderError, ModelLoadError
-from sentiment_ray.folder_check import ZERO_SHOT, check_files, check_hf_config, check_meta
+from sentiment_ray.errors import ModelFolderError
+from sentiment_ray.folder_check import ZERO_SHOT, check_files, check_hf_config, check_meta, read_json_object
 from sentiment_ray.provenance import provenance
 
 META_FILE = "sentiment_meta.json"
@@ -82,11 +82,8 @@ def read_meta(folder: str | Path) -> dict:
     path = Path(folder) / META_FILE
     if not path.is_file():
         hint = " (pass the run's model/ subfolder)" if (Path(folder) / "model" / META_FILE).is_file() else ""
-        raise ModelLoadError(f"{folder} is not a sentiment-ray model folder: {META_FILE} is missing{hint}")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelFolderError(f"{path}: not valid JSON ({err})") from None
+        raise ModelFolderError(f"{folder} is not a sentiment-ray model folder: {META_FILE} is missing{hint}")
+    meta = read_json_object(path)
     check_meta(meta, folder)
     check_files(folder, meta)
     check_hf_config(folder)

@@ -7,7 +7,11 @@ careless user or an attacker would change it.
 from __future__ import annotations
 
 import json
+import os
+import pty
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -39,6 +43,16 @@ def _remove(name: str):
     return lambda folder: (folder / name).unlink()
 
 
+def _pickle_adapter(folder):
+    (folder / "adapter_model.safetensors").unlink()
+    (folder / "adapter_model.bin").write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")  # a pickle that runs a command
+
+
+def _link_adapter(folder):
+    (folder / "adapter_model.safetensors").unlink()
+    (folder / "adapter_model.safetensors").symlink_to("/etc/hostname")
+
+
 def _hf_config(**config):
     return _write("config.json", json.dumps(config).encode())
 
@@ -67,6 +81,18 @@ TAMPERED = {
     ),
     "unknown model type": (_hf_config(model_type="not-a-model"), r"model_type 'not-a-model' is not a model type"),
     "config not JSON": (_write("config.json", b"\xff\xfe{"), r"config.json: not valid JSON"),
+    "config a list": (_write("config.json", b"[]"), r"config.json"),
+    "meta missing": (_remove("sentiment_meta.json"), r"not a sentiment-ray model folder"),
+    "label words three": (_meta_edit(label_words=["正面", "负面", "中性"]), r"'label_words' must be two"),
+    "label word a number": (_meta_edit(label_words=[1, "负面"]), r"'label_words' must be two non-empty strings"),
+    "max_length negative": (_meta_edit(max_length=-5), r"'max_length' must be an integer >= 8"),
+    "template a number": (_meta_edit(prompt_template=5), r"'prompt_template'"),
+    "adapter config missing": (_remove("adapter_config.json"), r"missing or empty: adapter_config.json"),
+    "adapter config not JSON": (_write("adapter_config.json", b"{oops"), r"adapter_config.json: not valid JSON"),
+    "tokenizer config not JSON": (_write("tokenizer_config.json", b"{oops"), r"tokenizer_config.json: not valid JSON"),
+    "tokenizer garbage": (_write("tokenizer.json", b"\x00garbage"), r"tokenizer.json"),
+    "pickle adapter instead of safetensors": (_pickle_adapter, r"missing or empty: adapter_model.safetensors"),
+    "adapter a link to another file": (_link_adapter, r"adapter_model.safetensors"),
 }
 
 
@@ -103,6 +129,42 @@ def test_remote_code_never_runs(tampered, tmp_path):
     folder = tampered(plant)
     with pytest.raises(ModelFolderError):
         SentimentPredictor.from_pretrained(folder, device="cpu")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("command", ["predict", "train"])
+def test_remote_code_is_refused_in_a_terminal_too(tampered, tmp_path, command):
+    """In a terminal, transformers would ask whether to run the folder's code; a careless user answers "y".
+    The check refuses before anything can ask: exit 2, the refusal on screen, the code never run."""
+    marker = tmp_path / "code-ran"
+
+    def plant(folder):
+        (folder / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+        _hf_config(model_type="evil", auto_map={"AutoModelForCausalLM": "evil.EvilModel"})(folder)
+
+    folder = tampered(plant)
+    args = (
+        ["predict", "--model-path", str(folder), "--text", "好"]
+        if command == "predict"
+        else ["train", "--model", str(folder)]
+    )
+    terminal, child_side = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sentiment_ray.cli", *args], stdin=child_side, stdout=child_side, stderr=child_side
+    )
+    os.close(child_side)
+    os.write(terminal, b"y\n" * 5)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    assert process.wait(timeout=120) == 2, screen.decode(errors="replace")
+    assert b"auto_map" in screen and b"trust_remote_code" not in screen.replace(b"trust_remote_code=False", b"")
     assert not marker.exists()
 
 
