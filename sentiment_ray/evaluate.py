@@ -207,8 +207,10 @@ def _baselines(meta, opts, workdir: Path, texts, labels, train) -> dict:
 def run_zero_shot(model: str, opts: EvaluateOptions, prompt=None, max_length: int = 256) -> Path:
     """Evaluate the base model itself with the label-scoring prompt (a zero-shot model folder in output_dir)."""
     from sentiment_ray.config import PromptConfig
+    from sentiment_ray.folder_check import check_base_name
     from sentiment_ray.model_folder import save_zero_shot_folder
 
+    check_base_name(model)  # a wrong local path fails at once, not after a Hub lookup
     folder = save_zero_shot_folder(model, Path(opts.output_dir) / "model", prompt or PromptConfig(), max_length)
     opts.model_path, opts.zero_shot_baseline = str(folder), False
     return run_evaluation(opts)

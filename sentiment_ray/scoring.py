@@ -231,8 +231,8 @@ def run_scoring(opts: ScoreOptions) -> dict:
     precheck(actors, n * cpus, n * gpus, "lower --num-actors / --cpus-per-actor / --gpus-per-actor")
     if opts.output_format not in FORMATS:
         raise DataError(f"--format {opts.output_format!r} is not one of {', '.join(FORMATS)}")
-    prepare_folder_base(opts.model_path)  # fail before starting actors when the folder is wrong; build its base
     files = expand_inputs(opts.inputs)
+    prepare_folder_base(opts.model_path)  # fail before starting actors when the folder is wrong; build its base
     inputs = describe_inputs(files, opts)  # header and column checks, encodings, record counts: before Ray works
     output = _prepare_output(opts)
     init_ray()  # a no-op when Ray is up already (evaluation, tests)

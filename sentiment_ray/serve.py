@@ -242,9 +242,9 @@ def run_server(models: dict[str, str], host: str = "127.0.0.1", port: int = 8000
     from sentiment_ray.model_folder import prepare_folder_base
     from sentiment_ray.ray_runtime import init_ray
 
+    application = build_application(models, **options)  # checks the replicas fit an embedded Ray, before it starts
     for path in models.values():  # a wrong folder fails before Ray; replicas start together: build a tiny base once
         prepare_folder_base(path)
-    application = build_application(models, **options)  # checks the replicas fit an embedded Ray, before it starts
     init_ray()
     serve.start(http_options={"host": host, "port": port})
     serve.run(application, name="sentiment", route_prefix="/")
