@@ -40,13 +40,13 @@ lint: setup
 # Uses runs/tiny/model (from `make train`) as the tiny shape's model folder when it exists.
 TINY_MODEL := $(if $(wildcard runs/tiny/model/sentiment_meta.json),--model-path runs/tiny/model,)
 bench: setup
-	$(PY) -m sentiment_ray.bench.scoring $(TINY_MODEL)
-	$(PY) -m sentiment_ray.bench.training
-	$(PY) -m sentiment_ray.bench.serve_load $(TINY_MODEL)
-	$(if $(TINY_MODEL),$(PY) -m sentiment_ray.bench.precision $(TINY_MODEL),@echo "precision bench skipped: make train first")
+	$(PY) -m benchmarks.scoring $(TINY_MODEL)
+	$(PY) -m benchmarks.training
+	$(PY) -m benchmarks.serve_load $(TINY_MODEL)
+	$(if $(TINY_MODEL),$(PY) -m benchmarks.precision $(TINY_MODEL),@echo "precision bench skipped: make train first")
 
 # The same benchmarks on a CUDA machine (peaks measured on the GPU). WORKERS=1,2 on a 2-GPU machine.
 bench-gpu: setup
-	$(PY) -m sentiment_ray.bench.scoring --device cuda $(TINY_MODEL)
-	$(PY) -m sentiment_ray.bench.training --device cuda --workers $(or $(WORKERS),1)
-	$(PY) -m sentiment_ray.bench.serve_load --device cuda $(TINY_MODEL)
+	$(PY) -m benchmarks.scoring --device cuda $(TINY_MODEL)
+	$(PY) -m benchmarks.training --device cuda --workers $(or $(WORKERS),1)
+	$(PY) -m benchmarks.serve_load --device cuda $(TINY_MODEL)

@@ -9,7 +9,7 @@ __all__ = ["SentimentPredictor"]
 
 def __getattr__(name: str):
     if name == "SentimentPredictor":
-        from sentiment_ray.predictor import SentimentPredictor
+        from sentiment_ray.inference.predictor import SentimentPredictor
 
         return SentimentPredictor
     raise AttributeError(f"module 'sentiment_ray' has no attribute {name!r}")

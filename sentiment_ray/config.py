@@ -21,6 +21,8 @@ from sentiment_ray.errors import ConfigError
 FINETUNE_MODES = ("lora", "qlora", "full")
 STRATEGIES = ("label_scoring", "classifier")
 PLACEMENT_STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
+QUOTING_CHOICES = ("auto", "none", "csv")
+"""How review files are split into records: auto by extension, none (one per line), csv (RFC 4180 quotes)."""
 DEFAULT_TEMPLATE = "评论：{text}\n情感倾向："
 
 
@@ -40,8 +42,8 @@ class ModelConfig:
     """Seed of the random init when name is `tiny` (the same seed always gives the same weights)."""
 
     def __post_init__(self):
-        _check_choice("model.finetune", self.finetune, FINETUNE_MODES)
-        _check_choice("model.strategy", self.strategy, STRATEGIES)
+        check_choice("model.finetune", self.finetune, FINETUNE_MODES)
+        check_choice("model.strategy", self.strategy, STRATEGIES)
         if self.load_in_4bit and self.finetune != "qlora":
             raise ConfigError(
                 f"model.load_in_4bit=true contradicts model.finetune={self.finetune!r}: 4-bit weights are frozen, "
@@ -121,15 +123,8 @@ class DataConfig:
             raise ConfigError(f"data.max_length must be >= 8 tokens, got {self.max_length}")
         if not 0.0 <= self.max_invalid_fraction <= 1.0:
             raise ConfigError(f"data.max_invalid_fraction must be in [0, 1], got {self.max_invalid_fraction}")
-        from sentiment_ray.data.formats import QUOTING_CHOICES
-
         if self.quoting not in QUOTING_CHOICES:
             raise ConfigError(f"data.quoting must be one of {', '.join(QUOTING_CHOICES)}, got {self.quoting!r}")
-
-    def read_options(self):
-        from sentiment_ray.data.formats import ReadOptions
-
-        return ReadOptions(encoding=self.encoding, quoting=self.quoting, sheet=self.sheet)
 
 
 @dataclass
@@ -175,7 +170,7 @@ class TrainConfig:
             raise ConfigError(f"train.learning_rate must be > 0, got {self.learning_rate}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        _check_choice("train.precision", self.precision, ("auto", "bf16", "fp32"))
+        check_choice("train.precision", self.precision, ("auto", "bf16", "fp32"))
 
 
 @dataclass
@@ -194,7 +189,7 @@ class ScalingConfig:
     def __post_init__(self):
         if self.num_workers < 1:
             raise ConfigError(f"scaling.num_workers must be >= 1, got {self.num_workers}")
-        _check_choice("scaling.placement_strategy", self.placement_strategy, PLACEMENT_STRATEGIES)
+        check_choice("scaling.placement_strategy", self.placement_strategy, PLACEMENT_STRATEGIES)
 
 
 @dataclass
@@ -218,7 +213,7 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}")
 

@@ -13,14 +13,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def tiny_path():
-    from sentiment_ray.tiny import materialize_tiny
+    from sentiment_ray.models.tiny import materialize_tiny
 
     return str(materialize_tiny(seed=0))
 
 
 @pytest.fixture(scope="session")
 def tokenizer(tiny_path):
-    from sentiment_ray.modeling import load_tokenizer
+    from sentiment_ray.models.loading import load_tokenizer
 
     return load_tokenizer(tiny_path)
 

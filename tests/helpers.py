@@ -3,9 +3,9 @@
 import torch
 
 from sentiment_ray.config import RunConfig, build_dataclass
-from sentiment_ray.model_folder import save_model_folder
-from sentiment_ray.modeling import load_base_model, prepare_for_training
-from sentiment_ray.strategies import make_strategy
+from sentiment_ray.models.folder import save_model_folder
+from sentiment_ray.models.loading import load_base_model, prepare_for_training
+from sentiment_ray.models.strategies import make_strategy
 
 
 def randomised_model(tiny_path, tokenizer, strategy_name="label_scoring", finetune="lora"):

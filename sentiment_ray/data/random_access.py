@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
-from sentiment_ray.data.formats import ParsedFile, Record, make_record, refuse_duplicate_columns
+from sentiment_ray.data.records import ParsedFile, Record, make_record, refuse_duplicate_columns
 from sentiment_ray.errors import DataError
 
 

@@ -16,14 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sentiment_ray.data.formats import (
-    DEFAULT_READ,
-    FORMATS,
-    ReadOptions,
-    count_records,
-    invalid_unicode_problem,
-    open_records,
-)
+from sentiment_ray.data.formats import DEFAULT_READ, FORMATS, ReadOptions, count_records, open_records
+from sentiment_ray.data.records import invalid_unicode_problem
 from sentiment_ray.errors import DataError
 from sentiment_ray.labels import is_missing, parse_label
 

@@ -81,7 +81,7 @@ def _images(out_dir: Path, *names: str) -> str:
 
 
 def _header(meta: dict, out_dir: Path) -> str:
-    from sentiment_ray.tiny import TINY_MODEL_ID
+    from sentiment_ray.models.tiny import TINY_MODEL_ID
 
     base = meta.get("base_model")
     model_line = (

@@ -17,7 +17,7 @@ def test_tiny_preset_main_job(tmp_path):
         [
             sys.executable,
             "-m",
-            "sentiment_ray.cli",
+            "sentiment_ray.cli.main",
             "train",
             "--config",
             "jobs/configs/tiny.yaml",

@@ -18,8 +18,8 @@ import pytest
 
 from sentiment_ray.data import load_splits
 from sentiment_ray.errors import DataError
-from sentiment_ray.evaluate import EvaluateOptions, evaluation_rows
-from sentiment_ray.scoring import ScoreOptions, read_output, run_scoring
+from sentiment_ray.evaluation.suite import EvaluateOptions, evaluation_rows
+from sentiment_ray.inference.batch import ScoreOptions, read_output, run_scoring
 
 CORPUS = Path(__file__).parents[1] / "data" / "conformance"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text(encoding="utf-8"))

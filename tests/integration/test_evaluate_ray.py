@@ -5,7 +5,7 @@ import json
 import pytest
 
 from sentiment_ray.data import load_splits
-from sentiment_ray.evaluate import EvaluateOptions, run_evaluation, run_zero_shot
+from sentiment_ray.evaluation.suite import EvaluateOptions, run_evaluation, run_zero_shot
 
 PERTURBATIONS = {"synonym", "typo", "punctuation", "traditional", "width"}
 PLOTS = ["confusion_matrix.png", "reliability.png", "confidence_histogram.png", "robustness.png"]

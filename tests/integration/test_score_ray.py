@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from sentiment_ray.predictor import SentimentPredictor
-from sentiment_ray.scoring import ScoreOptions, checkpoint_dir, read_output, run_scoring
+from sentiment_ray.inference.batch import ScoreOptions, checkpoint_dir, read_output, run_scoring
+from sentiment_ray.inference.predictor import SentimentPredictor
 
 GOOD = ["质量很好，物流也快", "太差了，不推荐", "一般般吧。"]
 

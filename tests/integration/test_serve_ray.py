@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from hostile_requests import all_kinds, build_request, exchange
 
-from sentiment_ray.predictor import SentimentPredictor
-from sentiment_ray.serve import run_server
-from sentiment_ray.serve_app import Limits
+from sentiment_ray.inference.http_api import Limits
+from sentiment_ray.inference.predictor import SentimentPredictor
+from sentiment_ray.inference.serve import run_server
 
 TOKEN = "test-token-123"
 TEXTS = ["质量很好，物流也快", "太差了，不推荐", "一般般吧。", "非常满意，还会再买"]
@@ -181,7 +181,7 @@ def test_hostile_requests_never_get_a_5xx_and_4xx_bodies_have_the_error_shape(se
 )
 def test_an_oversized_upload_is_refused_from_its_headers_while_it_is_still_arriving(server, framing, status):
     """Sent as fast as loopback allows, a 250 MB upload is answered long before it is all sent: nothing waits
-    for (or buffers) the whole body. Memory under 4 such uploads: sentiment_ray/bench/serve_uploads.py."""
+    for (or buffers) the whole body. Memory under 4 such uploads: benchmarks/serve_uploads.py."""
     head = f"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n{framing}\r\n\r\n"
     piece = b" " * 65536 if "Length" in framing else b"%x\r\n%s\r\n" % (65536, b" " * 65536)
     sent, answer, pending = 0, b"", memoryview(piece)

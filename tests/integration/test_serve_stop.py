@@ -46,7 +46,16 @@ def test_serve_stops_cleanly_on_a_stop_signal(model_folder, tmp_path, signum):
     env = {**os.environ, "RAY_ADDRESS": "", "HF_HUB_OFFLINE": "1"}
     env.pop("RAY_ADDRESS")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sentiment_ray.cli", "serve", "--model-path", str(model_folder), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "sentiment_ray.cli.main",
+            "serve",
+            "--model-path",
+            str(model_folder),
+            "--port",
+            str(port),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -6,8 +6,8 @@ import pytest
 from ray.train import TrainingFailedError
 
 from sentiment_ray.config import load_config
-from sentiment_ray.predictor import SentimentPredictor
-from sentiment_ray.train import run_training
+from sentiment_ray.inference.predictor import SentimentPredictor
+from sentiment_ray.training.driver import run_training
 
 
 def small_run(tmp_path, name, **updates):

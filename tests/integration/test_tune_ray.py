@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sentiment_ray.errors import ConfigError
-from sentiment_ray.tune import load_tune_config, max_concurrent_trials, search_space, trial_config
+from sentiment_ray.tuning.space import load_tune_config, max_concurrent_trials, search_space, trial_config
 
 ROOT = Path(__file__).parents[2]
 PRESET = ROOT / "jobs" / "configs" / "tiny-tune.yaml"
@@ -58,7 +58,7 @@ def test_max_concurrent_trials_follows_the_cluster():
 
 
 def test_asha_refused_when_workers_cannot_reach_the_state_api(ray_cluster):
-    from sentiment_ray.tune import _require_state_api
+    from sentiment_ray.tuning.sweep import _require_state_api
 
     # The session cluster runs without the dashboard: a stopped trial's placement group would leak.
     with pytest.raises(ConfigError, match="State API"):
@@ -66,7 +66,16 @@ def test_asha_refused_when_workers_cannot_reach_the_state_api(ray_cluster):
 
 
 def sweep(out: Path, *extra: str, timeout: int = 600, **popen) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "sentiment_ray.cli", "tune", "--config", str(PRESET), "--output-dir", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "sentiment_ray.cli.main",
+        "tune",
+        "--config",
+        str(PRESET),
+        "--output-dir",
+        str(out),
+    ]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # an embedded Ray of its own
     return subprocess.run([*command, *extra], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -87,7 +96,7 @@ ASHA = [
 
 
 def test_asha_sweep_stops_trials_early_exports_the_best_and_restores(tmp_path):
-    from sentiment_ray.predictor import SentimentPredictor
+    from sentiment_ray.inference.predictor import SentimentPredictor
 
     out = tmp_path / "sweep"
     first = sweep(out, *ASHA)
@@ -125,7 +134,16 @@ def test_asha_sweep_stops_trials_early_exports_the_best_and_restores(tmp_path):
 def test_interrupted_sweep_resumes_only_unfinished_trials(tmp_path):
     out = tmp_path / "sweep"
     args = ["--num-samples", "3", "--max-concurrent", "1", "--set", "tune.scheduler=none", "--set", "train.max_steps=6"]
-    command = [sys.executable, "-m", "sentiment_ray.cli", "tune", "--config", str(PRESET), "--output-dir", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "sentiment_ray.cli.main",
+        "tune",
+        "--config",
+        str(PRESET),
+        "--output-dir",
+        str(out),
+    ]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     proc = subprocess.Popen([*command, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sentiment_ray.cache import CacheError, atomic_directory, cached_directory, missing_files
-from sentiment_ray.tiny import MODEL_FILES
+from sentiment_ray.models.tiny import MODEL_FILES
 
 # Rank `RANK` of a 2-process gloo group (the setting of a Ray Train worker) materialises the tiny model.
 # Rank 0 only joins the group, so rank 1 alone builds the entry: on transformers 5.x, save_pretrained
@@ -24,7 +24,7 @@ _RANK_SCRIPT = textwrap.dedent(
     rank = int(os.environ["RANK"])
     dist.init_process_group("gloo", init_method="file://" + sys.argv[1], rank=rank, world_size=2)
     if rank == 1:
-        from sentiment_ray.tiny import materialize_tiny
+        from sentiment_ray.models.tiny import materialize_tiny
         print(materialize_tiny(seed=0))
     dist.barrier()
     dist.destroy_process_group()
@@ -63,7 +63,7 @@ def test_rank_1_of_a_process_group_publishes_a_complete_tiny_model(tmp_path, sha
 @pytest.fixture(scope="module")
 def shared_tokenizer_cache(tmp_path_factory):
     """A cache holding only the Qwen tokenizer, built once for this module."""
-    from sentiment_ray.tokenizer import qwen_tokenizer_dir
+    from sentiment_ray.models.tokenizer import qwen_tokenizer_dir
 
     root = tmp_path_factory.mktemp("tokenizer-cache")
     with pytest.MonkeyPatch.context() as mp:

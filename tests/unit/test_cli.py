@@ -12,7 +12,11 @@ TOO_MANY = str(max(4, os.cpu_count() or 1) + 1)  # one more than the CPUs of the
 
 def cli(*args, stdin=None):
     return subprocess.run(
-        [sys.executable, "-m", "sentiment_ray.cli", *args], input=stdin, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "sentiment_ray.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -119,7 +123,7 @@ def test_version():
 def test_unreachable_hub_model_is_a_clear_error():
     """The Hub is unreachable here by design (HF_HUB_OFFLINE=1 set in conftest makes that immediate)."""
     from sentiment_ray.errors import ModelLoadError
-    from sentiment_ray.modeling import load_tokenizer
+    from sentiment_ray.models.loading import load_tokenizer
 
     with pytest.raises(ModelLoadError, match="Hugging Face Hub") as err:
         load_tokenizer("Qwen/Qwen2.5-1.5B")
@@ -127,8 +131,8 @@ def test_unreachable_hub_model_is_a_clear_error():
 
 
 def test_tune_takes_the_same_data_flags_as_train():
-    from sentiment_ray.cli import tune_configs
-    from sentiment_ray.cli_parsers import build_parser
+    from sentiment_ray.cli.main import tune_configs
+    from sentiment_ray.cli.parsers import build_parser
 
     data = ["--data", "reviews.tsv", "--text-column", "评论", "--label-column", "标签", "--id-column", "rid"]
     read = ["--encoding", "gb18030", "--quoting", "csv", "--sheet", "reviews"]
@@ -142,8 +146,8 @@ def test_tune_takes_the_same_data_flags_as_train():
 
 
 def test_a_sweep_over_an_inert_parameter_is_refused():
-    from sentiment_ray.cli import tune_configs
-    from sentiment_ray.cli_parsers import build_parser
+    from sentiment_ray.cli.main import tune_configs
+    from sentiment_ray.cli.parsers import build_parser
     from sentiment_ray.errors import ConfigError
 
     full = ["tune", "--config", "jobs/configs/tiny-tune.yaml", "--set", "model.finetune=full"]
@@ -154,8 +158,8 @@ def test_a_sweep_over_an_inert_parameter_is_refused():
 
 
 def test_a_set_that_repeats_the_yaml_is_no_contradiction():
-    from sentiment_ray.cli import tune_configs
-    from sentiment_ray.cli_parsers import build_parser
+    from sentiment_ray.cli.main import tune_configs
+    from sentiment_ray.cli.parsers import build_parser
 
     args = ["tune", "--config", "jobs/configs/tiny-tune.yaml", "--set", "train.max_steps=4", "--num-samples", "2"]
     cfg, tc = tune_configs(build_parser().parse_args(args))

@@ -19,7 +19,7 @@ def test_every_yaml_loads_and_starts_with_its_command(path):
     import yaml
 
     if "tune" in yaml.safe_load(path.read_text(encoding="utf-8")):  # a sweep preset: RunConfig + `tune:` section
-        from sentiment_ray.tune import load_tune_config
+        from sentiment_ray.tuning.space import load_tune_config
 
         cfg, _ = load_tune_config(path)
     else:
@@ -89,8 +89,8 @@ def test_bad_override_syntax_and_missing_file(tmp_path):
 
 def test_the_resume_hint_needs_a_mid_training_checkpoint(tmp_path):
     from sentiment_ray.config import load_config
-    from sentiment_ray.train import has_resumable_checkpoint
-    from sentiment_ray.train_worker import FINAL_RESULTS
+    from sentiment_ray.training.driver import has_resumable_checkpoint
+    from sentiment_ray.training.worker import FINAL_RESULTS
 
     cfg = load_config(updates={"output_dir": str(tmp_path / "run")})
     assert not has_resumable_checkpoint(cfg)  # nothing ran: no hint

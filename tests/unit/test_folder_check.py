@@ -16,9 +16,9 @@ import sys
 import pytest
 
 from sentiment_ray.errors import ModelFolderError, ModelLoadError
-from sentiment_ray.model_folder import read_meta
-from sentiment_ray.modeling import prepare_base
-from sentiment_ray.predictor import SentimentPredictor
+from sentiment_ray.inference.predictor import SentimentPredictor
+from sentiment_ray.models.folder import read_meta
+from sentiment_ray.models.loading import prepare_base
 
 
 def _meta_edit(**changes):

@@ -6,8 +6,8 @@ import pytest
 import torch
 from helpers import randomised_model
 
-from sentiment_ray.model_folder import META_FILE, save_model_folder
-from sentiment_ray.predictor import SentimentPredictor
+from sentiment_ray.inference.predictor import SentimentPredictor
+from sentiment_ray.models.folder import META_FILE, save_model_folder
 
 TEXTS = ["质量很好，物流也快", "太差了", "一般般吧，还可以。", "屏幕坏了，客服也不理人，非常失望！！" * 3, "好"]
 

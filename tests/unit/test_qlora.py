@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from sentiment_ray.config import LoraConfig, ModelConfig, PromptConfig
-from sentiment_ray.modeling import load_base_model, prepare_for_training
-from sentiment_ray.strategies import make_strategy, pad_batch
+from sentiment_ray.models.loading import load_base_model, prepare_for_training
+from sentiment_ray.models.strategies import make_strategy, pad_batch
 
 
 @pytest.mark.parametrize("name", ["label_scoring", "classifier"])

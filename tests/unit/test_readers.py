@@ -262,7 +262,7 @@ def test_an_explicit_encoding_wins_and_a_wrong_name_is_refused(tmp_path):
 
 
 def test_scoring_applies_the_same_column_rules_before_ray_starts(tmp_path):
-    from sentiment_ray.scoring import ScoreOptions, describe_inputs
+    from sentiment_ray.inference.batch import ScoreOptions, describe_inputs
 
     dup = _write(tmp_path / "dup.csv", "id,text,text\n1,好,坏\n")
     opts = ScoreOptions(model_path="", inputs=[str(dup)], output="")

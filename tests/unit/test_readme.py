@@ -3,15 +3,15 @@
 import re
 from pathlib import Path
 
-from sentiment_ray.cli import build_parser
-from sentiment_ray.config_docs import config_table
+from sentiment_ray.cli.config_docs import config_table
+from sentiment_ray.cli.main import build_parser
 
 ROOT = Path(__file__).parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_config_table_is_current():
-    assert config_table() in README, "regenerate with: python -m sentiment_ray.config_docs"
+    assert config_table() in README, "regenerate with: python -m sentiment_ray.cli.config_docs"
 
 
 def test_readme_opens_with_the_two_fresh_machine_commands():

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from sentiment_ray.config import LoraConfig, ModelConfig, PromptConfig
-from sentiment_ray.modeling import load_base_model, prepare_for_training
-from sentiment_ray.strategies import LabelScoringStrategy, PromptEncoder, make_strategy, pad_batch
+from sentiment_ray.models.loading import load_base_model, prepare_for_training
+from sentiment_ray.models.strategies import LabelScoringStrategy, PromptEncoder, make_strategy, pad_batch
 
 TEXTS = ["质量很好，物流也快", "太差了", "一般般吧，还可以。", "屏幕坏了，客服也不理人，非常失望！！"]
 CPU = torch.device("cpu")

@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from sentiment_ray.tiny import TINY_MODEL_ID, materialize_tiny, tiny_qwen2_config
-from sentiment_ray.tokenizer import qwen_tokenizer_dir
+from sentiment_ray.models.tiny import TINY_MODEL_ID, materialize_tiny, tiny_qwen2_config
+from sentiment_ray.models.tokenizer import qwen_tokenizer_dir
 
 VOCAB = 151_936
 PAD = 151_643

@@ -17,7 +17,7 @@ from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
 from sentiment_ray.cache import atomic_directory, sentiment_ray_cache_dir
 from sentiment_ray.errors import ModelLoadError
-from sentiment_ray.tokenizer import (
+from sentiment_ray.models.tokenizer import (
     QWEN_SPLIT_PATTERN,
     build_qwen_tokenizer,
     dashscope_ranks_file,

@@ -1,0 +1,1 @@
+"""The `sentiment-ray` command line."""

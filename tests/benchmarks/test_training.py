@@ -1,0 +1,87 @@
+"""The training benchmark's measurements: one step's peak memory, token accounting, steady rates, ratios (no Ray)."""
+
+import pytest
+
+from benchmarks.training import build_matrix
+from benchmarks.training_memory import StepSpec, measure_step
+from benchmarks.training_report import comparisons, steady_rate, step_wall_times, token_accounting
+from sentiment_ray.config import PromptConfig
+from sentiment_ray.models.strategies import make_strategy
+
+
+@pytest.mark.parametrize("strategy", ["label_scoring", "classifier"])
+def test_one_training_step_has_a_positive_peak_and_time(strategy):
+    # Full finetuning: the step allocates every weight's gradient (tens of MB on the tiny model), so RSS must grow.
+    spec = StepSpec("tiny", strategy, "full", batch_size=4, max_length=32, threads=None, timed_steps=1)
+    result = measure_step(spec)
+    assert 0 < result["pre_step_bytes"] < result["peak_bytes"]
+    assert result["step_peak_growth_bytes"] == result["peak_bytes"] - result["pre_step_bytes"]
+    assert result["step_peak_growth_bytes"] > 4 * result["trainable_params"] * 0.5  # at least half the fp32 grads
+    assert result["measured_step_s"] > 0 and result["median_step_s"] > 0
+    assert result["batch_rows"] == 4 and 8 < result["batch_width"] <= 32
+    assert 0 < result["batch_real_tokens"] <= 4 * result["batch_width"]
+    assert result["memory_kind"].startswith("process RSS")
+
+
+def test_token_accounting_counts_real_and_padded_tokens(tokenizer):
+    strategy = make_strategy("classifier", tokenizer, PromptConfig(), 64)
+    texts = ["好", "质量很好，推荐购买", "太差了，物流慢，包装也破了，再也不买了"]
+    lengths = [len(strategy.encode(t)) for t in texts]
+    assert len(set(lengths)) == 3  # three different lengths, so one batch of all three pads
+
+    alone = token_accounting(strategy, texts, [1, 1, 0], batch_size=1, seed=0)
+    assert alone["mean_real_tokens"] == pytest.approx(sum(lengths) / 3)
+    assert alone["mean_padded_tokens"] == pytest.approx(sum(lengths) / 3) and alone["padding_share"] == 1
+
+    together = token_accounting(strategy, texts, [1, 1, 0], batch_size=3, seed=0)
+    assert together["mean_padded_tokens"] == pytest.approx(max(lengths))  # every row padded to the longest
+    assert together["padding_share"] == pytest.approx(sum(lengths) / (3 * max(lengths)))
+
+
+def test_steady_rate_leaves_out_the_warmup_steps(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(tmp_path / "run"))
+    for step, wall in [(1, 100.0), (2, 110.0), (3, 111.0), (4, 112.0), (5, 113.0)]:  # step 1..2: a slow start
+        writer.add_scalar("train/loss", 0.5, step, walltime=wall)
+    writer.close()
+    times = step_wall_times(tmp_path)
+    assert times == {1: 100.0, 2: 110.0, 3: 111.0, 4: 112.0, 5: 113.0}
+    steady = steady_rate(times, warmup_steps=2, samples_per_step=16)
+    assert steady == {"samples_per_s": pytest.approx(16.0), "window_s": pytest.approx(3.0)}  # 3 steps × 16 / 3 s
+    with pytest.raises(ValueError, match="past step 5"):
+        steady_rate(times, warmup_steps=5, samples_per_step=16)
+
+
+def test_ratios_against_the_targets():
+    rows = [
+        {"shape": "tiny", "finetune": "lora", "workers": w, "strategy": s, "samples_per_s": rate}
+        for (s, w), rate in {("label_scoring", 1): 9.0, ("classifier", 1): 10.0, ("classifier", 2): 18.0}.items()
+    ]
+    memory = [
+        {
+            "shape": "tiny",
+            "finetune": "lora",
+            "strategy": s,
+            "step_peak_growth_mib": g,
+            "peak_mib": p,
+            "median_step_s": t,
+        }
+        for s, g, p, t in [("label_scoring", 120.0, 1000.0, 0.2), ("classifier", 100.0, 950.0, 0.1)]
+    ]
+    found = {(r["comparison"], r["of"]): (r["value"], r["meets"]) for r in comparisons(rows, memory)}
+    assert found[("label_scoring / classifier samples/s", "1 worker(s)")] == (pytest.approx(0.9), "no")
+    assert found[("2 workers / 1 worker samples/s", "classifier")] == (pytest.approx(1.8), "yes")
+    assert ("2 workers / 1 worker samples/s", "label_scoring") not in found  # no 2-worker label-scoring run
+    assert found[("label_scoring / classifier step_peak_growth_mib", "one step")] == (pytest.approx(1.2), "no")
+    assert found[("label_scoring / classifier peak_mib", "one step")] == (pytest.approx(1000 / 950), "yes")
+    assert found[("label_scoring / classifier median_step_s", "one step")] == (pytest.approx(2.0), "")
+
+
+def test_default_matrix_and_explicit_flags():
+    default = build_matrix(["tiny", "1.5b-width"], ["label_scoring", "classifier"])
+    assert len([r for r in default if r.shape == "tiny"]) == 3 * 2 * 2  # every mode, 1 and 2 workers
+    wide = {(r.finetune, r.workers) for r in default if r.shape == "1.5b-width"}
+    assert wide == {("lora", 1), ("full", 1), ("lora", 2)}
+    explicit = build_matrix(["1.5b-width"], ["classifier"], ("qlora",), (2,))
+    assert [(r.strategy, r.finetune, r.workers) for r in explicit] == [("classifier", "qlora", 2)]
