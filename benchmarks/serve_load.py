@@ -32,14 +32,11 @@ DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / "runs" / "bench" / "zero-
 
 
 def batching_settings(mode: str) -> dict:
-    """on: the library's own defaults (build_application's = the CLI's); off: batches of one, no waiting."""
-    import inspect
+    """on: the library's own defaults (ServeConfig's = the CLI's); off: batches of one, no waiting."""
+    from sentiment_ray.inference.serve_config import ServeConfig
 
-    from sentiment_ray.inference.serve import build_application
-
-    defaults = inspect.signature(build_application).parameters
     if mode == "on":
-        return {k: defaults[k].default for k in ("max_batch_size", "batch_wait_timeout_s")}
+        return {k: ServeConfig.model_fields[k].default for k in ("max_batch_size", "batch_wait_timeout_s")}
     if mode == "off":  # every text still passes @serve.batch, which then never waits (batch full at 1)
         return {"max_batch_size": 1, "batch_wait_timeout_s": 0.0}
     raise ValueError(f"batching must be 'on' or 'off', got {mode!r}")

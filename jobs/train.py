@@ -5,7 +5,7 @@ Takes the same flags as `sentiment-ray train`; all logic lives in sentiment_ray.
 
 import sys
 
-from sentiment_ray.cli.main import main
+from sentiment_ray.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["train", *sys.argv[1:]]))

@@ -303,9 +303,24 @@ def load_config(
         raise ConfigError(f"{path or 'config'}: {err}") from None
 
 
+def resolve_config_path(path: str | Path) -> Path:
+    """A YAML path, or the name of a preset that ships with the package (`tiny`, `qwen2.5-1.5b-lora`, ...)."""
+    path = Path(path)
+    if path.is_file() or path.suffix or len(path.parts) > 1:
+        return path
+    preset = Path(__file__).parent / "presets" / f"{path}.yaml"
+    return preset if preset.is_file() else path
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in (Path(__file__).parent / "presets").glob("*.yaml"))
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
+    path = resolve_config_path(path)
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        presets = ", ".join(preset_names())
+        raise ConfigError(f"config file not found: {path} (or a preset name: {presets})")
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:

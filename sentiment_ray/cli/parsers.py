@@ -1,4 +1,4 @@
-"""The `sentiment-ray` argument parsers: one subparser per job (the commands live in `sentiment_ray.cli.main`)."""
+"""The `sentiment-ray` argument parsers: one subparser per job (the commands live in `sentiment_ray.cli.commands`)."""
 
 from __future__ import annotations
 
@@ -176,8 +176,12 @@ def _add_tune_parser(sub) -> None:
 
 
 def _add_serve_parser(sub) -> None:
+    from sentiment_ray.inference.serve_config import ServeConfig
+
+    defaults = {name: field.default for name, field in ServeConfig.model_fields.items()}
     p = sub.add_parser("serve", help="serve model folders over HTTP with Ray Serve (POST /predict)")
-    p.add_argument("--model-path", required=True, help="the default model folder (model id `default`)")
+    p.add_argument("--config", help="YAML: ServeConfig keys, or a Serve config file (jobs/serve.yaml); flags override")
+    p.add_argument("--model-path", help="the default model folder (model id `default`)")
     p.add_argument(
         "--model",
         action="append",
@@ -185,16 +189,17 @@ def _add_serve_parser(sub) -> None:
         metavar="NAME=PATH",
         help="another model folder, selected per request by id (repeatable)",
     )
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default: this machine only)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--replicas", type=int, default=1)
-    p.add_argument("--max-batch-size", type=int, default=32, help="texts per dynamic batch")
-    p.add_argument("--batch-wait-ms", type=float, default=10.0, help="how long a batch waits to fill")
-    p.add_argument("--max-models-per-replica", type=int, default=4, help="LRU bound of loaded models")
-    p.add_argument("--cpus-per-replica", type=float, default=1.0, help="CPUs reserved per replica (= torch threads)")
-    p.add_argument("--gpus-per-replica", type=float, default=0.0, help="GPUs per replica (1 with --device cuda)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    p.add_argument("--host", help=f"bind address (default {defaults['host']}: this machine only)")
+    p.add_argument("--port", type=int, help=f"default {defaults['port']}")
+    p.add_argument("--replicas", type=int, help=f"default {defaults['replicas']}")
+    p.add_argument("--max-batch-size", type=int, help=f"texts per dynamic batch (default {defaults['max_batch_size']})")
+    wait_ms = defaults["batch_wait_timeout_s"] * 1000
+    p.add_argument("--batch-wait-ms", type=float, help=f"how long a batch waits to fill (default {wait_ms:g})")
+    p.add_argument("--max-models-per-replica", type=int, help="LRU bound of loaded models")
+    p.add_argument("--cpus-per-replica", type=float, help="CPUs reserved per replica (= torch threads)")
+    p.add_argument("--gpus-per-replica", type=float, help="GPUs per replica (1 with --device cuda)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"])
 
 
 class SuggestingParser(argparse.ArgumentParser):
@@ -232,4 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate_parsers(sub)
     _add_serve_parser(sub)
     _add_tune_parser(sub)
+    _add_config_parser(sub)
     return parser
+
+
+def _add_config_parser(sub) -> None:
+    p = sub.add_parser("config", help="check a config file without running anything")
+    actions = p.add_subparsers(dest="action", required=True)
+    validate = actions.add_parser("validate", help="load FILE as its job would and print it resolved (no Ray)")
+    validate.add_argument("file", help="a YAML (train, tune or serve config) or a preset name such as tiny")
+    validate.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")

@@ -29,8 +29,9 @@ from sentiment_ray.inference.http_api import (
     build_app,
     validate_request,
 )
+from sentiment_ray.inference.serve_config import DEFAULT_MODEL, ServeConfig, serve_config
 
-DEFAULT_MODEL = "default"
+FIELDS = ServeConfig.model_fields
 log = logging.getLogger(__name__)
 
 
@@ -76,31 +77,25 @@ async def isolated_predictions(predictor, texts: list[str]) -> list:
     return results
 
 
-def build_deployment(limits: Limits, max_models_per_replica: int = 4, api_token: str | None = None):
+def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str | None = None):
     app = build_app(limits, api_token)
 
     @serve.deployment
     @serve.ingress(app)
     class SentimentService:
-        def __init__(
-            self,
-            models: dict[str, str],
-            max_batch_size: int = 32,
-            batch_wait_timeout_s: float = 0.01,
-            device: str = "auto",
-            precision: str = "auto",
-        ):
+        def __init__(self, config: dict):
             import torch
 
             from sentiment_ray.models.folder import read_meta
 
+            cfg = ServeConfig.model_validate(config)
             # Ray sets OMP_NUM_THREADS=1 in actors; use the CPUs this replica reserved instead.
             torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
-            self.models = {name: str(Path(path).resolve()) for name, path in models.items()}
+            self.models = {name: str(Path(path).resolve()) for name, path in cfg.all_models().items()}
             self.metas = {name: read_meta(path) for name, path in self.models.items()}  # fail fast on bad folders
-            self.device, self.precision = device, precision
-            self._predict_batched.set_max_batch_size(max_batch_size)
-            self._predict_batched.set_batch_wait_timeout_s(batch_wait_timeout_s)
+            self.device, self.precision = cfg.device, cfg.precision
+            self._predict_batched.set_max_batch_size(cfg.max_batch_size)
+            self._predict_batched.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
             self.batch_sizes: collections.Counter = collections.Counter()
             self.ready = False
 
@@ -111,7 +106,9 @@ def build_deployment(limits: Limits, max_models_per_replica: int = 4, api_token:
             path = self.models[model_id]
             return await asyncio.to_thread(SentimentPredictor.from_pretrained, path, self.device, self.precision)
 
-        @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
+        @serve.batch(  # placeholders: __init__ sets the config's values
+            max_batch_size=FIELDS["max_batch_size"].default, batch_wait_timeout_s=FIELDS["batch_wait_timeout_s"].default
+        )
         async def _predict_batched(self, items: list[tuple[str, str]]) -> list[dict]:
             """items: (model id, text) from any number of concurrent requests → predictions in the same order."""
             self.batch_sizes[len(items)] += 1
@@ -183,70 +180,51 @@ def build_deployment(limits: Limits, max_models_per_replica: int = 4, api_token:
     return SentimentService
 
 
-def build_application(
-    models: dict[str, str],
-    *,
-    replicas: int = 1,
-    max_batch_size: int = 32,
-    batch_wait_timeout_s: float = 0.01,
-    max_models_per_replica: int = 4,
-    limits: Limits | None = None,
-    device: str = "auto",
-    precision: str = "auto",
-    api_token: str | None = None,
-    cpus_per_replica: float = 1.0,
-    gpus_per_replica: float = 0.0,
-):
+def build_application(cfg: ServeConfig, api_token: str | None = None):
     """The bound Serve application (what `serve.run` takes). The bearer token defaults to $SENTIMENT_RAY_API_TOKEN."""
     from sentiment_ray.runtime import precheck
 
-    what = f"--replicas {replicas} × (--cpus-per-replica {cpus_per_replica:g}, --gpus-per-replica {gpus_per_replica:g})"
-    fix = "lower --replicas or the CPUs / GPUs per replica"
-    precheck(what, replicas * cpus_per_replica, replicas * gpus_per_replica, fix)
+    n, cpus, gpus = cfg.replicas, cfg.cpus_per_replica, cfg.gpus_per_replica
+    what = f"--replicas {n} × (--cpus-per-replica {cpus:g}, --gpus-per-replica {gpus:g})"
+    precheck(what, n * cpus, n * gpus, "lower --replicas or the CPUs / GPUs per replica")
     api_token = api_token if api_token is not None else os.environ.get(TOKEN_ENV)
-    deployment = build_deployment(limits or Limits(), max_models_per_replica, api_token or None)
-    options = deployment_options(
-        max_batch_size, replicas=replicas, cpus_per_replica=cpus_per_replica, gpus_per_replica=gpus_per_replica
-    )
-    return deployment.options(**options).bind(models, max_batch_size, batch_wait_timeout_s, device, precision)
+    deployment = build_deployment(cfg.limits(), cfg.max_models_per_replica, api_token or None)
+    options = deployment_options(cfg.max_batch_size, replicas=n, cpus_per_replica=cpus, gpus_per_replica=gpus)
+    return deployment.options(**options).bind(cfg.model_dump())
 
 
-def app_builder(args: dict):
-    """Entry point for `serve run` / `serve deploy` config files.
+def app_builder(args: ServeConfig):
+    """Entry point for `serve run` / `serve deploy` config files (jobs/serve.yaml).
 
-    import_path: sentiment_ray.inference.serve:app_builder
-
-    args: model_path (str), models ({name: path}, optional), replicas, max_batch_size, batch_wait_timeout_s,
-    max_models_per_replica, max_texts, max_text_chars, max_body_bytes, body_timeout_s, device, precision,
-    cpus_per_replica, gpus_per_replica.
+    import_path: sentiment_ray.inference.serve:app_builder. Serve validates the YAML's `args` against the
+    annotation: a misspelled or unknown key is refused with its name.
     """
-    models = {DEFAULT_MODEL: args["model_path"], **args.get("models", {})}
-    limits = Limits(**{k: args[k] for k in Limits.model_fields if k in args})
-    options = {
-        k: args[k]
-        for k in (
-            "replicas",
-            "max_batch_size",
-            "batch_wait_timeout_s",
-            "max_models_per_replica",
-            "device",
-            "precision",
-            "cpus_per_replica",
-            "gpus_per_replica",
-        )
-        if k in args
-    }
-    return build_application(models, limits=limits, **options)
+    return build_application(args)
 
 
-def run_server(models: dict[str, str], host: str = "127.0.0.1", port: int = 8000, **options) -> None:
-    """Start Serve on host:port (127.0.0.1 by default: not reachable from other machines) and deploy."""
+def run_server(
+    models: dict[str, str],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    api_token: str | None = None,
+    limits: Limits | None = None,
+    **fields,
+) -> None:
+    """Start Serve on host:port for `models` ({id: folder}, `default` first) with any other ServeConfig fields."""
+    others = {k: v for k, v in models.items() if k != DEFAULT_MODEL}
+    values = {"model_path": models[DEFAULT_MODEL], "models": others, "host": host, "port": port, **fields}
+    run(serve_config({**values, **(limits.model_dump() if limits else {})}, "serve"), api_token)
+
+
+def run(cfg: ServeConfig, api_token: str | None = None) -> None:
+    """Start Serve on cfg.host:cfg.port (127.0.0.1 by default: not reachable from other machines) and deploy."""
     from sentiment_ray.models.folder import prepare_folder_base
     from sentiment_ray.runtime import init_ray
 
-    application = build_application(models, **options)  # checks the replicas fit an embedded Ray, before it starts
-    for path in models.values():  # a wrong folder fails before Ray; replicas start together: build a tiny base once
+    application = build_application(cfg, api_token)  # checks the replicas fit an embedded Ray, before it starts
+    for path in cfg.all_models().values():  # a wrong folder fails before Ray; build a tiny base once
         prepare_folder_base(path)
     init_ray()
-    serve.start(http_options={"host": host, "port": port})
+    serve.start(http_options={"host": cfg.host, "port": cfg.port})
     serve.run(application, name="sentiment", route_prefix="/")

@@ -77,11 +77,11 @@ def test_body_ok():
 
 
 def test_batching_settings_follow_the_library_defaults():
-    from sentiment_ray.inference.serve import build_application
+    from sentiment_ray.inference.serve_config import ServeConfig
 
     on = batching_settings("on")
     assert on["max_batch_size"] > 1
-    assert build_application.__kwdefaults__["max_batch_size"] == on["max_batch_size"]
+    assert ServeConfig.model_fields["max_batch_size"].default == on["max_batch_size"]
     assert batching_settings("off") == {"max_batch_size": 1, "batch_wait_timeout_s": 0.0}
     with pytest.raises(ValueError):
         batching_settings("maybe")

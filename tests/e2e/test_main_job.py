@@ -17,7 +17,7 @@ def test_tiny_preset_main_job(tmp_path):
         [
             sys.executable,
             "-m",
-            "sentiment_ray.cli.main",
+            "sentiment_ray.cli.commands",
             "train",
             "--config",
             "jobs/configs/tiny.yaml",

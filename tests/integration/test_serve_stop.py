@@ -49,7 +49,7 @@ def test_serve_stops_cleanly_on_a_stop_signal(model_folder, tmp_path, signum):
         [
             sys.executable,
             "-m",
-            "sentiment_ray.cli.main",
+            "sentiment_ray.cli.commands",
             "serve",
             "--model-path",
             str(model_folder),

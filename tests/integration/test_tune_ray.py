@@ -69,7 +69,7 @@ def sweep(out: Path, *extra: str, timeout: int = 600, **popen) -> subprocess.Com
     command = [
         sys.executable,
         "-m",
-        "sentiment_ray.cli.main",
+        "sentiment_ray.cli.commands",
         "tune",
         "--config",
         str(PRESET),
@@ -137,7 +137,7 @@ def test_interrupted_sweep_resumes_only_unfinished_trials(tmp_path):
     command = [
         sys.executable,
         "-m",
-        "sentiment_ray.cli.main",
+        "sentiment_ray.cli.commands",
         "tune",
         "--config",
         str(PRESET),

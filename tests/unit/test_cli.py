@@ -131,7 +131,7 @@ def test_unreachable_hub_model_is_a_clear_error():
 
 
 def test_tune_takes_the_same_data_flags_as_train():
-    from sentiment_ray.cli.main import tune_configs
+    from sentiment_ray.cli.commands import tune_configs
     from sentiment_ray.cli.parsers import build_parser
 
     data = ["--data", "reviews.tsv", "--text-column", "评论", "--label-column", "标签", "--id-column", "rid"]
@@ -146,7 +146,7 @@ def test_tune_takes_the_same_data_flags_as_train():
 
 
 def test_a_sweep_over_an_inert_parameter_is_refused():
-    from sentiment_ray.cli.main import tune_configs
+    from sentiment_ray.cli.commands import tune_configs
     from sentiment_ray.cli.parsers import build_parser
     from sentiment_ray.errors import ConfigError
 
@@ -158,7 +158,7 @@ def test_a_sweep_over_an_inert_parameter_is_refused():
 
 
 def test_a_set_that_repeats_the_yaml_is_no_contradiction():
-    from sentiment_ray.cli.main import tune_configs
+    from sentiment_ray.cli.commands import tune_configs
     from sentiment_ray.cli.parsers import build_parser
 
     args = ["tune", "--config", "jobs/configs/tiny-tune.yaml", "--set", "train.max_steps=4", "--num-samples", "2"]

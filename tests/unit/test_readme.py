@@ -3,8 +3,8 @@
 import re
 from pathlib import Path
 
+from sentiment_ray.cli.commands import build_parser
 from sentiment_ray.cli.config_docs import config_table
-from sentiment_ray.cli.main import build_parser
 
 ROOT = Path(__file__).parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

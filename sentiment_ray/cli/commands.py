@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+from sentiment_ray.cli.config_command import cmd_config
 from sentiment_ray.cli.parsers import TRAIN_FLAGS, TUNE_DATA_FLAGS, build_parser
 from sentiment_ray.errors import SentimentRayError
 
@@ -195,30 +196,40 @@ def cmd_tune(args) -> int:
     return 0
 
 
-def cmd_serve(args) -> int:
+def serve_config_of(args):
+    """The ServeConfig of `serve`'s flags over its --config YAML (ServeConfig's defaults under both)."""
     from sentiment_ray.errors import ConfigError
-    from sentiment_ray.inference.serve import DEFAULT_MODEL, run_server
+    from sentiment_ray.inference.serve_config import load_serve_yaml, serve_config
 
-    models = {DEFAULT_MODEL: args.model_path}
+    values = load_serve_yaml(args.config) if args.config else {}
+    models = dict(values.get("models") or {})
     for item in args.model:
         name, sep, path = item.partition("=")
         if not sep or not name.strip() or not path.strip():
             raise ConfigError(f"--model {item!r} must look like NAME=PATH")
         models[name.strip()] = path.strip()
-    run_server(  # checks every model folder before it starts Ray
-        models,
-        host=args.host,
-        port=args.port,
-        replicas=args.replicas,
-        max_batch_size=args.max_batch_size,
-        batch_wait_timeout_s=args.batch_wait_ms / 1000,
-        max_models_per_replica=args.max_models_per_replica,
-        cpus_per_replica=args.cpus_per_replica,
-        gpus_per_replica=args.gpus_per_replica,
-        device=args.device,
-        precision=args.precision,
-    )
-    print(f"serving {', '.join(models)} on http://{args.host}:{args.port} (POST /predict); Ctrl-C stops", flush=True)
+    flags = {key: getattr(args, key) for key in SERVE_FLAGS}
+    if args.batch_wait_ms is not None:
+        flags["batch_wait_timeout_s"] = args.batch_wait_ms / 1000
+    values |= {k: v for k, v in flags.items() if v is not None} | ({"models": models} if models else {})
+    if "model_path" not in values:
+        raise ConfigError("serve needs a model folder: --model-path PATH (or model_path in --config)")
+    return serve_config(values, args.config or "serve")
+
+
+SERVE_FLAGS = (
+    "model_path", "host", "port", "replicas", "max_batch_size", "max_models_per_replica",
+    "cpus_per_replica", "gpus_per_replica", "device", "precision",
+)  # fmt: skip
+
+
+def cmd_serve(args) -> int:
+    from sentiment_ray.inference.serve import run
+
+    cfg = serve_config_of(args)
+    run(cfg)  # checks every model folder and the replicas' resources before it starts Ray
+    names = ", ".join(cfg.all_models())
+    print(f"serving {names} on http://{cfg.host}:{cfg.port} (POST /predict); Ctrl-C stops", flush=True)
     signum = wait_for_stop_signal()
     print(f"{signal.Signals(signum).name}: shutting Serve down", flush=True)
     shutdown_serve()
@@ -260,6 +271,7 @@ COMMANDS = {
     "zero-shot": cmd_zero_shot,
     "serve": cmd_serve,
     "tune": cmd_tune,
+    "config": cmd_config,
 }
 
 

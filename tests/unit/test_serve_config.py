@@ -1,0 +1,59 @@
+"""The Serve app's typed config: every key checked, by `serve run` (Ray's own validation of the builder's
+annotated argument), by `sentiment-ray serve --config` and by `sentiment-ray config validate`."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from sentiment_ray.errors import ConfigError
+from sentiment_ray.inference.serve import app_builder
+from sentiment_ray.inference.serve_config import ServeConfig, load_serve_yaml, serve_config
+
+BAD = {"model_path": "runs/tiny/model", "max_batchsize": 8, "replica": 2}
+
+
+def cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "sentiment_ray.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_serve_run_refuses_a_misspelled_key_through_rays_typed_builder():
+    from ray.serve._private.api import call_user_app_builder_with_args_if_necessary  # what `serve run` calls
+
+    with pytest.raises(ValidationError, match=r"unknown key 'max_batchsize' \(did you mean 'max_batch_size'\?\)"):
+        call_user_app_builder_with_args_if_necessary(app_builder, BAD)
+
+
+def test_a_missing_model_path_and_a_wrong_type_are_named():
+    with pytest.raises(ConfigError, match=r"x.yaml: model_path: Field required"):
+        serve_config({}, "x.yaml")
+    with pytest.raises(ConfigError, match=r"replicas: Input should be a valid integer"):
+        serve_config({"model_path": "m", "replicas": "two"}, "x.yaml")
+
+
+def test_the_serve_yaml_is_a_valid_config_and_its_args_are_what_the_builder_gets():
+    values = load_serve_yaml("jobs/serve.yaml")
+    raw = yaml.safe_load(open("jobs/serve.yaml", encoding="utf-8"))["applications"][0]["args"]
+    cfg = ServeConfig.model_validate(values)
+    assert {k: getattr(cfg, k) for k in raw} == raw and cfg.host == "127.0.0.1"
+
+
+def test_cli_refuses_the_misspelled_key_before_anything_starts(tmp_path):
+    bad = tmp_path / "serve.yaml"
+    bad.write_text(yaml.safe_dump(BAD))
+    for args in (["serve", "--config", str(bad)], ["config", "validate", str(bad)]):
+        out = cli(*args)
+        assert out.returncode == 2 and "unknown key 'replica' (did you mean 'replicas'?)" in out.stderr, out.stderr
+
+
+def test_config_validate_prints_the_resolved_config_of_each_kind():
+    train = cli("config", "validate", "tiny", "--set", "train.max_steps=2")
+    assert train.returncode == 0 and yaml.safe_load(train.stdout)["train"]["max_steps"] == 2
+    tune = cli("config", "validate", "jobs/configs/tiny-tune.yaml")
+    assert tune.returncode == 0 and "lora_r" in yaml.safe_load(tune.stdout)["tune"]
+    serve = cli("config", "validate", "jobs/serve.yaml")
+    assert serve.returncode == 0 and yaml.safe_load(serve.stdout)["max_batch_size"] == 32
