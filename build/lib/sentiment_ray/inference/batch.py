@@ -1,0 +1,316 @@
+"""Offline batch scoring on Ray Data: read review files → stateful predictor actors → write predictions.
+
+Exactly one output row per input record, ids preserved, bad records carried with an `error`: the driver counts
+each file's records before the job (`formats.count_records`) and checks the rows written against that count.
+Resumable:
+Ray Data's checkpointing records which `row_key`s were written, in `<output>.checkpoint/`; a rerun
+of the same command after a crash writes only the rows that are missing, and the checkpoint folder
+is deleted when a run completes.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions, count_records, open_records
+from sentiment_ray.data.ray_source import EXTENSIONS, META_COLUMNS
+from sentiment_ray.errors import DataError
+
+PREDICTION_COLUMNS = ["label", "label_id", "confidence", "prob_positive", "error"]
+FORMATS = ("parquet", "csv", "jsonl")
+
+
+@dataclass
+class ScoreOptions:
+    model_path: str
+    inputs: list[str]
+    output: str
+    text_column: str = "text"
+    id_column: str | None = None
+    read_options: ReadOptions = DEFAULT_READ
+    """Encoding, quoting and sheet of the input files."""
+    output_format: str = "parquet"
+    keep_columns: list[str] | None = None
+    """Original columns to keep in the output (None: all of them)."""
+    num_actors: int = 1
+    batch_size: int = 512
+    """Rows per Ray Data batch (one predictor call); the predictor sorts them by length into forwards."""
+    batch_tokens: int | None = None
+    """Padded tokens per forward (None: the predictor's per-device default)."""
+    cpus_per_actor: float = 1.0
+    gpus_per_actor: float = 0.0
+    device: str = "auto"
+    precision: str = "auto"
+    overwrite: bool = False
+    extra_meta: dict = field(default_factory=dict)
+
+
+class PredictorActor:
+    """Ray Data map_batches class: loads the model once per actor, then scores pandas batches."""
+
+    def __init__(
+        self,
+        model_path: str,
+        text_column: str,
+        device: str,
+        precision: str,
+        threads: int,
+        fail_on_file: str | None = None,
+        batch_tokens: int | None = None,
+    ):
+        import torch
+
+        from sentiment_ray.inference.predictor import SentimentPredictor
+
+        torch.set_num_threads(max(1, threads))
+        self.predictor = SentimentPredictor.from_pretrained(
+            model_path, device=device, precision=precision, batch_tokens=batch_tokens
+        )
+        self.text_column = text_column
+        self.fail_on_file = fail_on_file
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        if self.fail_on_file and batch["source_file"].str.contains(self.fail_on_file, regex=False).any():
+            raise RuntimeError(f"fault injection: SENTIMENT_RAY_SCORE_FAIL_ON={self.fail_on_file!r}")
+        texts = batch[self.text_column].tolist() if self.text_column in batch else [None] * len(batch)
+        readable = batch["read_error"].isna().tolist()
+        texts = [_missing_to_none(t) if ok else None for t, ok in zip(texts, readable, strict=True)]
+        predictions = self.predictor.predict_batch(texts)
+        out = pd.DataFrame(predictions, index=batch.index)
+        # read errors win over prediction errors; plain str/None keeps one arrow type across blocks
+        out["error"] = pd.Series(
+            [_first_message(r, e) for r, e in zip(batch["read_error"], out["error"], strict=True)],
+            index=batch.index,
+            dtype=object,
+        )
+        out["label_id"] = out["label_id"].astype("Int64")
+        return pd.concat([batch.drop(columns=["read_error"]).rename(columns=input_column_names(batch)), out], axis=1)
+
+
+def _missing_to_none(value):
+    """pandas hands a missing text over as NaN or pd.NA; the predictor's contract says None."""
+    if isinstance(value, str) or value is None:
+        return value
+    try:
+        return None if pd.isna(value) is True else value
+    except (TypeError, ValueError):  # arrays and other non-scalars: not missing, just not text
+        return value
+
+
+def _first_message(*candidates) -> str | None:
+    """The first real message (pandas 3 turns a missing string into NaN, which is no message)."""
+    return next((c for c in candidates if isinstance(c, str)), None)
+
+
+def input_column_names(columns) -> dict[str, str]:
+    """Input columns that share a name with a prediction column are kept as `input_<name>` (e.g. the
+    input's `label` becomes `input_label` beside the predicted `label`)."""
+    return {c: f"input_{c}" for c in columns if c in PREDICTION_COLUMNS}
+
+
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """FILE | DIR | GLOB → sorted list of supported files (a directory contributes its supported files)."""
+    files: list[str] = []
+    for item in inputs:
+        if any(ch in item for ch in "*?["):
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                raise DataError(f"--input {item!r}: the pattern matches no file")
+            files += matches
+        elif os.path.isdir(item):
+            found = sorted(str(p) for p in Path(item).rglob("*") if p.suffix.lstrip(".").lower() in EXTENSIONS)
+            if not found:
+                raise DataError(f"--input {item!r}: the folder holds no {'/'.join(EXTENSIONS)} file")
+            files += found
+        elif os.path.isfile(item):
+            files.append(item)
+        else:
+            raise DataError(f"--input {item!r}: no such file or folder")
+    unsupported = [f for f in files if f.rsplit(".", 1)[-1].lower() not in EXTENSIONS]
+    if unsupported:
+        raise DataError(f"unsupported input file {unsupported[0]!r}: use one of .{', .'.join(EXTENSIONS)}")
+    return [os.path.abspath(f) for f in files]
+
+
+def _prepare_output(opts: ScoreOptions) -> Path:
+    output = Path(opts.output).resolve()  # Ray Data's checkpointing refuses relative paths
+    checkpoint = checkpoint_dir(str(output))
+    if opts.overwrite:
+        shutil.rmtree(output, ignore_errors=True)
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    elif output.exists() and any(output.iterdir()) and not checkpoint.exists():
+        raise DataError(
+            f"--output {output} already holds a finished run; pass --overwrite or another path "
+            "(an interrupted run leaves {output}.checkpoint/ and is resumed automatically)"
+        )
+    return output
+
+
+def describe_inputs(files: list[str], opts: ScoreOptions) -> list[dict]:
+    """Per input file: format, encoding, quoting and records; refuses a file whose columns cannot work."""
+    return [_describe(path, opts) for path in files]
+
+
+def _describe(path: str, opts: ScoreOptions) -> dict:
+    with open(path, "rb") as stream:
+        parsed = open_records(stream, path, opts.read_options)
+        columns = parsed.columns or _json_keys(parsed.records)
+    for flag, column in (("--text-column", opts.text_column), ("--id-column", opts.id_column)):
+        if column and column not in columns:
+            available = ", ".join(repr(c) for c in columns) or "(none)"
+            raise DataError(f"{path}: no column {column!r}; available columns: {available}. Choose one with {flag}.")
+    with open(path, "rb") as stream:
+        records = count_records(stream, path, opts.read_options)
+    return {"path": path, "format": parsed.format, "encoding": parsed.encoding, "records": records}
+
+
+def _json_keys(records, sample: int = 1000) -> list[str]:
+    """A JSON file has no header: the keys of its first `sample` records stand in for one."""
+    keys: dict[str, None] = {}
+    for number, record in enumerate(records):
+        if number == sample:
+            break
+        keys.update(dict.fromkeys(record.values or {}))
+    return list(keys)
+
+
+def checkpoint_dir(output: str) -> Path:
+    return Path(str(output).rstrip("/") + ".checkpoint")
+
+
+def build_pipeline(opts: ScoreOptions, files: list[str]):
+    """Read → map_batches(PredictorActor) → select columns (the write happens in `run_scoring`)."""
+    import ray.data
+
+    from sentiment_ray.data.ray_source import ReviewFileDatasource
+
+    source = ReviewFileDatasource(
+        files, text_column=opts.text_column, id_column=opts.id_column, options=opts.read_options
+    )
+    ds = ray.data.read_datasource(source)
+    ds = ds.map_batches(
+        PredictorActor,
+        batch_format="pandas",
+        batch_size=opts.batch_size,
+        compute=ray.data.ActorPoolStrategy(size=opts.num_actors),
+        num_cpus=opts.cpus_per_actor,
+        num_gpus=opts.gpus_per_actor,
+        fn_constructor_kwargs={
+            "model_path": os.path.abspath(opts.model_path),
+            "text_column": opts.text_column,
+            "device": opts.device,
+            "precision": opts.precision,
+            "threads": int(max(1, opts.cpus_per_actor)),
+            "batch_tokens": opts.batch_tokens,
+            # test hook: fail every batch from files whose path contains this string
+            "fail_on_file": os.environ.get("SENTIMENT_RAY_SCORE_FAIL_ON"),
+        },
+    )
+    if opts.keep_columns is not None:
+        kept = [input_column_names([c]).get(c, c) for c in opts.keep_columns]
+        ds = ds.select_columns([*kept, *META_COLUMNS[:-1], *PREDICTION_COLUMNS])
+    return ds
+
+
+def run_scoring(opts: ScoreOptions) -> dict:
+    import ray.data
+    from ray.data.checkpoint import CheckpointConfig
+
+    from sentiment_ray.models.folder import prepare_folder_base
+    from sentiment_ray.runtime import init_ray, precheck
+
+    n, cpus, gpus = opts.num_actors, opts.cpus_per_actor, opts.gpus_per_actor
+    actors = f"--num-actors {n} × (--cpus-per-actor {cpus:g}{f', --gpus-per-actor {gpus:g}' if gpus else ''})"
+    precheck(actors, n * cpus, n * gpus, "lower --num-actors / --cpus-per-actor / --gpus-per-actor")
+    if opts.output_format not in FORMATS:
+        raise DataError(f"--format {opts.output_format!r} is not one of {', '.join(FORMATS)}")
+    files = expand_inputs(opts.inputs)
+    prepare_folder_base(opts.model_path)  # fail before starting actors when the folder is wrong; build its base
+    inputs = describe_inputs(files, opts)  # header and column checks, encodings, record counts: before Ray works
+    output = _prepare_output(opts)
+    init_ray()  # a no-op when Ray is up already (evaluation, tests)
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # output blocks follow input order
+    context.checkpoint_config = CheckpointConfig(id_column="row_key", checkpoint_path=str(checkpoint_dir(output)))
+    started = time.monotonic()
+    try:
+        _write(build_pipeline(opts, files), output, opts.output_format)
+    finally:  # the context is process-global: later pipelines (e.g. evaluation's) must not inherit it
+        context.checkpoint_config = None
+    elapsed = time.monotonic() - started
+    rows = _count(output, opts.output_format)
+    records = sum(i["records"] for i in inputs)
+    if rows != records:  # the conservation contract: one row per record, none lost, none merged
+        raise DataError(f"scoring wrote {rows} rows for {records} input records in {output}; please report")
+    return {
+        "files": files,
+        "inputs": inputs,
+        "output": str(output),
+        "records": records,
+        "rows_written": rows,
+        "rows_with_error": _count_errors(output, opts.output_format),
+        "seconds": elapsed,
+        "rows_per_s": rows / elapsed if elapsed else None,
+        "num_actors": opts.num_actors,
+    }
+
+
+def _write(ds, output: Path, output_format: str) -> None:
+    if output_format == "parquet":
+        ds.write_parquet(str(output))
+    elif output_format == "csv":
+        ds.write_csv(str(output))
+    else:
+        ds.write_json(str(output))
+
+
+def read_output(output: str | Path, output_format: str = "parquet") -> pd.DataFrame:
+    """All written rows as one DataFrame (object columns, None for missing), in input order."""
+    files = sorted(f for f in Path(output).glob("*") if f.is_file() and not f.name.startswith("."))
+    if not files:
+        return pd.DataFrame()
+    if output_format == "parquet":  # blocks may differ in inferred types (an all-null column): let arrow unify
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        frame = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive").to_pandas()
+    else:
+        read = (
+            (lambda p: pd.read_csv(p, keep_default_na=False, dtype=str))
+            if output_format == "csv"
+            else (lambda p: pd.read_json(p, lines=True, dtype=False))
+        )
+        frame = pd.concat([read(f).astype(object) for f in files], ignore_index=True)
+    frame = frame.astype(object).where(frame.notna(), None)  # missing is None (pandas 3 would show NaN)
+    frame["source_row"] = frame["source_row"].astype(int)
+    return frame.sort_values(["source_file", "source_row"], kind="stable").reset_index(drop=True)
+
+
+def _count_errors(output: Path, output_format: str) -> int:
+    """Rows written with an `error` (Parquet: reads that one column only)."""
+    if output_format != "parquet":
+        frame = read_output(output, output_format)
+        return int(frame["error"].notna().sum()) if "error" in frame else 0
+    import pyarrow.parquet as pq
+
+    errors = 0
+    for file in Path(output).glob("*.parquet"):
+        column = pq.read_table(file, columns=["error"]).column("error")
+        errors += len(column) - column.null_count
+    return errors
+
+
+def _count(output: Path, output_format: str) -> int:
+    """Rows written (Parquet: from file metadata, without reading the data)."""
+    if output_format != "parquet":
+        return len(read_output(output, output_format))
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in Path(output).glob("*.parquet"))

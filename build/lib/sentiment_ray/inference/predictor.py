@@ -1,0 +1,180 @@
+"""The one predictor: used by the CLI, evaluation, Ray Data batch scoring and Ray Serve.
+
+Prediction contract (docs/contracts.md), one dict per input text:
+    label          "positive" | "negative" | None (when error)
+    label_id       1 | 0 | None
+    confidence     max(P(negative), P(positive))
+    prob_positive  P(positive)
+    error          None, or why this text could not be scored (the row is kept, never dropped)
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from sentiment_ray.labels import LABEL_NAMES
+from sentiment_ray.models.strategies import pad_batch
+
+_LOAD_LOCK = threading.Lock()
+DEFAULT_MAX_TEXT_CHARS = 20_000
+"""Longer texts get an error instead of being tokenised: a guard against runaway inputs, far above any review."""
+DEFAULT_BATCH_TOKENS = {"cpu": 2048, "cuda": 32768}
+"""Most padded tokens per forward: short reviews go in big batches, long ones in small batches."""
+PADDING_SLACK = 0.9
+"""Once a forward holds a quarter of its token budget, it takes no row shorter than this share of its width:
+every token of padding is compute thrown away, and on this project's CPU the matmuls already run near peak from
+a few hundred tokens a forward (results/bench/scoring.md). A GPU needs far more rows in flight, hence its budget."""
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU has native bf16 matmul instructions (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_device_dtype(device: str = "auto", precision: str = "auto") -> tuple[torch.device, torch.dtype]:
+    from sentiment_ray.errors import ConfigError
+
+    try:
+        dev = torch.device(
+            "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+        )
+    except RuntimeError:
+        raise ConfigError(f"--device {device!r} is not a device: use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: torch sees no CUDA device here; use --device cpu or auto")
+    if precision == "fp32":
+        return dev, torch.float32
+    if precision == "bf16":
+        return dev, torch.bfloat16
+    fast = torch.cuda.is_bf16_supported() if dev.type == "cuda" else cpu_has_fast_bf16()
+    return dev, torch.bfloat16 if fast else torch.float32
+
+
+def text_problem(text, max_chars: int) -> str | None:
+    """Why `text` cannot be scored, or None."""
+    if text is None or (isinstance(text, float) and math.isnan(text)):  # pandas reads a missing string as NaN
+        return "text is missing (null)"
+    if not isinstance(text, str):
+        return f"text is not a string (got {type(text).__name__})"
+    if not text.strip():
+        return "text is empty"
+    if len(text) > max_chars:
+        return f"text is too long ({len(text)} characters > {max_chars})"
+    try:
+        text.encode("utf-8")  # C speed; fails only on a lone surrogate
+    except UnicodeEncodeError as err:  # valid in JSON ("\ud800") and in a Python str, but tokenizers raise on it
+        return f"text holds a lone surrogate (\\u{ord(text[err.start]):04x}), which is not valid Unicode"
+    return None
+
+
+class SentimentPredictor:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        strategy,
+        meta: dict,
+        device: torch.device,
+        batch_size: int = 128,
+        max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+        batch_tokens: int | None = None,
+    ):
+        self.model, self.tokenizer, self.strategy, self.meta = model, tokenizer, strategy, meta
+        self.device, self.batch_size, self.max_text_chars = device, batch_size, max_text_chars
+        self.batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS.get(device.type, DEFAULT_BATCH_TOKENS["cuda"])
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_path: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        batch_size: int = 128,
+        max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+        batch_tokens: int | None = None,
+    ) -> SentimentPredictor:
+        """`batch_size` caps the rows of one forward and `batch_tokens` its padded tokens (None: per device)."""
+        from sentiment_ray.models.folder import load_model_folder
+
+        dev, dtype = resolve_device_dtype(device, precision)
+        with _LOAD_LOCK:  # transformers' loading is not thread-safe (two threads saw each other's meta tensors)
+            model, tokenizer, strategy, meta = load_model_folder(model_path, dev, dtype)
+        return cls(model, tokenizer, strategy, meta, dev, batch_size, max_text_chars, batch_tokens)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def predict(self, text: str) -> dict:
+        return self.predict_batch([text])[0]
+
+    def predict_batch(self, texts: Sequence, batch_size: int | None = None) -> list[dict]:
+        """Predictions in input order; invalid texts get an `error` entry instead of raising."""
+        results: list[dict | None] = [None] * len(texts)
+        encoded = {}
+        for i, text in enumerate(texts):
+            problem = text_problem(text, self.max_text_chars)
+            if problem:
+                results[i] = _error_row(problem)
+            else:
+                encoded[i] = self.strategy.encode(text)
+        for index, prob in self._probabilities(encoded, batch_size or self.batch_size):
+            results[index] = _prediction_row(prob)
+        return results
+
+    def _probabilities(self, encoded: dict[int, list[int]], batch_size: int):
+        """Yield (input index, P(positive)), one forward per chunk of `batches`."""
+        for chunk in self.batches(encoded, batch_size):
+            batch = pad_batch([encoded[i] for i in chunk], self.tokenizer.pad_token_id)
+            probs = self.score_batch(batch)
+            yield from zip(chunk, probs.tolist(), strict=True)
+
+    def batches(self, encoded: dict[int, list[int]], batch_size: int | None = None) -> list[list[int]]:
+        """Input indices grouped into forwards, longest-first: at most `batch_size` rows and `batch_tokens`
+        padded tokens each (a row longer than the budget still gets a forward of its own), and little padding
+        (PADDING_SLACK)."""
+        order = sorted(encoded, key=lambda i: len(encoded[i]), reverse=True)
+        rows_cap, chunks, chunk = batch_size or self.batch_size, [], []
+        for index in order:
+            if chunk and self._closes(len(chunk), len(encoded[chunk[0]]), len(encoded[index]), rows_cap):
+                chunks.append(chunk)
+                chunk = []
+            chunk.append(index)
+        return chunks + ([chunk] if chunk else [])
+
+    def _closes(self, rows: int, width: int, next_length: int, rows_cap: int) -> bool:
+        """Whether a forward of `rows` rows padded to `width` tokens takes no row of `next_length` tokens."""
+        if rows == rows_cap or (rows + 1) * width > self.batch_tokens:
+            return True
+        return rows * width >= self.batch_tokens // 4 and next_length < PADDING_SLACK * width
+
+    @torch.inference_mode()
+    def score_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """P(positive) for a padded batch ([batch] float32 on CPU)."""
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        scores = self.strategy.scores(self.model, batch)
+        return torch.softmax(scores.float(), dim=-1)[:, 1].cpu()
+
+
+def _prediction_row(prob_positive: float) -> dict:
+    label_id = int(prob_positive >= 0.5)
+    return {
+        "label": LABEL_NAMES[label_id],
+        "label_id": label_id,
+        "confidence": max(prob_positive, 1.0 - prob_positive),
+        "prob_positive": prob_positive,
+        "error": None,
+    }
+
+
+def _error_row(problem: str) -> dict:
+    return {"label": None, "label_id": None, "confidence": None, "prob_positive": None, "error": problem}

@@ -1,0 +1,230 @@
+"""Ray Serve deployment: one or more model folders behind POST /predict, with dynamic batching.
+
+    sentiment-ray serve --model-path runs/tiny/model [--model other=runs/x/model] [--port 8000] [--replicas 2]
+    serve run jobs/serve.yaml          # or: serve deploy jobs/serve.yaml
+
+Requests pick a model by the `serve_multiplexed_model_id` header or the body's `model` field (default:
+`default`, the `--model-path` folder). Models load lazily into a per-replica LRU
+(`@serve.multiplexed`). Texts from concurrent requests are batched by `@serve.batch`; /stats shows
+the batch sizes this replica ran. /healthz and /readyz are open; every other route needs the token when one is set.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the real request/response classes on the routes.
+
+import asyncio
+import collections
+import logging
+import os
+from pathlib import Path
+
+import ray
+from ray import serve
+
+from sentiment_ray.inference.http_api import (
+    TOKEN_ENV,
+    ApiError,
+    Limits,
+    PredictRequest,
+    PredictResponse,
+    build_app,
+    validate_request,
+)
+from sentiment_ray.inference.serve_config import DEFAULT_MODEL, ServeConfig, serve_config
+
+FIELDS = ServeConfig.model_fields
+log = logging.getLogger(__name__)
+
+
+def deployment_options(
+    max_batch_size: int,
+    max_concurrent_batches: int = 1,
+    replicas: int = 1,
+    cpus_per_replica: float = 1.0,
+    gpus_per_replica: float = 0.0,
+) -> dict:
+    """Serve options consistent with batching: max_ongoing_requests >= max_batch_size × concurrent batches,
+    or batches never fill (Serve's default of 5 would cap every batch at 5). The CPU / GPU reservation is
+    what places a replica on a GPU node of a cluster."""
+    ongoing = max(2 * max_batch_size * max_concurrent_batches, 64)  # a low cap throttles: the router backs off
+    return {
+        "num_replicas": replicas,
+        "max_ongoing_requests": ongoing,
+        "max_queued_requests": 4 * ongoing,
+        "health_check_period_s": 10,
+        "ray_actor_options": {"num_cpus": cpus_per_replica, "num_gpus": gpus_per_replica},
+    }
+
+
+async def isolated_predictions(predictor, texts: list[str]) -> list:
+    """Predictions for a dynamic batch that mixes texts of many requests; one bad text never fails the others.
+
+    The predictor already turns every text it can recognise as bad into a per-text `error`. If the batched call
+    still raises, each text is retried alone: a text that fails alone gets its exception back (its request
+    answers 500), and the other texts get their predictions.
+    """
+    try:
+        return await asyncio.to_thread(predictor.predict_batch, texts)
+    except Exception as err:  # noqa: BLE001 - any model failure: fall back to one text at a time
+        log.warning(
+            "a batch of %d texts failed (%s: %s); retrying them one by one", len(texts), type(err).__name__, err
+        )
+    results = []
+    for text in texts:
+        try:
+            results.extend(await asyncio.to_thread(predictor.predict_batch, [text]))
+        except Exception as err:  # returned to the request that sent this text
+            results.append(err)
+    return results
+
+
+def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str | None = None):
+    app = build_app(limits, api_token)
+
+    @serve.deployment
+    @serve.ingress(app)
+    class SentimentService:
+        def __init__(self, config: dict):
+            import torch
+
+            from sentiment_ray.models.folder import read_meta
+
+            cfg = ServeConfig.model_validate(config)
+            # Ray sets OMP_NUM_THREADS=1 in actors; use the CPUs this replica reserved instead.
+            torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
+            self.models = {name: str(Path(path).resolve()) for name, path in cfg.all_models().items()}
+            self.metas = {name: read_meta(path) for name, path in self.models.items()}  # fail fast on bad folders
+            self.device, self.precision = cfg.device, cfg.precision
+            self._predict_batched.set_max_batch_size(cfg.max_batch_size)
+            self._predict_batched.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
+            self.batch_sizes: collections.Counter = collections.Counter()
+            self.ready = False
+
+        @serve.multiplexed(max_num_models_per_replica=max_models_per_replica)  # per-replica LRU bound
+        async def get_model(self, model_id: str):
+            from sentiment_ray.inference.predictor import SentimentPredictor
+
+            path = self.models[model_id]
+            return await asyncio.to_thread(SentimentPredictor.from_pretrained, path, self.device, self.precision)
+
+        @serve.batch(  # placeholders: __init__ sets the config's values
+            max_batch_size=FIELDS["max_batch_size"].default, batch_wait_timeout_s=FIELDS["batch_wait_timeout_s"].default
+        )
+        async def _predict_batched(self, items: list[tuple[str, str]]) -> list[dict]:
+            """items: (model id, text) from any number of concurrent requests → predictions in the same order."""
+            self.batch_sizes[len(items)] += 1
+            results: list[dict | None] = [None] * len(items)
+            for model_id in dict.fromkeys(m for m, _ in items):  # one predictor call per model in the batch
+                indices = [i for i, (m, _) in enumerate(items) if m == model_id]
+                predictor = await self.get_model(model_id)
+                texts = [items[i][1] for i in indices]
+                for i, prediction in zip(indices, await isolated_predictions(predictor, texts), strict=True):
+                    results[i] = prediction
+            return results
+
+        def _model_id(self, body_model: str | None) -> str:
+            model_id = body_model or serve.get_multiplexed_model_id() or DEFAULT_MODEL
+            if model_id not in self.models:
+                raise ApiError(404, "unknown_model", f"unknown model {model_id!r}; served: {', '.join(self.models)}")
+            return model_id
+
+        @app.post("/predict", response_model=PredictResponse)
+        async def predict(self, body: PredictRequest) -> PredictResponse:
+            texts = validate_request(body, limits)
+            model_id = self._model_id(body.model)
+            predictions = await asyncio.gather(*(self._predict_batched((model_id, t)) for t in texts))
+            failed = next((p for p in predictions if isinstance(p, Exception)), None)
+            if failed is not None:  # only this request's own text failed: it alone gets the 500
+                raise failed
+            return PredictResponse(model=model_id, predictions=predictions)
+
+        @app.get("/healthz")
+        async def healthz(self) -> dict:
+            return {"status": "ok"}
+
+        @app.get("/readyz")
+        async def readyz(self):
+            if not self.ready:  # load the default model once, so the first real request is not slow
+                await self.get_model(DEFAULT_MODEL)
+                self.ready = True
+            return {"status": "ready"}  # open to anyone (load balancers): no model names here
+
+        @app.get("/models")
+        async def models(self) -> dict:
+            return {"models": list(self.models), "default": DEFAULT_MODEL}
+
+        @app.get("/model")
+        async def model(self, name: str = DEFAULT_MODEL) -> dict:
+            if name not in self.metas:
+                raise ApiError(404, "unknown_model", f"unknown model {name!r}; served: {', '.join(self.models)}")
+            meta = self.metas[name]
+            keys = (
+                "strategy",
+                "base_model",
+                "finetune",
+                "prompt_template",
+                "label_words",
+                "max_length",
+                "metrics",
+                "created_at",
+            )
+            return {"name": name, **{k: meta.get(k) for k in keys}}  # no paths: they say nothing a client needs
+
+        @app.get("/stats")
+        async def stats(self) -> dict:
+            return {
+                "batches": sum(self.batch_sizes.values()),
+                "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
+                "max_batch_size_seen": max(self.batch_sizes, default=0),
+            }
+
+    return SentimentService
+
+
+def build_application(cfg: ServeConfig, api_token: str | None = None):
+    """The bound Serve application (what `serve.run` takes). The bearer token defaults to $SENTIMENT_RAY_API_TOKEN."""
+    from sentiment_ray.runtime import precheck
+
+    n, cpus, gpus = cfg.replicas, cfg.cpus_per_replica, cfg.gpus_per_replica
+    what = f"--replicas {n} × (--cpus-per-replica {cpus:g}, --gpus-per-replica {gpus:g})"
+    precheck(what, n * cpus, n * gpus, "lower --replicas or the CPUs / GPUs per replica")
+    api_token = api_token if api_token is not None else os.environ.get(TOKEN_ENV)
+    deployment = build_deployment(cfg.limits(), cfg.max_models_per_replica, api_token or None)
+    options = deployment_options(cfg.max_batch_size, replicas=n, cpus_per_replica=cpus, gpus_per_replica=gpus)
+    return deployment.options(**options).bind(cfg.model_dump())
+
+
+def app_builder(args: ServeConfig):
+    """Entry point for `serve run` / `serve deploy` config files (jobs/serve.yaml).
+
+    import_path: sentiment_ray.inference.serve:app_builder. Serve validates the YAML's `args` against the
+    annotation: a misspelled or unknown key is refused with its name.
+    """
+    return build_application(args)
+
+
+def run_server(
+    models: dict[str, str],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    api_token: str | None = None,
+    limits: Limits | None = None,
+    **fields,
+) -> None:
+    """Start Serve on host:port for `models` ({id: folder}, `default` first) with any other ServeConfig fields."""
+    others = {k: v for k, v in models.items() if k != DEFAULT_MODEL}
+    values = {"model_path": models[DEFAULT_MODEL], "models": others, "host": host, "port": port, **fields}
+    run(serve_config({**values, **(limits.model_dump() if limits else {})}, "serve"), api_token)
+
+
+def run(cfg: ServeConfig, api_token: str | None = None) -> None:
+    """Start Serve on cfg.host:cfg.port (127.0.0.1 by default: not reachable from other machines) and deploy."""
+    from sentiment_ray.models.folder import prepare_folder_base
+    from sentiment_ray.runtime import init_ray
+
+    application = build_application(cfg, api_token)  # checks the replicas fit an embedded Ray, before it starts
+    for path in cfg.all_models().values():  # a wrong folder fails before Ray; build a tiny base once
+        prepare_folder_base(path)
+    init_ray()
+    serve.start(http_options={"host": cfg.host, "port": cfg.port})
+    serve.run(application, name="sentiment", route_prefix="/")

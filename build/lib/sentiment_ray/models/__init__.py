@@ -1,0 +1,1 @@
+"""Models: the strategies, loading bases and model folders, the Qwen tokenizer, the offline tiny model."""

@@ -1,0 +1,136 @@
+"""The model folder contract (docs/contracts.md): weights or adapter, tokenizer, `sentiment_meta.json`, `config.yaml`.
+
+A folder written by one strategy loads without the user repeating strategy, base model, prompt,
+label words or max length: everything needed is in the meta file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sentiment_ray.config import PromptConfig, RunConfig, save_config
+from sentiment_ray.errors import ModelFolderError
+from sentiment_ray.models.folder_check import ZERO_SHOT, check_files, check_hf_config, check_meta, read_json_object
+from sentiment_ray.provenance import provenance
+
+META_FILE = "sentiment_meta.json"
+
+
+def save_model_folder(model, tokenizer, config: RunConfig, folder: str | Path, metrics: dict | None = None) -> Path:
+    """Write adapter (lora/qlora) or full weights, tokenizer, config and meta into `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)  # peft saves the adapter (and the classifier head); full mode the weights
+    tokenizer.save_pretrained(folder)
+    save_config(config, folder / "config.yaml")
+    meta = {
+        "strategy": config.model.strategy,
+        "base_model": config.model.name,
+        "tiny_seed": config.model.tiny_seed,
+        "finetune": config.model.finetune,
+        "prompt_template": config.prompt.template,
+        "label_words": list(config.prompt.label_words),
+        "max_length": config.data.max_length,
+        "config": config.to_dict(),
+        "metrics": metrics or {},
+        **provenance(),  # command, machine, library versions, created_at
+    }
+    (folder / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    return folder
+
+
+def save_zero_shot_folder(
+    base_model: str, folder: str | Path, prompt: PromptConfig, max_length: int = 256, tiny_seed: int = 0
+) -> Path:
+    """A model folder that means "the untouched base model, label scoring with `prompt`": meta + tokenizer only.
+
+    Everything that loads model folders (predictor, scoring, evaluation, serving) then runs zero-shot too.
+    """
+    from sentiment_ray.config import RunConfig, build_dataclass
+    from sentiment_ray.models.loading import load_tokenizer, resolve_base
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    load_tokenizer(resolve_base(base_model, tiny_seed)).save_pretrained(folder)
+    config = build_dataclass(
+        RunConfig,
+        {
+            "model": {"name": base_model, "tiny_seed": tiny_seed},
+            "prompt": {"template": prompt.template, "label_words": prompt.label_words},
+            "data": {"max_length": max_length},
+        },
+    )
+    meta = {
+        "strategy": "label_scoring",
+        "base_model": base_model,
+        "tiny_seed": tiny_seed,
+        "finetune": ZERO_SHOT,
+        "prompt_template": prompt.template,
+        "label_words": list(prompt.label_words),
+        "max_length": max_length,
+        "config": config.to_dict(),
+        "metrics": {},
+        **provenance(),
+    }
+    (folder / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    return folder
+
+
+def read_meta(folder: str | Path) -> dict:
+    """The folder's validated meta: schema, the files its finetune mode needs, and a safe config.json."""
+    path = Path(folder) / META_FILE
+    if not path.is_file():
+        hint = " (pass the run's model/ subfolder)" if (Path(folder) / "model" / META_FILE).is_file() else ""
+        raise ModelFolderError(f"{folder} is not a sentiment-ray model folder: {META_FILE} is missing{hint}")
+    meta = read_json_object(path)
+    check_meta(meta, folder)
+    check_files(folder, meta)
+    check_hf_config(folder)
+    return meta
+
+
+def prepare_folder_base(folder: str | Path) -> dict:
+    """Driver side: validate the folder's meta and build the base model it needs before actors start."""
+    from sentiment_ray.models.loading import prepare_base
+
+    meta = read_meta(folder)
+    if meta["finetune"] != "full":  # a full folder holds its own weights
+        prepare_base(meta["base_model"], meta.get("tiny_seed", 0))
+    return meta
+
+
+def prompt_of(meta: dict) -> PromptConfig:
+    return PromptConfig(template=meta["prompt_template"], label_words=list(meta["label_words"]))
+
+
+def load_model_folder(folder: str | Path, device, dtype, specialize: bool = True):
+    """(model in eval mode, tokenizer, strategy, meta) from a model folder; LoRA is merged for speed.
+
+    `specialize=False` loads the stock HF model (see `modeling.load_base_model`).
+    """
+    from sentiment_ray.models.loading import load_base_model, load_tokenizer, resolve_base
+    from sentiment_ray.models.strategies import make_strategy
+
+    meta = read_meta(folder)
+    tokenizer = load_tokenizer(str(folder))
+    strategy = make_strategy(meta["strategy"], tokenizer, prompt_of(meta), meta["max_length"])
+    base = str(folder) if meta["finetune"] == "full" else resolve_base(meta["base_model"], meta.get("tiny_seed", 0))
+    model = load_base_model(
+        strategy,
+        base,
+        pad_token_id=tokenizer.pad_token_id,
+        finetune=meta["finetune"],
+        device=device,
+        dtype=dtype,
+        specialize=specialize,
+    )
+    if meta["finetune"] in ("lora", "qlora"):  # full and zero-shot folders need no adapter
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(folder))
+        if meta["finetune"] == "lora":  # merging into 4-bit weights would be lossy, so qlora keeps adapters apart
+            model = model.merge_and_unload()
+    if meta["finetune"] != "qlora":  # bitsandbytes placed the 4-bit model already; .to() would refuse
+        model = model.to(device=device, dtype=dtype)
+    return model.eval(), tokenizer, strategy, meta

@@ -1,0 +1,280 @@
+"""The Ray Train job's driver: validate data, launch a TorchTrainer, collect the model folder and results.
+
+Run folder layout (`output_dir`):
+    config.yaml           the resolved config of this run
+    data_report.json      rows read / dropped per split and why
+    model/                the model folder (docs/contracts.md), copied from the run's final Ray checkpoint
+    train_results.json    steps, loss, runtime, samples/s, parameters, provenance
+    test_results.json     validation + test metrics (accuracy, P, R, F1, ROC-AUC, confusion matrix)
+    ray/train-<stamp>/    Ray Train storage: checkpoints (unless storage_path points elsewhere)
+    hf_checkpoints/       the workers' local HF checkpoint scratch
+    tensorboard/          TensorBoard event files (rank 0)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sentiment_ray.config import RunConfig, save_config
+from sentiment_ray.errors import ConfigError
+from sentiment_ray.provenance import provenance
+
+RUN_PREFIX = "train-"
+TRAIN_LOG = "train.log"
+"""The run's log file: Ray's and the libraries' output that `sentiment-ray train` keeps off the console."""
+
+
+@dataclass
+class TrainOutcome:
+    output_dir: Path
+    model_dir: Path
+    train_results: dict
+    test_results: dict
+
+
+def run_training(cfg: RunConfig) -> TrainOutcome:
+    from sentiment_ray.models.folder_check import check_base_name
+
+    check_base_name(cfg.model.name)  # before torch is even imported: a wrong --model fails at once
+    from sentiment_ray.models.loading import prepare_base
+    from sentiment_ray.runtime import init_ray, precheck
+
+    precheck(*scaling_request(cfg))  # an embedded Ray too small for the workers: fail before anything starts
+
+    started = time.monotonic()
+    output_dir = Path(cfg.output_dir).resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, output_dir / "config.yaml")
+    storage = cfg.storage_path or str(output_dir / "ray")
+    name, resume_path = resolve_resume(cfg.train.resume, storage)  # a wrong --resume PATH fails before anything
+    prepare_base(cfg.model.name, cfg.model.tiny_seed)  # a wrong --model fails here; shared cache entries built once
+    splits = load_run_splits(cfg, output_dir)
+    init_ray()
+    check_resources(cfg)
+    print(f"[train] Ray Train run '{name}' in {storage} ({cfg.scaling.num_workers} workers)", flush=True)
+    result = build_trainer(cfg, splits, storage, name, resume_path, output_dir).fit()
+    return _collect(result, cfg, output_dir, name, storage, time.monotonic() - started)
+
+
+def load_run_splits(cfg: RunConfig, output_dir: Path) -> dict:
+    from sentiment_ray.data import load_splits
+    from sentiment_ray.data.formats import ReadOptions
+
+    d = cfg.data
+    splits = load_splits(
+        d.source,
+        text_column=d.text_column,
+        label_column=d.label_column,
+        id_column=d.id_column,
+        seed=cfg.train.seed,
+        max_invalid_fraction=d.max_invalid_fraction,
+        max_train_samples=d.max_train_samples,
+        val_size=d.val_size,
+        test_size=d.test_size,
+        read_options=ReadOptions(encoding=d.encoding, quoting=d.quoting, sheet=d.sheet),
+    )
+    (output_dir / "data_report.json").write_text(json.dumps(splits.report, ensure_ascii=False, indent=2, default=str))
+    frames = {"train": splits.train, "validation": splits.validation, "test": splits.test}
+    print("[train] data: " + ", ".join(f"{k} {len(v)} rows" for k, v in frames.items()), flush=True)
+    for path, info in splits.report.get("conservation", {}).items():
+        breaks = info["line_breaks_before_a_record"]["count"]
+        if breaks:
+            print(
+                f"[train] warning: {breaks} records of {path} hold a line break followed by what looks like another "
+                f"record: check the quoting (--quoting; read as {info['quoting'] or info['format']})",
+                flush=True,
+            )
+    for split, info in splits.report.get("invalid_rows", {}).items():
+        if info["count"]:
+            print(
+                f"[train] {split}: dropped {info['count']} of {info['rows_read']} rows ({info['by_reason']}); "
+                f"details in {output_dir / 'data_report.json'}",
+                flush=True,
+            )
+    return {k: (v["text"].tolist(), [int(x) for x in v["label"]]) for k, v in frames.items()}
+
+
+def scaling_request(cfg: RunConfig) -> tuple[str, float, float, str]:
+    """(what, CPUs, GPUs, how to change it) of a run's Ray Train workers."""
+    s = cfg.scaling
+    gpus = s.num_workers * s.gpus_per_worker if s.use_gpu else 0.0
+    what = (
+        f"scaling ({s.num_workers} workers × {s.cpus_per_worker:g} CPU{f', {s.gpus_per_worker:g} GPU' if gpus else ''})"
+    )
+    return what, s.num_workers * s.cpus_per_worker, gpus, "lower --num-workers / scaling.cpus_per_worker"
+
+
+def check_resources(cfg: RunConfig) -> None:
+    """Fail fast instead of letting Ray Train wait forever for workers the cluster cannot host."""
+    import ray
+
+    from sentiment_ray.runtime import check_fits
+
+    what, cpus, gpus, fix = scaling_request(cfg)
+    try:
+        check_fits(what, cpus, gpus, ray.cluster_resources(), fix)
+    except ConfigError as err:
+        if "RAY_ADDRESS" not in os.environ:
+            raise
+        print(f"[train] warning: {err}; waiting for the autoscaler", flush=True)
+
+
+def resolve_resume(resume: str, storage: str) -> tuple[str, str | None]:
+    """(Ray run name, HF checkpoint path to start from) for `auto`, `none` or a checkpoint PATH.
+
+    A Ray run restarted under the same name resumes from its latest checkpoint, so `auto` reuses
+    the newest `train-*` run in storage when it stopped mid-training (crash, kill, preemption); a
+    finished run, `none` and PATH start a new name.
+    """
+    fresh = RUN_PREFIX + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    if resume == "none":
+        return fresh, None
+    if resume == "auto":
+        return (_latest_run_with_checkpoint(storage) or fresh), None
+    path = Path(resume)
+    if not (path / "trainer_state.json").is_file():
+        raise ConfigError(
+            f"train.resume={resume!r}: not 'auto', 'none' or an HF checkpoint folder "
+            "(a checkpoint-N folder with trainer_state.json)"
+        )
+    return fresh, str(path.resolve())
+
+
+def has_resumable_checkpoint(cfg: RunConfig) -> bool:
+    """Whether `--resume auto` would continue a run of this config's storage from a mid-training checkpoint."""
+    storage = cfg.storage_path or str(Path(cfg.output_dir).resolve() / "ray")
+    return _latest_run_with_checkpoint(storage) is not None
+
+
+def _latest_run_with_checkpoint(storage: str) -> str | None:
+    """Newest `train-*` run whose latest checkpoint is a mid-training one (a finished run is not resumed)."""
+    import pyarrow.fs as pafs
+
+    from sentiment_ray.training.worker import FINAL_RESULTS
+
+    fs, root = pafs.FileSystem.from_uri(storage if "://" in storage else str(Path(storage).resolve()))
+    runs = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+    names = sorted(
+        (r.base_name for r in runs if r.type == pafs.FileType.Directory and r.base_name.startswith(RUN_PREFIX)),
+        reverse=True,
+    )
+    for name in names:
+        inside = fs.get_file_info(pafs.FileSelector(f"{root}/{name}", allow_not_found=True))
+        checkpoints = sorted(  # checkpoint_<timestamp>/ folders; Ray's checkpoint_manager_snapshot.json is not one
+            i.path for i in inside if i.base_name.startswith("checkpoint_") and i.type == pafs.FileType.Directory
+        )
+        if checkpoints:
+            finished = fs.get_file_info(f"{checkpoints[-1]}/{FINAL_RESULTS}").type != pafs.FileType.NotFound
+            return None if finished else name
+    return None
+
+
+def build_trainer(
+    cfg: RunConfig,
+    splits: dict,
+    storage: str,
+    name: str,
+    resume_path: str | None,
+    output_dir: Path,
+    callbacks: list | None = None,
+):
+    """The TorchTrainer running `train_loop`; `callbacks` are Ray Train callbacks (Tune passes its reporter)."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from sentiment_ray.console import WORKER_ENV
+    from sentiment_ray.training.worker import train_loop
+
+    s = cfg.scaling
+    resources = {"CPU": s.cpus_per_worker, **({"GPU": s.gpus_per_worker} if s.use_gpu else {})}
+    loop_config = {
+        "config": cfg.to_dict(),
+        "splits": splits,
+        "resume_path": resume_path,
+        "checkpoint_dir": str(output_dir / "hf_checkpoints"),
+        **_fault_injection_settings(output_dir),
+    }
+    env = {"env_vars": {"TENSORBOARD_LOGGING_DIR": str(output_dir / "tensorboard"), **WORKER_ENV}}
+    return TorchTrainer(
+        train_loop,
+        train_loop_config=loop_config,
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=s.num_workers,
+            use_gpu=s.use_gpu,
+            resources_per_worker=resources,
+            placement_strategy=s.placement_strategy,
+        ),
+        run_config=ray.train.RunConfig(
+            name=name,
+            storage_path=storage,
+            failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.save_total_limit + 1),
+            worker_runtime_env=env,
+            callbacks=callbacks or None,
+        ),
+    )
+
+
+def _fault_injection_settings(output_dir: Path) -> dict:
+    """SENTIMENT_RAY_FAIL_AT_STEP=N kills rank 0 at step N once per run folder (for fault-tolerance tests)."""
+    step = os.environ.get("SENTIMENT_RAY_FAIL_AT_STEP")
+    if not step:
+        return {}
+    if not step.isdigit() or int(step) < 1:
+        raise ConfigError(f"SENTIMENT_RAY_FAIL_AT_STEP={step!r} must be a positive step number")
+    return {"fail_at_step": int(step), "fail_marker": str(output_dir / f"fault_injected_at_step_{step}")}
+
+
+def _recovery(train: dict, output_dir: Path) -> dict:
+    """With fault injection on: when the worker was killed and how long until training ran again."""
+    settings = _fault_injection_settings(output_dir)
+    marker = Path(settings.get("fail_marker", output_dir / "no-fault-injection"))
+    if not marker.is_file() or not train.get("resumed_at_unix"):
+        return {}
+    killed = json.loads(marker.read_text())
+    return {"fault_injection": {**killed, "recovery_s": train["resumed_at_unix"] - killed["killed_at_unix"]}}
+
+
+def _collect(result, cfg: RunConfig, output_dir: Path, name: str, storage: str, wall_s: float) -> TrainOutcome:
+    if result.checkpoint is None:
+        raise RuntimeError(f"Ray Train run '{name}' ended without a checkpoint; see its logs in {storage}/{name}")
+    model_dir = output_dir / "model"
+    final = copy_final_checkpoint(result.checkpoint, model_dir)
+    origin = run_origin(cfg)
+    train = {**final["train"], "wall_time_s": wall_s, "ray_run": f"{storage}/{name}", **origin}
+    train.update(_recovery(final["train"], output_dir))
+    test = {"validation": final["validation"], "test": final["test"], **origin}
+    (output_dir / "train_results.json").write_text(json.dumps(train, ensure_ascii=False, indent=2))
+    (output_dir / "test_results.json").write_text(json.dumps(test, ensure_ascii=False, indent=2))
+    return TrainOutcome(output_dir, model_dir, train, test)
+
+
+# Shared with sentiment_ray.tuning.sweep, which exports the best trial's final checkpoint the same way.
+def copy_final_checkpoint(checkpoint, model_dir: Path) -> dict:
+    """Copy a run's final Ray checkpoint's `model/` to `model_dir` (replacing it); return its final results."""
+    from sentiment_ray.training.worker import FINAL_RESULTS
+
+    with checkpoint.as_directory() as folder:
+        final = json.loads((Path(folder) / FINAL_RESULTS).read_text())
+        if model_dir.exists():
+            shutil.rmtree(model_dir)
+        shutil.copytree(Path(folder) / "model", model_dir)
+    return final
+
+
+def run_origin(cfg: RunConfig) -> dict:
+    """Provenance recorded beside every result: machine, versions, command, model, data."""
+    return {
+        **provenance(),
+        "model": cfg.model.name,
+        "finetune": cfg.model.finetune,
+        "strategy": cfg.model.strategy,
+        "data": cfg.data.source,
+        "tiny_model": cfg.model.name == "tiny",
+    }
