@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from sentiment_ray.cli.config_command import cmd_config
+from sentiment_ray.cli.job_options import job_options
 from sentiment_ray.cli.parsers import TRAIN_FLAGS, TUNE_DATA_FLAGS, build_parser
 from sentiment_ray.errors import SentimentRayError
 
@@ -95,53 +96,32 @@ def cmd_score(args) -> int:
     from sentiment_ray.inference.batch import ScoreOptions, run_scoring
 
     keep = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
-    opts = ScoreOptions(
-        model_path=args.model_path,
-        inputs=args.input,
-        output=args.output,
-        text_column=args.text_column,
-        id_column=args.id_column,
-        read_options=_read_options(args),
-        output_format=args.output_format,
-        keep_columns=keep,
-        num_actors=args.num_actors,
-        batch_size=args.batch_size,
-        batch_tokens=args.batch_tokens,
-        cpus_per_actor=args.cpus_per_actor,
-        gpus_per_actor=args.gpus_per_actor,
-        device=args.device,
-        precision=args.precision,
-        overwrite=args.overwrite,
-    )
+    flags = {name: getattr(args, name) for name in SCORE_FLAGS} | {"inputs": args.input, "keep_columns": keep}
+    opts = job_options(ScoreOptions, args.config, flags | _read_flags(args))
     summary = run_scoring(opts)  # checks the model folder and every input before it starts Ray
     print(json.dumps({k: v for k, v in summary.items() if k != "files"}, indent=2))
     return 0
 
 
-def _read_options(args):
-    from sentiment_ray.data.formats import ReadOptions
+SCORE_FLAGS = (
+    "model_path", "output", "text_column", "id_column", "output_format", "num_actors", "batch_size", "batch_tokens",
+    "cpus_per_actor", "gpus_per_actor", "device", "precision", "overwrite",
+)  # fmt: skip
+EVALUATE_FLAGS = (
+    "data", "output_dir", "text_column", "label_column", "id_column", "train_data", "seed", "max_rows", "num_actors",
+    "batch_size", "cpus_per_actor",
+)  # fmt: skip
 
-    return ReadOptions(encoding=args.encoding, quoting=args.quoting, sheet=args.sheet)
+
+def _read_flags(args) -> dict:
+    return {"encoding": args.encoding, "quoting": args.quoting, "sheet": args.sheet}
 
 
-def _evaluate_options(args, model_path: str):
+def _evaluate_options(args, model_path: str | None):
     from sentiment_ray.evaluation.suite import EvaluateOptions
 
-    return EvaluateOptions(
-        model_path=model_path,
-        data=args.data,
-        output_dir=args.output_dir,
-        text_column=args.text_column,
-        label_column=args.label_column,
-        id_column=args.id_column,
-        read_options=_read_options(args),
-        train_data=args.train_data,
-        seed=args.seed,
-        max_rows=args.max_rows,
-        num_actors=args.num_actors,
-        batch_size=args.batch_size,
-        cpus_per_actor=args.cpus_per_actor,
-    )
+    flags = {name: getattr(args, name) for name in EVALUATE_FLAGS} | _read_flags(args)
+    return job_options(EvaluateOptions, args.config, flags | {"model_path": model_path})
 
 
 def _print_evaluation(report) -> None:
@@ -160,7 +140,7 @@ def cmd_evaluate(args) -> int:
 def cmd_zero_shot(args) -> int:
     from sentiment_ray.evaluation.suite import run_zero_shot
 
-    _print_evaluation(run_zero_shot(args.model, _evaluate_options(args, ""), max_length=args.max_length))
+    _print_evaluation(run_zero_shot(args.model, _evaluate_options(args, "zero-shot"), max_length=args.max_length))
     return 0
 
 

@@ -1,7 +1,8 @@
 """`sentiment-ray config validate FILE`: load a config the way its job would, print it resolved; no Ray, no model.
 
-The kind is read from the file: a Serve config (`applications:` or `model_path:`), a sweep (`tune:`), else a
-training run. Unknown or misspelled keys fail as they would in the job, with the key named.
+The kind is read from the file: a Serve config (`applications:` or `model_path:`), a sweep (`tune:`), the flat
+options of `score` or `evaluate`, else a training run. Unknown or misspelled keys fail as they would in the job,
+with the key named.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 
 import yaml
 
+from sentiment_ray.cli.job_options import READ_KEYS, flag_of, job_options, required
 from sentiment_ray.config import load_config, preset_names, resolve_config_path
 from sentiment_ray.errors import ConfigError
 
@@ -38,4 +40,16 @@ def resolved_config(path, raw: dict, overrides: list[str]) -> tuple[str, dict]:
 
         cfg, tc = load_tune_config(path, overrides=overrides)
         return "tune", {**cfg.to_dict(), "tune": dataclasses.asdict(tc)}
+    for kind, cls in _job_option_classes().items():  # a flat mapping of one job's option names
+        if raw and set(raw) <= {f.name for f in dataclasses.fields(cls)} | set(READ_KEYS):
+            missing = {f.name: f"<{flag_of(f.name)}>" for f in dataclasses.fields(cls) if required(f)}
+            opts = job_options(cls, str(path), {}, fixed={k: v for k, v in missing.items() if k not in raw})
+            return kind, {**dataclasses.asdict(opts), "read_options": dataclasses.asdict(opts.read_options)}
     return "train", load_config(path, overrides=overrides).to_dict()
+
+
+def _job_option_classes() -> dict:
+    from sentiment_ray.evaluation.suite import EvaluateOptions
+    from sentiment_ray.inference.batch import ScoreOptions
+
+    return {"score": ScoreOptions, "evaluate": EvaluateOptions}

@@ -18,13 +18,11 @@ def test_there_are_presets():
 def test_every_yaml_loads_and_starts_with_its_command(path):
     import yaml
 
-    if "tune" in yaml.safe_load(path.read_text(encoding="utf-8")):  # a sweep preset: RunConfig + `tune:` section
-        from sentiment_ray.tuning.space import load_tune_config
+    from sentiment_ray.cli.config_command import resolved_config
 
-        cfg, _ = load_tune_config(path)
-    else:
-        cfg = load_config(path)
-    assert isinstance(cfg, RunConfig)
+    kind, resolved = resolved_config(path, yaml.safe_load(path.read_text(encoding="utf-8")), [])  # as its job loads it
+    expected = {"score": "score", "evaluate": "evaluate"}.get(path.stem) or ("tune" if "tune" in path.stem else "train")
+    assert kind == expected and resolved
     first = path.read_text(encoding="utf-8").splitlines()[0]
     assert first.startswith("# ") and ("sentiment-ray" in first or "jobs/" in first), first
     assert str(path.relative_to(path.parents[2])) in first

@@ -1,0 +1,65 @@
+"""Options of `score`, `evaluate` and `zero-shot` from their dataclass, a `--config` YAML and the flags.
+
+Each default is defined once, in the options dataclass (`ScoreOptions`, `EvaluateOptions`); the flags default to
+None and override the YAML, which overrides the dataclass. The YAML's keys are the dataclass's field names, plus
+`encoding`, `quoting` and `sheet` (how review files are read); an unknown key is refused with the closest one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+
+import yaml
+
+from sentiment_ray.config import resolve_config_path
+from sentiment_ray.errors import ConfigError
+
+READ_KEYS = ("encoding", "quoting", "sheet")
+FLAG_OF = {"inputs": "--input", "output_format": "--format", "keep_columns": "--columns"}
+"""The fields whose flag is not `--` + the field name with dashes."""
+
+
+def flag_of(name: str) -> str:
+    return FLAG_OF.get(name, "--" + name.replace("_", "-"))
+
+
+def job_options(cls, config: str | None, flags: dict, fixed: dict | None = None):
+    """`cls` built from the YAML `config` (optional), then the non-None `flags`, then `fixed` (not configurable)."""
+    from sentiment_ray.data.formats import ReadOptions
+
+    where = config or "flags"
+    values = _read_mapping(config) if config else {}
+    names = [f.name for f in dataclasses.fields(cls) if f.name != "read_options"] + list(READ_KEYS)
+    unknown = [key for key in values if key not in names]
+    if unknown:
+        raise ConfigError(f"{where}: " + "; ".join(_unknown(key, names) for key in unknown))
+    values |= {k: v for k, v in flags.items() if v is not None} | (fixed or {})
+    read = {k: values.pop(k) for k in READ_KEYS if k in values}
+    missing = [f.name for f in dataclasses.fields(cls) if required(f) and f.name not in values]
+    if missing:
+        flags_needed = ", ".join(flag_of(name) for name in missing)
+        raise ConfigError(f"{where}: missing {', '.join(missing)} (give {flags_needed} or set it in --config)")
+    try:
+        return cls(**values, read_options=ReadOptions(**read))
+    except TypeError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def required(field) -> bool:
+    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+
+
+def _unknown(key: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(key, names, 1)
+    return f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def _read_mapping(config: str) -> dict:
+    path = resolve_config_path(config)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {config}")
+    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{config}: holds a YAML {type(values).__name__}, not a mapping")
+    return values
