@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sentiment_ray.config import RunConfig, load_config, save_config
+from sentiment_ray.config import load_config, save_config
 from sentiment_ray.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).parents[2] / "jobs" / "configs").glob("*.yaml"))
