@@ -31,15 +31,6 @@ every token of padding is compute thrown away, and on this project's CPU the mat
 a few hundred tokens a forward (results/bench/scoring.md). A GPU needs far more rows in flight, hence its budget."""
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU has native bf16 matmul instructions (AVX512-BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def resolve_device_dtype(device: str = "auto", precision: str = "auto") -> tuple[torch.device, torch.dtype]:
     from sentiment_ray.errors import ConfigError
 
@@ -51,12 +42,9 @@ def resolve_device_dtype(device: str = "auto", precision: str = "auto") -> tuple
         raise ConfigError(f"--device {device!r} is not a device: use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {device}: torch sees no CUDA device here; use --device cpu or auto")
-    if precision == "fp32":
-        return dev, torch.float32
-    if precision == "bf16":
-        return dev, torch.bfloat16
-    fast = torch.cuda.is_bf16_supported() if dev.type == "cuda" else cpu_has_fast_bf16()
-    return dev, torch.bfloat16 if fast else torch.float32
+    from sentiment_ray.models.loading import compute_dtype
+
+    return dev, compute_dtype(precision, dev, inference=True)
 
 
 def text_problem(text, max_chars: int) -> str | None:

@@ -67,13 +67,27 @@ def pick_device(use_gpu: bool) -> torch.device:
     return torch.device("cpu")
 
 
-def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """bf16 where asked or where `auto` finds a GPU that does it natively; fp32 otherwise."""
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
+def compute_dtype(precision: str, device: torch.device, inference: bool = False) -> torch.dtype:
+    """The one precision rule: bf16 or fp32 where asked; for `auto`, bf16 where the hardware does it natively.
+
+    Training's `auto` takes bf16 only on a GPU; on CPU it stays fp32, the only CPU training precision this
+    project has measured. Inference's `auto` also takes bf16 on a CPU with native bf16 matmuls (AVX512-BF16 /
+    AMX), where results/bench/predictor_precision.json compares it with fp32.
+    """
+    if precision in ("bf16", "fp32"):
+        return torch.bfloat16 if precision == "bf16" else torch.float32
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return torch.bfloat16 if inference and cpu_has_fast_bf16() else torch.float32
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU has native bf16 matmul instructions (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _quantization_config(dtype: torch.dtype):

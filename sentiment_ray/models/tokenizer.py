@@ -111,7 +111,9 @@ def qwen_tokenizer_dir(ranks_file: str | os.PathLike | None = None) -> Path:
     """
     path = Path(ranks_file) if ranks_file is not None else dashscope_ranks_file()
     if not path.is_file():
-        raise ModelLoadError(f"Qwen's BPE rank file {path} is missing. Reinstall `dashscope` (pip install 'sentiment-ray[offline]').")
+        raise ModelLoadError(
+            f"Qwen's BPE rank file {path} is missing. Reinstall `dashscope` (pip install 'sentiment-ray[offline]')."
+        )
     import tokenizers
     import transformers
 
