@@ -225,7 +225,7 @@ def test_missing_dashscope_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "dashscope" else real_find_spec(name, *a)
     )
-    with pytest.raises(ModelLoadError, match="pip install dashscope"):
+    with pytest.raises(ModelLoadError, match=r"pip install 'sentiment-ray\[offline\]'"):
         build_qwen_tokenizer()
 
 
