@@ -106,9 +106,7 @@ def load_base_model(strategy, path: str, *, pad_token_id: int, finetune: str, de
     import transformers
 
     model_class = getattr(transformers, strategy.model_class_name)
-    kwargs = {"dtype": dtype, "pad_token_id": pad_token_id, "trust_remote_code": False}
-    if strategy.peft_task_type == "SEQ_CLS":
-        kwargs["num_labels"] = 2
+    kwargs = {"dtype": dtype, "pad_token_id": pad_token_id, "trust_remote_code": False, **strategy.model_kwargs}
     if finetune == "qlora":
         kwargs["quantization_config"] = _quantization_config(dtype)
         kwargs["device_map"] = {"": device}

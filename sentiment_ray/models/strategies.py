@@ -26,6 +26,8 @@ class Strategy(Protocol):
     """`AutoModelForCausalLM` or `AutoModelForSequenceClassification` (resolved lazily from transformers)."""
     peft_task_type: str
     """peft TaskType name; SEQ_CLS makes peft train and save the classifier head with the adapter."""
+    model_kwargs: dict
+    """Extra `from_pretrained` arguments of the model class (the classifier's two labels)."""
 
     def encode(self, text: str) -> list[int]:
         """Token ids of the formatted prompt, fitted into max_length."""
@@ -79,6 +81,7 @@ class ClassifierStrategy:
     name = "classifier"
     model_class_name = "AutoModelForSequenceClassification"
     peft_task_type = "SEQ_CLS"
+    model_kwargs = {"num_labels": 2}  # read only: never mutated
 
     def __init__(self, tokenizer, prompt: PromptConfig, max_length: int):
         self.encode = PromptEncoder(tokenizer, prompt.template, max_length)
@@ -132,6 +135,7 @@ class LabelScoringStrategy:
     name = "label_scoring"
     model_class_name = "AutoModelForCausalLM"
     peft_task_type = "CAUSAL_LM"
+    model_kwargs: dict = {}  # read only: never mutated
 
     def __init__(self, tokenizer, prompt: PromptConfig, max_length: int):
         self.encode = PromptEncoder(tokenizer, prompt.template, max_length)
