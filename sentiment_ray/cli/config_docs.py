@@ -51,5 +51,15 @@ def config_table() -> str:
     return "\n".join(rows)
 
 
+def tune_table() -> str:
+    """Markdown rows for the `tune:` section of a sweep config (README, Hyperparameter sweeps)."""
+    from sentiment_ray.tuning.space import TuneConfig
+
+    docs = attribute_docstrings(TuneConfig)
+    rows = ["| field | default | meaning |", "| --- | --- | --- |"]
+    rows += [f"| `tune.{f.name}` | `{_default(f)}` | {docs.get(f.name, '')} |" for f in dataclasses.fields(TuneConfig)]
+    return "\n".join(rows)
+
+
 if __name__ == "__main__":
-    print(config_table())
+    print(config_table(), tune_table(), sep="\n\n")

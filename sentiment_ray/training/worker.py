@@ -157,7 +157,7 @@ def training_arguments(cfg: RunConfig, checkpoint_dir: str, bf16: bool) -> Train
         train_sampling_strategy="group_by_length",  # similar lengths per batch: less padding
         remove_unused_columns=False,
         label_names=["labels"],
-        report_to=["tensorboard"],
+        report_to=[r for r in t.report_to if r != "none"] or "none",
         disable_tqdm=True,  # ProgressCallback prints plain lines instead of carriage-return bars
     )
 

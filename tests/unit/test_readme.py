@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from sentiment_ray.cli.commands import build_parser
-from sentiment_ray.cli.config_docs import config_table
+from sentiment_ray.cli.config_docs import config_table, tune_table
 
 ROOT = Path(__file__).parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -12,6 +12,8 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 def test_config_table_is_current():
     assert config_table() in README, "regenerate with: python -m sentiment_ray.cli.config_docs"
+    assert README.count("| `model.name` |") == 1, "the config table appears once (a stale copy hid here before)"
+    assert tune_table() in README
 
 
 def test_readme_opens_with_the_two_fresh_machine_commands():

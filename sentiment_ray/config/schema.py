@@ -1,4 +1,4 @@
-"""The typed run config: dataclasses with attribute docstrings, loaded from YAML, overridden from the CLI.
+"""The typed run config: dataclasses with attribute docstrings (the README's config table is generated from them).
 
 Every field has a default, so a YAML file (or `--set section.field=value`) only names what differs.
 Validation runs in `__post_init__`, so a config that exists is a config that makes sense.
@@ -7,20 +7,15 @@ Validation runs in `__post_init__`, so a config that exists is a config that mak
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from sentiment_ray.errors import ConfigError
 
 FINETUNE_MODES = ("lora", "qlora", "full")
 STRATEGIES = ("label_scoring", "classifier")
 PLACEMENT_STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
+REPORT_TARGETS = ("tensorboard", "wandb", "mlflow", "none")
 QUOTING_CHOICES = ("auto", "none", "csv")
 """How review files are split into records: auto by extension, none (one per line), csv (RFC 4180 quotes)."""
 DEFAULT_TEMPLATE = "评论：{text}\n情感倾向："
@@ -159,8 +154,20 @@ class TrainConfig:
     """`auto` (latest checkpoint in output_dir), `none` (start over) or a checkpoint folder path."""
     max_failures: int = 0
     """Worker-group failures Ray Train retries from the latest checkpoint (-1: unlimited)."""
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
+    """Where rank 0 logs metrics: any of tensorboard (under output_dir), wandb, mlflow; or none."""
+
+    # Hugging Face `TrainingArguments` names accepted for ours (YAML or --set), e.g. train.num_train_epochs=2.
+    ALIASES = {  # noqa: RUF012 - a class constant, not a field
+        "num_train_epochs": "epochs",
+        "per_device_train_batch_size": "batch_size",
+        "per_device_eval_batch_size": "eval_batch_size",
+        "gradient_accumulation_steps": "grad_accumulation",
+    }
 
     def __post_init__(self):
+        for target in self.report_to:
+            check_choice("train.report_to", target, REPORT_TARGETS)
         for name in ("batch_size", "eval_batch_size", "grad_accumulation", "save_steps", "logging_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
@@ -216,126 +223,3 @@ class RunConfig:
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}")
-
-
-def build_dataclass(cls: type, values: dict[str, Any], where: str = ""):
-    """Build `cls` from a (nested) dict, naming the offending key on unknown fields or wrong types."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where or 'config'} must be a mapping, got {type(values).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in values.items():
-        path = f"{where}.{key}" if where else key
-        if key not in names:
-            hint = difflib.get_close_matches(key, names, n=1)
-            suggestion = f"; did you mean '{hint[0]}'?" if hint else f"; known fields: {', '.join(names)}"
-            raise ConfigError(f"unknown config field '{path}'{suggestion}")
-        kwargs[key] = _coerce(hints[key], value, path)
-    return cls(**kwargs)
-
-
-def _coerce(hint, value, path: str):
-    """Check/convert one YAML value against a field's type hint (int→float is allowed, nothing else silent)."""
-    if dataclasses.is_dataclass(hint):
-        return build_dataclass(hint, value, path)
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, path)
-    if origin is list:
-        if isinstance(value, str):  # CLI convenience: q_proj,v_proj
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, list):
-            raise ConfigError(f"config field '{path}' must be a list, got {value!r}")
-        return [_coerce(args[0], v, f"{path}[{i}]") for i, v in enumerate(value)]
-    if hint in (int, float) and isinstance(value, str):
-        value = _number_from_text(value, hint, path)  # YAML 1.1 reads 3e-4 as a string
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise ConfigError(f"config field '{path}' must be {hint.__name__}, got {value!r}")
-    return value
-
-
-def _number_from_text(text: str, hint: type, path: str):
-    try:
-        return hint(text)
-    except ValueError:
-        raise ConfigError(f"config field '{path}' must be {hint.__name__}, got {text!r}") from None
-
-
-def load_config(
-    path: str | Path | None = None,
-    overrides: list[str] | None = None,
-    updates: dict[str, Any] | None = None,
-    defaults: dict[str, Any] | None = None,
-) -> RunConfig:
-    """YAML file (optional) or already-parsed `defaults` {"train.epochs": 3}, then the named flags' typed `updates`,
-    then `section.field=value` strings (`--set`, values parsed as YAML scalars) → a validated RunConfig.
-
-    A `--set` that gives a field another value than a named flag is refused: which one was meant is unknown.
-    """
-    values: dict[str, Any] = {}
-    if path is not None:
-        values = _read_yaml(Path(path))
-    for key, value in (defaults or {}).items():
-        _set_path(values, key.split("."), value)
-    for key, value in (updates or {}).items():
-        _set_path(values, key.split("."), value)
-    for item in overrides or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override {item!r} must look like section.field=value, e.g. train.epochs=2")
-        value = yaml.safe_load(raw) if raw.strip() else ""
-        if key.strip() in (updates or {}) and updates[key.strip()] != value:
-            raise ConfigError(
-                f"--set {item} contradicts the flag that sets {key.strip()} to {updates[key.strip()]!r}; keep one"
-            )
-        _set_path(values, key.strip().split("."), value)
-    try:
-        return build_dataclass(RunConfig, values)
-    except ConfigError as err:
-        raise ConfigError(f"{path or 'config'}: {err}") from None
-
-
-def resolve_config_path(path: str | Path) -> Path:
-    """A YAML path, or the name of a preset that ships with the package (`tiny`, `qwen2.5-1.5b-lora`, ...)."""
-    path = Path(path)
-    if path.is_file() or path.suffix or len(path.parts) > 1:
-        return path
-    preset = Path(__file__).parent / "presets" / f"{path}.yaml"
-    return preset if preset.is_file() else path
-
-
-def preset_names() -> list[str]:
-    return sorted(p.stem for p in (Path(__file__).parent / "presets").glob("*.yaml"))
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    path = resolve_config_path(path)
-    if not path.is_file():
-        presets = ", ".join(preset_names())
-        raise ConfigError(f"config file not found: {path} (or a preset name: {presets})")
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    return loaded or {}
-
-
-def _set_path(values: dict[str, Any], keys: list[str], value: Any) -> None:
-    node = values
-    for key in keys[:-1]:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"cannot set '{'.'.join(keys)}': '{key}' is not a section")
-    node[keys[-1]] = value
-
-
-def save_config(config: RunConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")

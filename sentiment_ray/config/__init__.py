@@ -1,0 +1,37 @@
+"""The typed configs (`schema.py`) and how they are read from YAML and the command line (`files.py`).
+
+Everything is re-exported here: `from sentiment_ray.config import RunConfig, load_config` is the public path.
+"""
+
+from sentiment_ray.config.files import (
+    PRESETS_DIR,
+    build_dataclass,
+    canonical_key,
+    load_config,
+    preset_names,
+    resolve_config_path,
+    save_config,
+)
+from sentiment_ray.config.schema import (
+    DEFAULT_TEMPLATE,
+    FINETUNE_MODES,
+    PLACEMENT_STRATEGIES,
+    QUOTING_CHOICES,
+    REPORT_TARGETS,
+    STRATEGIES,
+    DataConfig,
+    LoraConfig,
+    ModelConfig,
+    PromptConfig,
+    RunConfig,
+    ScalingConfig,
+    TrainConfig,
+    check_choice,
+)
+
+__all__ = [
+    "DEFAULT_TEMPLATE", "FINETUNE_MODES", "PLACEMENT_STRATEGIES", "PRESETS_DIR", "QUOTING_CHOICES", "REPORT_TARGETS",
+    "STRATEGIES", "DataConfig", "LoraConfig", "ModelConfig", "PromptConfig", "RunConfig", "ScalingConfig",
+    "TrainConfig", "build_dataclass", "canonical_key", "check_choice", "load_config", "preset_names",
+    "resolve_config_path", "save_config",
+]  # fmt: skip
