@@ -4,7 +4,7 @@
 
 (`benchmarks.training` starts one such child per configuration; `measure_step` runs in-process.)
 
-Everything comes from the library, built as `train_worker.train_loop` builds it: the strategy
+Everything comes from the library, built as `training.worker.train_loop` builds it: the strategy
 (`strategies.make_strategy`), the model (`modeling.load_base_model` + `prepare_for_training`), the batch
 (`EncodedReviews` + `LeftPadCollator`), and the optimizer HF Trainer makes from the loop's optimizer
 settings. The step is the loop's: cross-entropy of `strategy.scores`, backward, gradient
@@ -116,7 +116,7 @@ def _page_in(model) -> None:
 def optimizer_arguments(cfg, checkpoint_dir: str):
     """TrainingArguments carrying the loop's optimizer settings, usable outside a process group.
 
-    `train_worker.training_arguments` asks for the gloo backend on CPU, which needs Ray Train's process
+    `training.worker.training_arguments` asks for the gloo backend on CPU, which needs Ray Train's process
     group; the loop sets only lr and weight decay of the optimizer and leaves optim, betas, eps and
     max_grad_norm at HF's defaults, so these arguments give HF Trainer's very optimizer and clipping.
     """
