@@ -1,1 +1,0 @@
-"""Inference: the predictor, batch scoring on Ray Data, and the Ray Serve deployment with its HTTP API."""

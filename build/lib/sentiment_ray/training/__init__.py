@@ -1,1 +1,0 @@
-"""Training: the Ray Train driver and the per-worker training loop."""
