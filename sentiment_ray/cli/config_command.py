@@ -13,16 +13,13 @@ import sys
 import yaml
 
 from sentiment_ray.cli.job_options import READ_KEYS, flag_of, job_options, required
-from sentiment_ray.config import load_config, preset_names, resolve_config_path
+from sentiment_ray.config import load_config, read_yaml_mapping, resolve_config_path
 from sentiment_ray.errors import ConfigError
 
 
 def cmd_config(args) -> int:
     path = resolve_config_path(args.file)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {args.file} (or a preset name: {', '.join(preset_names())})")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    kind, resolved = resolved_config(path, raw if isinstance(raw, dict) else {}, args.set)
+    kind, resolved = resolved_config(path, read_yaml_mapping(path), args.set)
     print(f"# {path}: a valid {kind} config; every field, defaults included", file=sys.stderr)
     print(yaml.safe_dump(resolved, allow_unicode=True, sort_keys=False), end="")
     return 0

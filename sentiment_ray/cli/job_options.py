@@ -10,9 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 
-import yaml
-
-from sentiment_ray.config import resolve_config_path
+from sentiment_ray.config import read_yaml_mapping
 from sentiment_ray.errors import ConfigError
 
 READ_KEYS = ("encoding", "quoting", "sheet")
@@ -29,7 +27,7 @@ def job_options(cls, config: str | None, flags: dict, fixed: dict | None = None)
     from sentiment_ray.data.formats import ReadOptions
 
     where = config or "flags"
-    values = _read_mapping(config) if config else {}
+    values = read_yaml_mapping(config) if config else {}
     names = [f.name for f in dataclasses.fields(cls) if f.name != "read_options"] + list(READ_KEYS)
     unknown = [key for key in values if key not in names]
     if unknown:
@@ -53,13 +51,3 @@ def required(field) -> bool:
 def _unknown(key: str, names: list[str]) -> str:
     close = difflib.get_close_matches(key, names, 1)
     return f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-
-
-def _read_mapping(config: str) -> dict:
-    path = resolve_config_path(config)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {config}")
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(values, dict):
-        raise ConfigError(f"{config}: holds a YAML {type(values).__name__}, not a mapping")
-    return values

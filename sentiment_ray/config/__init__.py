@@ -9,6 +9,7 @@ from sentiment_ray.config.files import (
     canonical_key,
     load_config,
     preset_names,
+    read_yaml_mapping,
     resolve_config_path,
     save_config,
 )
@@ -33,5 +34,5 @@ __all__ = [
     "DEFAULT_TEMPLATE", "FINETUNE_MODES", "PLACEMENT_STRATEGIES", "PRESETS_DIR", "QUOTING_CHOICES", "REPORT_TARGETS",
     "STRATEGIES", "DataConfig", "LoraConfig", "ModelConfig", "PromptConfig", "RunConfig", "ScalingConfig",
     "TrainConfig", "build_dataclass", "canonical_key", "check_choice", "load_config", "preset_names",
-    "resolve_config_path", "save_config",
+    "read_yaml_mapping", "resolve_config_path", "save_config",
 ]  # fmt: skip

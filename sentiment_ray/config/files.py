@@ -90,7 +90,7 @@ def load_config(
     """
     values: dict[str, Any] = {}
     if path is not None:
-        values = _read_yaml(Path(path))
+        values = read_yaml_mapping(path)
     for key, value in (defaults or {}).items():
         _set_path(values, key.split("."), value)
     for key, value in (updates or {}).items():
@@ -123,7 +123,8 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML file or preset; ConfigError naming the file when it is missing, not YAML or no mapping."""
     path = resolve_config_path(path)
     if not path.is_file():
         presets = ", ".join(preset_names())
@@ -132,6 +133,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(loaded or {}, dict):
+        raise ConfigError(f"{path}: holds a YAML {type(loaded).__name__}, not a mapping")
     return loaded or {}
 
 

@@ -11,10 +11,9 @@ import difflib
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
-from sentiment_ray.config import resolve_config_path
+from sentiment_ray.config import read_yaml_mapping
 from sentiment_ray.errors import ConfigError
 from sentiment_ray.inference.http_api import Limits
 
@@ -87,12 +86,7 @@ def _problem(error: dict) -> str:
 def load_serve_yaml(path: str | Path) -> dict:
     """The ServeConfig values in a YAML file: a plain mapping, or a Ray Serve config file (`serve run`'s format),
     whose sentiment application's `args` are taken, with `http_options` host and port."""
-    path = resolve_config_path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: holds a YAML {type(values).__name__}, not a mapping")
+    values = read_yaml_mapping(path)
     if "applications" not in values:
         return values
     apps = [a for a in values["applications"] or [] if a.get("import_path") == APP_IMPORT_PATH]

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from sentiment_ray.config import STRATEGIES, RunConfig, build_dataclass, check_choice, load_config, resolve_config_path
+from sentiment_ray.config import STRATEGIES, RunConfig, build_dataclass, check_choice, load_config, read_yaml_mapping
 from sentiment_ray.errors import ConfigError
 
 # Searched parameter → the RunConfig field it sets in each trial.
@@ -76,10 +76,7 @@ def load_tune_config(
     path: str | Path | None, overrides: list[str] | None = None, updates: dict[str, Any] | None = None
 ) -> tuple[RunConfig, TuneConfig]:
     """A YAML file's `tune:` section (+ `tune.*` updates/overrides) → TuneConfig; the rest → `load_config`."""
-    path = resolve_config_path(path) if path else None
-    if path and not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    values = (yaml.safe_load(path.read_text(encoding="utf-8")) if path else None) or {}
+    values = read_yaml_mapping(path) if path else {}
     tune_values = values.pop("tune", None) or {}
     run_defaults, run_updates = _flatten(values), {}  # the YAML's values, then the named flags'
     for key, value in (updates or {}).items():
