@@ -49,11 +49,11 @@ def proxy_pid() -> int:
     raise RuntimeError("no Serve proxy process on this machine")
 
 
-def chunked_upload(port: int, cap_bytes: int, declared: bool = False) -> dict:
+def chunked_upload(port: int, cap_bytes: int, declared: bool = False, extra_headers: bytes = b"") -> dict:
     """One upload until the server answers (or cap_bytes went out): bytes sent, status, seconds. Chunked, or with
-    a Content-Length of cap_bytes when `declared`."""
+    a Content-Length of cap_bytes when `declared`. `extra_headers`: whole header lines, e.g. the bearer token."""
     framing = b"Content-Length: %d" % cap_bytes if declared else b"Transfer-Encoding: chunked"
-    head = b"POST /predict HTTP/1.1\r\nHost: bench\r\n" + framing + b"\r\n\r\n"
+    head = b"POST /predict HTTP/1.1\r\nHost: bench\r\n" + extra_headers + framing + b"\r\n\r\n"
     chunk = b" " * CHUNK if declared else b"%x\r\n%s\r\n" % (CHUNK, b" " * CHUNK)
     sent, answer, pending = 0, b"", memoryview(chunk)
     started = time.monotonic()
@@ -71,7 +71,8 @@ def chunked_upload(port: int, cap_bytes: int, declared: bool = False) -> dict:
             except BlockingIOError:
                 pass
     status = answer.split(b" ", 2)[1].decode() if answer.startswith(b"HTTP/") else "no answer"
-    return {"sent_mb": round(sent / 1e6, 1), "status": status, "seconds": round(time.monotonic() - started, 2)}
+    seconds = round(time.monotonic() - started, 2)
+    return {"sent_mb": round(sent / 1e6, 1), "sent_bytes": sent, "status": status, "seconds": seconds}
 
 
 def upload_round(port: int, uploads: int, cap_bytes: int, declared: bool = False) -> list[dict]:
