@@ -27,7 +27,6 @@ from benchmarks import common
 FULL = {"rows": 1200, "wide_rows": 240, "batch_sizes": "8,32,128,128:512,128:2048", "reference_rows": 200}
 QUICK = {"rows": 32, "wide_rows": 16, "batch_sizes": "8,128:2048", "reference_rows": 4}
 UNBOUNDED = 1 << 40  # a token budget that never binds: plain chunks of `batch_size` rows
-RAY_BATCH = 512  # run_scoring's default rows per Ray Data batch
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 NOTE = (
     "numbers are for random-init models of the given shape (the tiny preset; Qwen2.5-1.5B's widths with only "
@@ -161,7 +160,6 @@ def ray_data_run(shape: str, folder: str, texts: list[str], best: dict, args, wo
         inputs=[str(source)],
         output=str(workdir / f"scored-{shape}"),
         num_actors=args.num_actors,
-        batch_size=RAY_BATCH,  # the library's defaults: 512 rows per call, the predictor's per-device token budget
         cpus_per_actor=args.cpus_per_actor,
         gpus_per_actor=1.0 if args.device == "cuda" else 0.0,
         device=args.device,
@@ -178,7 +176,7 @@ def ray_data_run(shape: str, folder: str, texts: list[str], best: dict, args, wo
     flops = None if columns is None else common.forward_flops(info["config"], info["lengths"], columns)
     real, padded = pipeline_padding(info["predictors"][best["precision"]], info["lengths"], args.device)
     row = {"shape": shape, "path": f"ray_data {args.num_actors}×{args.cpus_per_actor:g} CPU", **best}
-    row |= {"batch_size": f"{RAY_BATCH} rows per call, predictor defaults"}
+    row |= {"batch_size": f"{opts.batch_size} rows per call, predictor defaults"}
     row.pop("config")
     row |= {
         "rows": summary["rows_written"],
@@ -192,16 +190,15 @@ def ray_data_run(shape: str, folder: str, texts: list[str], best: dict, args, wo
 
 
 def pipeline_padding(predictor, lengths: list[int], device: str) -> tuple[int, int]:
-    """Estimated padding in the Ray Data job: Ray batches of RAY_BATCH consecutive rows (`run_scoring`'s
-    default), each planned by the actor's predictor with its default row cap and token budget."""
-    import inspect
+    """Estimated padding in the Ray Data job: Ray batches of `ScoreOptions.batch_size` consecutive rows (the
+    score job's default), each planned by the actor's predictor with its default row cap and token budget."""
+    from sentiment_ray.inference.batch import ScoreOptions
+    from sentiment_ray.inference.predictor import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_TOKENS
 
-    from sentiment_ray.inference.predictor import DEFAULT_BATCH_TOKENS
-
-    cap = inspect.signature(type(predictor).from_pretrained).parameters["batch_size"].default  # as in the actor
+    rows = ScoreOptions.batch_size
     stats = [
-        padding_stats(predictor, lengths[i : i + RAY_BATCH], (cap, DEFAULT_BATCH_TOKENS[device]))
-        for i in range(0, len(lengths), RAY_BATCH)
+        padding_stats(predictor, lengths[i : i + rows], (DEFAULT_BATCH_ROWS, DEFAULT_BATCH_TOKENS[device]))
+        for i in range(0, len(lengths), rows)
     ]
     return sum(s[0] for s in stats), sum(s[1] for s in stats)
 
@@ -288,7 +285,8 @@ def main(argv: list[str] | None = None) -> None:
         "Ray and actor start-up (ray_start_s, job_s = run_scoring alone) and estimate padding",
         "batch_size ROWS:TOKENS = at most ROWS rows and TOKENS padded tokens per forward, longest rows first "
         "(ROWS alone: no token budget, i.e. plain chunks of ROWS rows as before the budget existed)",
-        f"ray_data: Ray Data hands the actor {RAY_BATCH} rows per call, which its predictor plans into forwards; "
+        "ray_data: Ray Data hands the actor ScoreOptions.batch_size rows per call (the score job's default), which "
+        "its predictor plans into forwards; "
         "its MFU uses the driver's peak (all torch threads) while an actor runs cpus_per_actor threads",
     ]
     path = common.write_result("scoring", payload, tables["predictor"], notes)

@@ -77,7 +77,7 @@ def build_step(spec: StepSpec, checkpoint_dir: str) -> dict:
     import torch
     from transformers import Trainer
 
-    from sentiment_ray.training.worker import build_training_model
+    from sentiment_ray.training.model import build_training_model
 
     cfg = run_config(spec)
     model, tokenizer, strategy, device, dtype = build_training_model(cfg)  # exactly as train_loop builds it
@@ -138,7 +138,7 @@ def longest_batch(cfg, strategy, tokenizer, device) -> dict:
     The longest batch is the one that sizes memory (HF's length-grouped sampler also runs it first).
     """
     from sentiment_ray.data import load_splits
-    from sentiment_ray.training.worker import EncodedReviews, LeftPadCollator
+    from sentiment_ray.training.batches import EncodedReviews, LeftPadCollator
 
     train = load_splits(cfg.data.source, seed=cfg.train.seed, max_train_samples=POOL_ROWS).train
     encoded = EncodedReviews(strategy, train["text"].tolist(), [int(x) for x in train["label"]])

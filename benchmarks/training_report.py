@@ -48,7 +48,7 @@ def token_accounting(strategy, texts: list[str], labels: list[int], batch_size: 
     import torch
     from transformers.trainer_pt_utils import get_length_grouped_indices
 
-    from sentiment_ray.training.worker import EncodedReviews
+    from sentiment_ray.training.batches import EncodedReviews
 
     lengths = [len(ids) for ids in EncodedReviews(strategy, texts, labels).input_ids]
     order = get_length_grouped_indices(lengths, batch_size, generator=torch.Generator().manual_seed(seed))

@@ -3,8 +3,14 @@
 Ray forwards every worker's stdout and stderr to the driver: Ray Train's controller messages, its
 `Reporting training result … metrics={…}` dump per report, transformers' progress bars and deprecation
 warnings, bitsandbytes' notes. `route_to_log_file` keeps all of that in the run's log file and lets through
-only lines that start with a progress tag (`[train]`, `[tune]`), each once. `--verbose` leaves Ray's
-behaviour as it is.
+only lines that start with a progress tag (`[train]`, `[tune]`, `[evaluate]`), each once. `--verbose` leaves
+Ray's behaviour as it is.
+
+Progress itself goes through `logging`, one logger per layer (`sentiment_ray.training`, `.tuning`,
+`.evaluation`, ...). `show_progress` gives the `sentiment_ray` logger a handler that writes INFO records as
+`[train] message` lines on stdout, in the driver and in every Ray worker (whose stdout Ray forwards). A user of
+the library silences it with `logging.getLogger("sentiment_ray").setLevel(logging.WARNING)`, or redirects it
+with handlers of their own.
 
 Ray has no public hook for filtering forwarded lines; the driver prints them through
 `ray._private.worker.global_worker_stdstream_dispatcher` (Ray 2.60, docs/ray-2.60.md), whose handler
@@ -22,7 +28,9 @@ import sys
 import threading
 from pathlib import Path
 
-PROGRESS_TAGS = ("[train]", "[tune]")
+PROGRESS_TAGS = ("[train]", "[tune]", "[evaluate]")
+# The console tag of each layer's logger (sentiment_ray.<layer>.<module>); other layers show their layer name.
+LAYER_TAGS = {"training": "train", "tuning": "tune", "evaluation": "evaluate", "inference": "serve"}
 _RAY_HANDLER = "ray_print_logs"
 _OUR_HANDLER = "sentiment_ray_console"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -31,6 +39,48 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 WORKER_ENV = {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}
 
 _log_file: Path | None = None
+
+
+class ProgressFormatter(logging.Formatter):
+    """`[train] message` for a record of `sentiment_ray.training.worker`: the tag is the record's layer."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = record.name.split(".")
+        layer = parts[1] if len(parts) > 1 and parts[0] == "sentiment_ray" else parts[0]
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            message = f"{record.levelname.lower()}: {message}"
+        return f"[{LAYER_TAGS.get(layer, layer)}] {message}"
+
+
+class ProgressHandler(logging.StreamHandler):
+    """A StreamHandler on `stream`, or on whatever `sys.stdout` is at the time of each record (pytest, Ray swap it)."""
+
+    def __init__(self, stream=None):
+        super().__init__(stream or sys.stdout)
+        self.fixed_stream = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.fixed_stream is None:
+            self.stream = sys.stdout
+        super().emit(record)
+
+
+def show_progress(stream=None) -> logging.Handler:
+    """Write sentiment_ray's INFO records as `[layer] message` lines on `stream` (stdout); once per process.
+
+    Called by the CLI and at the start of Ray Train workers, never at import.
+    """
+    logger = logging.getLogger("sentiment_ray")
+    for handler in logger.handlers:
+        if isinstance(handler, ProgressHandler):
+            return handler
+    handler = ProgressHandler(stream)
+    handler.setFormatter(ProgressFormatter())
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    return handler
 
 
 def route_to_log_file(log_file: Path) -> Path:

@@ -268,7 +268,10 @@ def warn_if_in_job_working_dir() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sentiment_ray.console import show_progress
+
     args = build_parser().parse_args(argv)
+    show_progress()  # the library's progress records ([train] ..., [tune] ...) on stdout
     warn_if_in_job_working_dir()
     try:
         return COMMANDS[args.command](args)

@@ -182,7 +182,9 @@ def _add_serve_parser(sub) -> None:
 
     defaults = {name: field.default for name, field in ServeConfig.model_fields.items()}
     p = sub.add_parser("serve", help="serve model folders over HTTP with Ray Serve (POST /predict)")
-    p.add_argument("--config", help="YAML: ServeConfig keys, or a Serve config file (jobs/serve.yaml); flags override")
+    p.add_argument(
+        "--config", help="YAML: ServeConfig keys, or a Serve config file (jobs/configs/serve.yaml); flags override"
+    )
     p.add_argument("--model-path", help="the default model folder (model id `default`)")
     p.add_argument(
         "--model",

@@ -7,6 +7,7 @@ zero-shot) goes through the same Ray Data scoring pipeline and the same predicto
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ import pandas as pd
 
 from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions
 from sentiment_ray.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -179,7 +182,7 @@ def _model_training_rows(meta: dict, opts: EvaluateOptions) -> pd.DataFrame | No
             seed=meta["config"]["train"]["seed"],
         ).train
     except Exception as err:  # noqa: BLE001 - a missing baseline is reported, never fatal
-        print(f"[evaluate] TF-IDF baseline skipped: the model's training data cannot be loaded here ({err})")
+        log.info("TF-IDF baseline skipped: the model's training data cannot be loaded here (%s)", err)
         return None
 
 

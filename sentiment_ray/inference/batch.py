@@ -10,46 +10,21 @@ is deleted when a run completes.
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions, count_records, open_records
-from sentiment_ray.data.ray_source import EXTENSIONS, META_COLUMNS
+from sentiment_ray.data.ray_source import META_COLUMNS
 from sentiment_ray.errors import DataError
+from sentiment_ray.inference.batch_inputs import describe_inputs, expand_inputs
+from sentiment_ray.inference.score_options import FORMATS, ScoreOptions
+
+__all__ = ["PREDICTION_COLUMNS", "ScoreOptions", "describe_inputs", "expand_inputs", "read_output", "run_scoring"]
 
 PREDICTION_COLUMNS = ["label", "label_id", "confidence", "prob_positive", "error"]
-FORMATS = ("parquet", "csv", "jsonl")
-
-
-@dataclass
-class ScoreOptions:
-    model_path: str
-    inputs: list[str]
-    output: str
-    text_column: str = "text"
-    id_column: str | None = None
-    read_options: ReadOptions = DEFAULT_READ
-    """Encoding, quoting and sheet of the input files."""
-    output_format: str = "parquet"
-    keep_columns: list[str] | None = None
-    """Original columns to keep in the output (None: all of them)."""
-    num_actors: int = 1
-    batch_size: int = 512
-    """Rows per Ray Data batch (one predictor call); the predictor sorts them by length into forwards."""
-    batch_tokens: int | None = None
-    """Padded tokens per forward (None: the predictor's per-device default)."""
-    cpus_per_actor: float = 1.0
-    gpus_per_actor: float = 0.0
-    device: str = "auto"
-    precision: str = "auto"
-    overwrite: bool = False
-    extra_meta: dict = field(default_factory=dict)
 
 
 class PredictorActor:
@@ -115,30 +90,6 @@ def input_column_names(columns) -> dict[str, str]:
     return {c: f"input_{c}" for c in columns if c in PREDICTION_COLUMNS}
 
 
-def expand_inputs(inputs: list[str]) -> list[str]:
-    """FILE | DIR | GLOB → sorted list of supported files (a directory contributes its supported files)."""
-    files: list[str] = []
-    for item in inputs:
-        if any(ch in item for ch in "*?["):
-            matches = sorted(glob.glob(item, recursive=True))
-            if not matches:
-                raise DataError(f"--input {item!r}: the pattern matches no file")
-            files += matches
-        elif os.path.isdir(item):
-            found = sorted(str(p) for p in Path(item).rglob("*") if p.suffix.lstrip(".").lower() in EXTENSIONS)
-            if not found:
-                raise DataError(f"--input {item!r}: the folder holds no {'/'.join(EXTENSIONS)} file")
-            files += found
-        elif os.path.isfile(item):
-            files.append(item)
-        else:
-            raise DataError(f"--input {item!r}: no such file or folder")
-    unsupported = [f for f in files if f.rsplit(".", 1)[-1].lower() not in EXTENSIONS]
-    if unsupported:
-        raise DataError(f"unsupported input file {unsupported[0]!r}: use one of .{', .'.join(EXTENSIONS)}")
-    return [os.path.abspath(f) for f in files]
-
-
 def _prepare_output(opts: ScoreOptions) -> Path:
     output = Path(opts.output).resolve()  # Ray Data's checkpointing refuses relative paths
     checkpoint = checkpoint_dir(str(output))
@@ -151,34 +102,6 @@ def _prepare_output(opts: ScoreOptions) -> Path:
             "(an interrupted run leaves {output}.checkpoint/ and is resumed automatically)"
         )
     return output
-
-
-def describe_inputs(files: list[str], opts: ScoreOptions) -> list[dict]:
-    """Per input file: format, encoding, quoting and records; refuses a file whose columns cannot work."""
-    return [_describe(path, opts) for path in files]
-
-
-def _describe(path: str, opts: ScoreOptions) -> dict:
-    with open(path, "rb") as stream:
-        parsed = open_records(stream, path, opts.read_options)
-        columns = parsed.columns or _json_keys(parsed.records)
-    for flag, column in (("--text-column", opts.text_column), ("--id-column", opts.id_column)):
-        if column and column not in columns:
-            available = ", ".join(repr(c) for c in columns) or "(none)"
-            raise DataError(f"{path}: no column {column!r}; available columns: {available}. Choose one with {flag}.")
-    with open(path, "rb") as stream:
-        records = count_records(stream, path, opts.read_options)
-    return {"path": path, "format": parsed.format, "encoding": parsed.encoding, "records": records}
-
-
-def _json_keys(records, sample: int = 1000) -> list[str]:
-    """A JSON file has no header: the keys of its first `sample` records stand in for one."""
-    keys: dict[str, None] = {}
-    for number, record in enumerate(records):
-        if number == sample:
-            break
-        keys.update(dict.fromkeys(record.values or {}))
-    return list(keys)
 
 
 def checkpoint_dir(output: str) -> Path:

@@ -23,6 +23,8 @@ from sentiment_ray.models.strategies import pad_batch
 _LOAD_LOCK = threading.Lock()
 DEFAULT_MAX_TEXT_CHARS = 20_000
 """Longer texts get an error instead of being tokenised: a guard against runaway inputs, far above any review."""
+DEFAULT_BATCH_ROWS = 128
+"""Most rows per forward, whatever their length."""
 DEFAULT_BATCH_TOKENS = {"cpu": 2048, "cuda": 32768}
 """Most padded tokens per forward: short reviews go in big batches, long ones in small batches."""
 PADDING_SLACK = 0.9
@@ -72,7 +74,7 @@ class SentimentPredictor:
         strategy,
         meta: dict,
         device: torch.device,
-        batch_size: int = 128,
+        batch_size: int = DEFAULT_BATCH_ROWS,
         max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
         batch_tokens: int | None = None,
     ):
@@ -86,7 +88,7 @@ class SentimentPredictor:
         model_path: str | Path,
         device: str = "auto",
         precision: str = "auto",
-        batch_size: int = 128,
+        batch_size: int = DEFAULT_BATCH_ROWS,
         max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
         batch_tokens: int | None = None,
     ) -> SentimentPredictor:

@@ -1,7 +1,7 @@
 """Ray Serve deployment: one or more model folders behind POST /predict, with dynamic batching.
 
     sentiment-ray serve --model-path runs/tiny/model [--model other=runs/x/model] [--port 8000] [--replicas 2]
-    serve run jobs/serve.yaml          # or: serve deploy jobs/serve.yaml
+    serve run jobs/configs/serve.yaml          # or: serve deploy jobs/configs/serve.yaml
 
 Requests pick a model by the `serve_multiplexed_model_id` header or the body's `model` field (default:
 `default`, the `--model-path` folder). Models load lazily into a per-replica LRU
@@ -194,7 +194,7 @@ def build_application(cfg: ServeConfig, api_token: str | None = None):
 
 
 def app_builder(args: ServeConfig):
-    """Entry point for `serve run` / `serve deploy` config files (jobs/serve.yaml).
+    """Entry point for `serve run` / `serve deploy` config files (jobs/configs/serve.yaml).
 
     import_path: sentiment_ray.inference.serve:app_builder. Serve validates the YAML's `args` against the
     annotation: a misspelled or unknown key is refused with its name.

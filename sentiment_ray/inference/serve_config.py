@@ -1,4 +1,4 @@
-"""The typed config of `sentiment-ray serve` and of `serve run jobs/serve.yaml`: one place for every default.
+"""The typed config of `sentiment-ray serve` and of `serve run jobs/configs/serve.yaml`: one place for every default.
 
 `ServeConfig` is what Ray Serve's app builder receives (`app_builder(args: ServeConfig)`: Serve validates the
 YAML's `args` against it), what `sentiment-ray serve --config` reads, and what its flags override. Unknown keys

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import time
@@ -27,6 +28,7 @@ from sentiment_ray.provenance import provenance
 
 RUN_PREFIX = "train-"
 TRAIN_LOG = "train.log"
+log = logging.getLogger(__name__)
 """The run's log file: Ray's and the libraries' output that `sentiment-ray train` keeps off the console."""
 
 
@@ -57,7 +59,7 @@ def run_training(cfg: RunConfig) -> TrainOutcome:
     splits = load_run_splits(cfg, output_dir)
     init_ray()
     check_resources(cfg)
-    print(f"[train] Ray Train run '{name}' in {storage} ({cfg.scaling.num_workers} workers)", flush=True)
+    log.info("Ray Train run '%s' in %s (%d workers)", name, storage, cfg.scaling.num_workers)
     result = build_trainer(cfg, splits, storage, name, resume_path, output_dir).fit()
     return _collect(result, cfg, output_dir, name, storage, time.monotonic() - started)
 
@@ -81,21 +83,26 @@ def load_run_splits(cfg: RunConfig, output_dir: Path) -> dict:
     )
     (output_dir / "data_report.json").write_text(json.dumps(splits.report, ensure_ascii=False, indent=2, default=str))
     frames = {"train": splits.train, "validation": splits.validation, "test": splits.test}
-    print("[train] data: " + ", ".join(f"{k} {len(v)} rows" for k, v in frames.items()), flush=True)
+    log.info("data: %s", ", ".join(f"{k} {len(v)} rows" for k, v in frames.items()))
     for path, info in splits.report.get("conservation", {}).items():
         breaks = info["line_breaks_before_a_record"]["count"]
         if breaks:
-            print(
-                f"[train] warning: {breaks} records of {path} hold a line break followed by what looks like another "
-                f"record: check the quoting (--quoting; read as {info['quoting'] or info['format']})",
-                flush=True,
+            log.warning(
+                "%d records of %s hold a line break followed by what looks like another record: check the quoting "
+                "(--quoting; read as %s)",
+                breaks,
+                path,
+                info["quoting"] or info["format"],
             )
     for split, info in splits.report.get("invalid_rows", {}).items():
         if info["count"]:
-            print(
-                f"[train] {split}: dropped {info['count']} of {info['rows_read']} rows ({info['by_reason']}); "
-                f"details in {output_dir / 'data_report.json'}",
-                flush=True,
+            log.info(
+                "%s: dropped %d of %d rows (%s); details in %s",
+                split,
+                info["count"],
+                info["rows_read"],
+                info["by_reason"],
+                output_dir / "data_report.json",
             )
     return {k: (v["text"].tolist(), [int(x) for x in v["label"]]) for k, v in frames.items()}
 
@@ -122,7 +129,7 @@ def check_resources(cfg: RunConfig) -> None:
     except ConfigError as err:
         if "RAY_ADDRESS" not in os.environ:
             raise
-        print(f"[train] warning: {err}; waiting for the autoscaler", flush=True)
+        log.warning("%s; waiting for the autoscaler", err)
 
 
 def resolve_resume(resume: str, storage: str) -> tuple[str, str | None]:

@@ -8,6 +8,7 @@ model folder and metrics as the run's last Ray checkpoint.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -18,13 +19,17 @@ import ray.train
 import torch
 import torch.nn.functional as F
 from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
-from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers import PrinterCallback, Trainer, TrainingArguments
 
 from sentiment_ray.config import RunConfig, build_dataclass
+from sentiment_ray.console import show_progress
 from sentiment_ray.metrics import binary_metrics, softmax2
-from sentiment_ray.models.strategies import pad_batch
+from sentiment_ray.training.batches import EncodedReviews, LeftPadCollator
+from sentiment_ray.training.callbacks import ProgressCallback, RankZeroReportCallback, fault_injection
+from sentiment_ray.training.model import build_training_model
 
 FINAL_RESULTS = "final_results.json"
+log = logging.getLogger(__name__)
 
 
 class SentimentTrainer(Trainer):
@@ -38,89 +43,6 @@ class SentimentTrainer(Trainer):
         scores = self.strategy.scores(model, inputs)  # [batch, 2] float32
         loss = F.cross_entropy(scores, inputs["labels"])
         return (loss, {"logits": scores}) if return_outputs else loss
-
-
-class LeftPadCollator:
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
-
-    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        batch = pad_batch([f["input_ids"] for f in features], self.pad_id)
-        batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
-        return batch
-
-
-class ProgressCallback(TrainerCallback):
-    """One plain log line per logging step (step, loss, samples/s, ETA): readable in `ray job logs`."""
-
-    def __init__(self):
-        self.start = time.monotonic()
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or not logs or "loss" not in logs:
-            return
-        elapsed = time.monotonic() - self.start
-        rate = state.global_step / elapsed if elapsed > 0 else 0.0
-        eta = (state.max_steps - state.global_step) / rate if rate > 0 else float("nan")
-        print(
-            f"[train] step {state.global_step}/{state.max_steps} epoch {state.epoch:.2f} loss {logs['loss']:.4f} "
-            f"lr {logs.get('learning_rate', 0):.2e} elapsed {elapsed:.0f}s eta {eta:.0f}s",
-            flush=True,
-        )
-
-
-class RankZeroReportCallback(RayTrainReportCallback):
-    """RayTrainReportCallback where only rank 0 uploads the checkpoint, after every rank finished writing it.
-
-    On one node the workers share `output_dir`; with the stock callback every rank copies the newest
-    checkpoint folder, and a rank that copies while rank 0 is still writing it crashes on vanished
-    temp files. A barrier first, then one upload.
-    """
-
-    def on_save(self, args, state, control, **kwargs):
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.barrier()
-        if state.is_world_process_zero:
-            return super().on_save(args, state, control, **kwargs)
-        ray.train.report(metrics={}, checkpoint=None)  # every rank must report (Train V2 collective)
-
-
-class FailAtStepCallback(TrainerCallback):
-    """Test hook (SENTIMENT_RAY_FAIL_AT_STEP=N): kill rank 0's process at step N, once per marker file.
-
-    `os._exit` mimics a crashed or preempted worker (no Python cleanup, no exception to catch), so
-    Ray Train's failure handling, not ours, has to bring the run back.
-    """
-
-    def __init__(self, step: int, marker: str):
-        self.step, self.marker = step, Path(marker)
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step and state.is_world_process_zero and not self.marker.exists():
-            self.marker.parent.mkdir(parents=True, exist_ok=True)
-            # When, so the driver can report how long recovery took (killed → training again from a checkpoint).
-            self.marker.write_text(json.dumps({"killed_at_step": self.step, "killed_at_unix": time.time()}))
-            print(f"[train] fault injection: killing rank 0 at step {self.step}", flush=True)
-            os._exit(1)
-
-
-def _fault_injection(loop_config: dict) -> list:
-    step = loop_config.get("fail_at_step")
-    return [FailAtStepCallback(step, loop_config["fail_marker"])] if step else []
-
-
-class EncodedReviews(torch.utils.data.Dataset):
-    """Token ids + label per review; HF's length-grouped sampler reads `input_ids` lengths from it."""
-
-    def __init__(self, strategy, texts: list[str], labels: list[int]):
-        self.input_ids = [strategy.encode(t) for t in texts]
-        self.labels = labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> dict:
-        return {"input_ids": self.input_ids[i], "labels": self.labels[i]}
 
 
 def eval_metrics(eval_pred) -> dict:
@@ -167,39 +89,9 @@ def _latest_state(checkpoint_dir: Path) -> dict:
     return json.loads(state.read_text()) if state.is_file() else {}
 
 
-def build_training_model(cfg: RunConfig):
-    """(model ready to train, tokenizer, strategy, device, compute dtype) for `cfg`, as every worker builds them."""
-    from sentiment_ray.models.loading import (
-        compute_dtype,
-        load_base_model,
-        load_tokenizer,
-        pick_device,
-        prepare_for_training,
-        resolve_base,
-    )
-    from sentiment_ray.models.strategies import make_strategy
-
-    device = pick_device(cfg.scaling.use_gpu)
-    dtype = compute_dtype(cfg.train.precision, device)
-    base_path = resolve_base(cfg.model.name, cfg.model.tiny_seed)
-    tokenizer = load_tokenizer(base_path)
-    strategy = make_strategy(cfg.model.strategy, tokenizer, cfg.prompt, cfg.data.max_length)
-    torch.manual_seed(cfg.train.seed)  # the classifier head's init must agree across workers
-    # Full finetuning keeps fp32 master weights (bf16 comes from autocast); adapters train on a bf16 base.
-    load_dtype = torch.float32 if cfg.model.finetune == "full" else dtype
-    model = load_base_model(
-        strategy,
-        base_path,
-        pad_token_id=tokenizer.pad_token_id,
-        finetune=cfg.model.finetune,
-        device=device,
-        dtype=load_dtype,
-    )
-    return prepare_for_training(model, strategy, cfg.model, cfg.lora), tokenizer, strategy, device, dtype
-
-
 def train_loop(loop_config: dict) -> None:
     """Ray Train entry point (runs on every worker)."""
+    show_progress()  # this worker's progress lines on its stdout, which Ray forwards to the driver
     cfg = build_dataclass(RunConfig, loop_config["config"])
     restored = ray.train.get_checkpoint()
     model, tokenizer, strategy, _device, dtype = build_training_model(cfg)
@@ -211,7 +103,7 @@ def train_loop(loop_config: dict) -> None:
         eval_dataset=splits["validation"],
         data_collator=LeftPadCollator(tokenizer.pad_token_id),
         compute_metrics=eval_metrics,
-        callbacks=[RankZeroReportCallback(), ProgressCallback(), *_fault_injection(loop_config)],
+        callbacks=[RankZeroReportCallback(), ProgressCallback(), *fault_injection(loop_config)],
         strategy=strategy,
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; ProgressCallback prints one line
@@ -233,12 +125,12 @@ def _train_from(trainer, checkpoint_path: str | None) -> dict:
     state = _latest_state(Path(checkpoint_path)) if checkpoint_path else {}
     if state and state.get("global_step", 0) >= state.get("max_steps", 1 << 62):
         # HF would run one extra step on a finished checkpoint: load the weights and skip training instead.
-        print(f"[train] checkpoint {checkpoint_path} already reached step {state['global_step']}", flush=True)
+        log.info("checkpoint %s already reached step %d", checkpoint_path, state["global_step"])
         trainer._load_from_checkpoint(checkpoint_path)
         trainer.state.global_step = state["global_step"]
         return {"global_step": state["global_step"], "resumed_from_step": state["global_step"], "train_runtime_s": 0.0}
     if checkpoint_path:
-        print(f"[train] resuming from {checkpoint_path} (step {state.get('global_step', '?')})", flush=True)
+        log.info("resuming from %s (step %s)", checkpoint_path, state.get("global_step", "?"))
     resumed_at = time.time() if checkpoint_path else None  # wall clock: compared with the fault marker's
     output = trainer.train(resume_from_checkpoint=checkpoint_path)
     return {

@@ -13,6 +13,7 @@ Sweep folder layout (`output_dir`):
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -26,6 +27,7 @@ from sentiment_ray.errors import ConfigError
 from sentiment_ray.tuning.space import TuneConfig, load_tune_config, max_concurrent_trials, search_space, trial_config
 
 EXPERIMENT = "tune"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,11 +72,11 @@ def run_tune(cfg: RunConfig, tc: TuneConfig) -> TuneOutcome:
     # The trial actor only waits on fit() (1 CPU, Tune's default); the Train workers reserve their own group.
     trainable = tune.with_resources(trainable, {"CPU": 1})
     if restored:
-        print(f"[tune] restoring the sweep in {experiment}: finished trials are kept, unfinished ones resume")
+        log.info("restoring the sweep in %s: finished trials are kept, unfinished ones resume", experiment)
         tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
         concurrent = max_concurrent_trials(cfg, tc, ray.cluster_resources())
-        print(f"[tune] {tc.num_samples} trials, at most {concurrent} at once, scheduler {tc.scheduler}", flush=True)
+        log.info("%d trials, at most %d at once, scheduler %s", tc.num_samples, concurrent, tc.scheduler)
         tuner = _new_tuner(trainable, tc, storage, concurrent)
     rows = summarize(tuner.fit(), tc)
     write_tables(rows, output_dir, tc)
@@ -100,7 +102,7 @@ def _sweep_as_started(cfg: RunConfig, tc: TuneConfig, output_dir: Path) -> tuple
         return cfg, tc
     started = load_tune_config(saved, updates={"output_dir": cfg.output_dir, "storage_path": cfg.storage_path})
     if started != (cfg, tc):
-        print(f"[tune] note: resuming with the sweep's own {saved}; this run's config and flags differ and are ignored")
+        log.info("note: resuming with the sweep's own %s; this run's config and flags differ and are ignored", saved)
     return started
 
 

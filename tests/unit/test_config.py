@@ -21,7 +21,8 @@ def test_every_yaml_loads_and_starts_with_its_command(path):
     from sentiment_ray.cli.config_command import resolved_config
 
     kind, resolved = resolved_config(path, yaml.safe_load(path.read_text(encoding="utf-8")), [])  # as its job loads it
-    expected = {"score": "score", "evaluate": "evaluate"}.get(path.stem) or ("tune" if "tune" in path.stem else "train")
+    jobs = {"score": "score", "evaluate": "evaluate", "serve": "serve"}
+    expected = jobs.get(path.stem) or ("tune" if "tune" in path.stem else "train")
     assert kind == expected and resolved
     first = path.read_text(encoding="utf-8").splitlines()[0]
     assert first.startswith("# ") and ("sentiment-ray" in first or "jobs/" in first), first

@@ -52,3 +52,37 @@ def test_library_logging_and_warnings_go_to_the_log_file_not_the_console(tmp_pat
         assert message in written
         assert message not in out.stdout + out.stderr
     assert "a real error" in out.stderr  # errors still reach the console
+
+
+def test_progress_goes_through_one_logger_per_layer_that_a_user_can_silence_or_redirect():
+    script = textwrap.dedent(
+        """
+        import logging, sys
+        from sentiment_ray.console import show_progress
+        show_progress(); show_progress()  # idempotent: one handler, one line per record
+        logging.getLogger("sentiment_ray.training.worker").info("step %d/%d loss %.4f", 2, 6, 0.7352)
+        logging.getLogger("sentiment_ray.tuning.sweep").warning("waiting for the autoscaler")
+        logging.getLogger("sentiment_ray.evaluation.suite").info("TF-IDF baseline skipped")
+        logging.getLogger("sentiment_ray").setLevel(logging.WARNING)  # the user silences progress
+        logging.getLogger("sentiment_ray.training.driver").info("not shown")
+        logging.getLogger("sentiment_ray.training.driver").warning("still shown")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "[train] step 2/6 loss 0.7352",
+        "[tune] warning: waiting for the autoscaler",
+        "[evaluate] TF-IDF baseline skipped",
+        "[train] warning: still shown",
+    ]
+
+
+def test_importing_the_library_configures_no_logging():
+    script = (
+        "import logging, sentiment_ray, sentiment_ray.training.worker\n"
+        "print(logging.getLogger('sentiment_ray').handlers)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -36,8 +36,8 @@ def test_a_missing_model_path_and_a_wrong_type_are_named():
 
 
 def test_the_serve_yaml_is_a_valid_config_and_its_args_are_what_the_builder_gets():
-    values = load_serve_yaml("jobs/serve.yaml")
-    raw = yaml.safe_load(open("jobs/serve.yaml", encoding="utf-8"))["applications"][0]["args"]
+    values = load_serve_yaml("jobs/configs/serve.yaml")
+    raw = yaml.safe_load(open("jobs/configs/serve.yaml", encoding="utf-8"))["applications"][0]["args"]
     cfg = ServeConfig.model_validate(values)
     assert {k: getattr(cfg, k) for k in raw} == raw and cfg.host == "127.0.0.1"
 
@@ -55,5 +55,5 @@ def test_config_validate_prints_the_resolved_config_of_each_kind():
     assert train.returncode == 0 and yaml.safe_load(train.stdout)["train"]["max_steps"] == 2
     tune = cli("config", "validate", "jobs/configs/tiny-tune.yaml")
     assert tune.returncode == 0 and "lora_r" in yaml.safe_load(tune.stdout)["tune"]
-    serve = cli("config", "validate", "jobs/serve.yaml")
+    serve = cli("config", "validate", "jobs/configs/serve.yaml")
     assert serve.returncode == 0 and yaml.safe_load(serve.stdout)["max_batch_size"] == 32

@@ -1,0 +1,85 @@
+"""Hugging Face Trainer callbacks of the training loop: progress lines, Ray checkpoints, fault injection."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import ray.train
+import torch
+from ray.train.huggingface.transformers import RayTrainReportCallback
+from transformers import TrainerCallback
+
+log = logging.getLogger(__name__)
+
+
+class ProgressCallback(TrainerCallback):
+    """One plain log line per logging step (step, loss, samples/s, ETA): readable in `ray job logs`."""
+
+    def __init__(self):
+        self.start = time.monotonic()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs or "loss" not in logs:
+            return
+        elapsed = time.monotonic() - self.start
+        rate = state.global_step / elapsed if elapsed > 0 else 0.0
+        eta = (state.max_steps - state.global_step) / rate if rate > 0 else float("nan")
+        log.info(
+            "step %d/%d epoch %.2f loss %.4f lr %.2e elapsed %.0fs eta %.0fs",
+            state.global_step,
+            state.max_steps,
+            state.epoch,
+            logs["loss"],
+            logs.get("learning_rate", 0),
+            elapsed,
+            eta,
+        )
+
+
+class RankZeroReportCallback(RayTrainReportCallback):
+    """RayTrainReportCallback where only rank 0 uploads the checkpoint, after every rank finished writing it.
+
+    On one node the workers share `output_dir`; with the stock callback every rank copies the newest
+    checkpoint folder, and a rank that copies while rank 0 is still writing it crashes on vanished
+    temp files. A barrier first, then one upload.
+    """
+
+    def on_save(self, args, state, control, **kwargs):
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+        if state.is_world_process_zero:
+            return super().on_save(args, state, control, **kwargs)
+        ray.train.report(metrics={}, checkpoint=None)  # every rank must report (Train V2 collective)
+
+
+class FailAtStepCallback(TrainerCallback):
+    """Test hook (SENTIMENT_RAY_FAIL_AT_STEP=N): kill rank 0's process at step N, once per marker file.
+
+    `os._exit` mimics a crashed or preempted worker (no Python cleanup, no exception to catch), so
+    Ray Train's failure handling, not ours, has to bring the run back.
+    """
+
+    def __init__(self, step: int, marker: str):
+        self.step, self.marker = step, Path(marker)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step and state.is_world_process_zero and not self.marker.exists():
+            self.marker.parent.mkdir(parents=True, exist_ok=True)
+            # When, so the driver can report how long recovery took (killed → training again from a checkpoint).
+            self.marker.write_text(json.dumps({"killed_at_step": self.step, "killed_at_unix": time.time()}))
+            log.warning("fault injection: killing rank 0 at step %d", self.step)
+            os._exit(1)
+
+
+def _fault_injection(loop_config: dict) -> list:
+    step = loop_config.get("fail_at_step")
+    return [FailAtStepCallback(step, loop_config["fail_marker"])] if step else []
+
+
+def fault_injection(loop_config: dict) -> list:
+    step = loop_config.get("fail_at_step")
+    return [FailAtStepCallback(step, loop_config["fail_marker"])] if step else []
