@@ -84,3 +84,22 @@ def precheck(what: str, cpus: float, gpus: float, fix: str) -> None:
     if have is not None:
         where = f"the local Ray this command starts (no cluster to join; {EMBEDDED_MIN_CPUS} CPUs at least)"
         check_fits(what, cpus, gpus, have, fix, where)
+
+
+def in_ray_job_working_dir() -> bool:
+    """True inside a `ray job submit` entrypoint: its cwd is a temporary copy that Ray deletes once unused."""
+    cwd = os.getcwd()
+    return "RAY_JOB_CONFIG_JSON_ENV_VAR" in os.environ or ("runtime_resources" in cwd and "working_dir_files" in cwd)
+
+
+def check_durable(path: str | None, what: str) -> None:
+    """Refuse a relative output path inside a Ray job, where it would land in the deleted working dir."""
+    from sentiment_ray.storage import is_uri, local_path
+
+    if not path or is_uri(path) or os.path.isabs(local_path(path)) or not in_ray_job_working_dir():
+        return
+    raise ConfigError(
+        f"{what} {path!r} is relative, and this runs inside a Ray job whose working dir ({os.getcwd()}) is deleted "
+        "when the job ends. Pass a URI (s3://bucket/runs/name, gs://…) or an absolute path on storage every node "
+        "shares (README, GPU cluster)."
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import threading
@@ -20,7 +19,7 @@ def cmd_train(args) -> int:
 
     from sentiment_ray.config import load_config
     from sentiment_ray.console import route_to_log_file
-    from sentiment_ray.training.driver import TRAIN_LOG, has_resumable_checkpoint, run_training
+    from sentiment_ray.training.driver import TRAIN_LOG, has_resumable_checkpoint, run_dir, run_training
 
     updates = {path: getattr(args, flag) for flag, path in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
     if args.use_gpu:
@@ -29,7 +28,7 @@ def cmd_train(args) -> int:
         updates["model.load_in_4bit"] = True
         updates.setdefault("model.finetune", "qlora")
     cfg = load_config(args.config, overrides=args.set, updates=updates)
-    log_file = None if args.verbose else route_to_log_file(Path(cfg.output_dir).resolve() / TRAIN_LOG)
+    log_file = None if args.verbose else route_to_log_file(run_dir(cfg) / TRAIN_LOG)
     try:
         outcome = run_training(cfg)
     except TrainingFailedError as err:
@@ -109,7 +108,7 @@ SCORE_FLAGS = (
 )  # fmt: skip
 EVALUATE_FLAGS = (
     "data", "output_dir", "text_column", "label_column", "id_column", "train_data", "seed", "max_rows", "num_actors",
-    "batch_size", "cpus_per_actor",
+    "batch_size", "cpus_per_actor", "gpus_per_actor", "device", "precision",
 )  # fmt: skip
 
 
@@ -141,6 +140,16 @@ def cmd_zero_shot(args) -> int:
     from sentiment_ray.evaluation.suite import run_zero_shot
 
     _print_evaluation(run_zero_shot(args.model, _evaluate_options(args, "zero-shot"), max_length=args.max_length))
+    return 0
+
+
+def cmd_export(args) -> int:
+    import torch
+
+    from sentiment_ray.models.export import export_model
+
+    dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+    print(f"exported: {export_model(args.model_path, args.output, dtype)} (README.md: the model card)")
     return 0
 
 
@@ -251,20 +260,9 @@ COMMANDS = {
     "zero-shot": cmd_zero_shot,
     "serve": cmd_serve,
     "tune": cmd_tune,
+    "export": cmd_export,
     "config": cmd_config,
 }
-
-
-def warn_if_in_job_working_dir() -> None:
-    """Under `ray job submit --working-dir`, the cwd is a temporary copy that Ray deletes once unused."""
-    cwd = os.getcwd()
-    if "runtime_resources" in cwd and "working_dir_files" in cwd:
-        print(
-            f"note: running in a Ray job's temporary working dir ({cwd}); relative output paths land there and "
-            "are deleted with it. Pass absolute paths on storage that outlives the job (see README, GPU cluster).",
-            file=sys.stderr,
-            flush=True,
-        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,7 +270,6 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     show_progress()  # the library's progress records ([train] ..., [tune] ...) on stdout
-    warn_if_in_job_working_dir()
     try:
         return COMMANDS[args.command](args)
     except SentimentRayError as err:

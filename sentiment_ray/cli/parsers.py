@@ -102,6 +102,13 @@ def _add_train_parser(sub) -> None:
     )
 
 
+def _add_export_parser(sub) -> None:
+    p = sub.add_parser("export", help="a merged full-weight Hugging Face folder + model card, loadable without us")
+    p.add_argument("--model-path", required=True, help="a model folder (<run>/model), local or a URI (s3://…)")
+    p.add_argument("--output", required=True, help="a new local folder")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="dtype of the written weights")
+
+
 def _add_predict_parser(sub) -> None:
     p = sub.add_parser("predict", help="predict sentiment with a trained model folder")
     p.add_argument("--model-path", required=True, help="a model folder (<run>/model)")
@@ -149,6 +156,9 @@ def _add_evaluation_flags(p) -> None:
     p.add_argument("--num-actors", type=int)
     p.add_argument("--batch-size", type=int, help="rows per Ray Data batch")
     p.add_argument("--cpus-per-actor", type=float)
+    p.add_argument("--gpus-per-actor", type=float, help="GPUs per predictor actor (1 with --device cuda)")
+    p.add_argument("--device", help="auto | cpu | cuda")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"])
 
 
 def _add_evaluate_parsers(sub) -> None:
@@ -241,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate_parsers(sub)
     _add_serve_parser(sub)
     _add_tune_parser(sub)
+    _add_export_parser(sub)
     _add_config_parser(sub)
     return parser
 

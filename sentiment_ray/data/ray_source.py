@@ -25,6 +25,7 @@ from ray.data.datasource import FileBasedDatasource
 
 from sentiment_ray.data.formats import DEFAULT_READ, FORMATS, ReadOptions, open_records
 from sentiment_ray.data.records import Record, invalid_unicode_problem
+from sentiment_ray.storage import is_uri
 
 BLOCK_ROWS = 1024
 EXTENSIONS = [ext.lstrip(".") for ext in FORMATS]
@@ -39,8 +40,12 @@ class ReviewFileDatasource(FileBasedDatasource):
     ):
         super().__init__(paths, file_extensions=EXTENSIONS, **kwargs)
         self.text_column, self.id_column, self.options = text_column, id_column, options
+        # Ray hands `_read_stream` a URI's path without its scheme (`bucket/key`); rows name the URI as given.
+        given = [paths] if isinstance(paths, str) else list(paths)
+        self.uri_of = {p.split("://", 1)[1]: p for p in given if is_uri(p)}
 
     def _read_stream(self, f, path: str) -> Iterator:
+        path = self.uri_of.get(path, path)
         parsed = open_records(f, path, self.options)
         stringify = parsed.format != "parquet"  # one column type (str) in every block of a text or sheet file
         block: list[dict] = []

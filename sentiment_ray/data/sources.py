@@ -19,6 +19,7 @@ from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions
 from sentiment_ray.data.readers import SUPPORTED_EXTENSIONS, build_frame, read_reviews
 from sentiment_ray.errors import ConfigError, DataError
 from sentiment_ray.labels import LABEL_NAMES
+from sentiment_ray.storage import is_uri, local_copy
 
 SPLIT_NAMES = ("train", "validation", "test")
 SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validation", "val": "validation", "test": "test"}
@@ -75,8 +76,8 @@ def load_splits(
         report.update(source=f"Hugging Face Hub dataset {dataset_id}", source_kind="hub")
         parts, origins = _load_hub(dataset_id, columns, max_invalid_fraction, seed, report)
     else:
-        path = Path(source)
-        report.update(source=str(path), source_kind="folder" if path.is_dir() else "file")
+        path = local_copy(source)  # a URI (s3://…): this node's cached copy of the file or folder
+        report.update(source=name if is_uri(name) else str(path), source_kind="folder" if path.is_dir() else "file")
         if path.is_dir():
             parts, origins = _load_folder(path, columns, max_invalid_fraction, seed, report)
         elif path.is_file():

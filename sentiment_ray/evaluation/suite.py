@@ -17,6 +17,7 @@ import pandas as pd
 
 from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions
 from sentiment_ray.errors import DataError
+from sentiment_ray.storage import is_uri, local_copy
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,12 @@ class EvaluateOptions:
     num_actors: int = 1
     batch_size: int = 512
     cpus_per_actor: float = 1.0
+    gpus_per_actor: float = 0.0
+    """GPUs each predictor actor reserves (1 with device cuda: one model copy per GPU)."""
+    device: str = "auto"
+    """auto | cpu | cuda: where each actor runs its predictor."""
+    precision: str = "auto"
+    """auto | bf16 | fp32."""
 
 
 class RayDataPredictions:
@@ -64,6 +71,9 @@ class RayDataPredictions:
                 num_actors=self.opts.num_actors,
                 batch_size=self.opts.batch_size,
                 cpus_per_actor=self.opts.cpus_per_actor,
+                gpus_per_actor=self.opts.gpus_per_actor,
+                device=self.opts.device,
+                precision=self.opts.precision,
                 overwrite=True,
             )
         )
@@ -80,8 +90,9 @@ def evaluation_rows(opts: EvaluateOptions) -> tuple[pd.DataFrame, pd.DataFrame |
 
     kw = {"text_column": opts.text_column, "label_column": opts.label_column, "id_column": opts.id_column}
     conservation = None
-    if Path(opts.data).is_file():  # a file is evaluated whole
-        rows = read_reviews(opts.data, **kw, require_label=True, options=opts.read_options)
+    data = local_copy(opts.data) if is_uri(opts.data) else Path(opts.data)  # s3://…: this node's cached copy
+    if data.is_file():  # a file is evaluated whole
+        rows = read_reviews(data, **kw, require_label=True, options=opts.read_options)
         conservation = rows.attrs["file"]
         train = None
     else:
@@ -116,10 +127,12 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
     from sentiment_ray.evaluation.robustness import robustness_result
     from sentiment_ray.models.folder import prepare_folder_base
     from sentiment_ray.provenance import provenance
-    from sentiment_ray.runtime import init_ray, precheck
+    from sentiment_ray.runtime import check_durable, init_ray, precheck
 
-    actors = f"--num-actors {opts.num_actors} × --cpus-per-actor {opts.cpus_per_actor:g}"
-    precheck(actors, opts.num_actors * opts.cpus_per_actor, 0.0, "lower --num-actors / --cpus-per-actor")
+    check_durable(opts.output_dir, "--output-dir")  # inside a Ray job: never into its temporary working dir
+    n, cpus, gpus = opts.num_actors, opts.cpus_per_actor, opts.gpus_per_actor
+    actors = f"--num-actors {n} × (--cpus-per-actor {cpus:g}{f', --gpus-per-actor {gpus:g}' if gpus else ''})"
+    precheck(actors, n * cpus, n * gpus, "lower --num-actors / --cpus-per-actor / --gpus-per-actor")
     meta = prepare_folder_base(opts.model_path)  # before any actor starts: builds a tiny base once
     rows, train, data_report = evaluation_rows(opts)
     init_ray()  # after the folder and the data are known to be good

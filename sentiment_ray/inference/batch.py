@@ -11,18 +11,33 @@ is deleted when a run completes.
 from __future__ import annotations
 
 import os
-import shutil
 import time
-from pathlib import Path
 
 import pandas as pd
 
 from sentiment_ray.data.ray_source import META_COLUMNS
 from sentiment_ray.errors import DataError
 from sentiment_ray.inference.batch_inputs import describe_inputs, expand_inputs
+from sentiment_ray.inference.batch_output import (
+    checkpoint_dir,
+    count_errors,
+    count_rows,
+    prepare_output,
+    read_output,
+    write,
+)
 from sentiment_ray.inference.score_options import FORMATS, ScoreOptions
+from sentiment_ray.storage import is_uri
 
-__all__ = ["PREDICTION_COLUMNS", "ScoreOptions", "describe_inputs", "expand_inputs", "read_output", "run_scoring"]
+__all__ = [
+    "PREDICTION_COLUMNS",
+    "ScoreOptions",
+    "checkpoint_dir",
+    "describe_inputs",
+    "expand_inputs",
+    "read_output",
+    "run_scoring",
+]
 
 PREDICTION_COLUMNS = ["label", "label_id", "confidence", "prob_positive", "error"]
 
@@ -90,24 +105,6 @@ def input_column_names(columns) -> dict[str, str]:
     return {c: f"input_{c}" for c in columns if c in PREDICTION_COLUMNS}
 
 
-def _prepare_output(opts: ScoreOptions) -> Path:
-    output = Path(opts.output).resolve()  # Ray Data's checkpointing refuses relative paths
-    checkpoint = checkpoint_dir(str(output))
-    if opts.overwrite:
-        shutil.rmtree(output, ignore_errors=True)
-        shutil.rmtree(checkpoint, ignore_errors=True)
-    elif output.exists() and any(output.iterdir()) and not checkpoint.exists():
-        raise DataError(
-            f"--output {output} already holds a finished run; pass --overwrite or another path "
-            "(an interrupted run leaves {output}.checkpoint/ and is resumed automatically)"
-        )
-    return output
-
-
-def checkpoint_dir(output: str) -> Path:
-    return Path(str(output).rstrip("/") + ".checkpoint")
-
-
 def build_pipeline(opts: ScoreOptions, files: list[str]):
     """Read → map_batches(PredictorActor) → select columns (the write happens in `run_scoring`)."""
     import ray.data
@@ -126,7 +123,7 @@ def build_pipeline(opts: ScoreOptions, files: list[str]):
         num_cpus=opts.cpus_per_actor,
         num_gpus=opts.gpus_per_actor,
         fn_constructor_kwargs={
-            "model_path": os.path.abspath(opts.model_path),
+            "model_path": opts.model_path if is_uri(opts.model_path) else os.path.abspath(opts.model_path),
             "text_column": opts.text_column,
             "device": opts.device,
             "precision": opts.precision,
@@ -147,7 +144,9 @@ def run_scoring(opts: ScoreOptions) -> dict:
     from ray.data.checkpoint import CheckpointConfig
 
     from sentiment_ray.models.folder import prepare_folder_base
-    from sentiment_ray.runtime import init_ray, precheck
+    from sentiment_ray.runtime import check_durable, init_ray, precheck
+
+    check_durable(opts.output, "--output")  # inside a Ray job: never into its temporary working dir
 
     n, cpus, gpus = opts.num_actors, opts.cpus_per_actor, opts.gpus_per_actor
     actors = f"--num-actors {n} × (--cpus-per-actor {cpus:g}{f', --gpus-per-actor {gpus:g}' if gpus else ''})"
@@ -157,18 +156,18 @@ def run_scoring(opts: ScoreOptions) -> dict:
     files = expand_inputs(opts.inputs)
     prepare_folder_base(opts.model_path)  # fail before starting actors when the folder is wrong; build its base
     inputs = describe_inputs(files, opts)  # header and column checks, encodings, record counts: before Ray works
-    output = _prepare_output(opts)
+    output = prepare_output(opts)
     init_ray()  # a no-op when Ray is up already (evaluation, tests)
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # output blocks follow input order
     context.checkpoint_config = CheckpointConfig(id_column="row_key", checkpoint_path=str(checkpoint_dir(output)))
     started = time.monotonic()
     try:
-        _write(build_pipeline(opts, files), output, opts.output_format)
+        write(build_pipeline(opts, files), output, opts.output_format)
     finally:  # the context is process-global: later pipelines (e.g. evaluation's) must not inherit it
         context.checkpoint_config = None
     elapsed = time.monotonic() - started
-    rows = _count(output, opts.output_format)
+    rows = count_rows(output, opts.output_format)
     records = sum(i["records"] for i in inputs)
     if rows != records:  # the conservation contract: one row per record, none lost, none merged
         raise DataError(f"scoring wrote {rows} rows for {records} input records in {output}; please report")
@@ -178,62 +177,8 @@ def run_scoring(opts: ScoreOptions) -> dict:
         "output": str(output),
         "records": records,
         "rows_written": rows,
-        "rows_with_error": _count_errors(output, opts.output_format),
+        "rows_with_error": count_errors(output, opts.output_format),
         "seconds": elapsed,
         "rows_per_s": rows / elapsed if elapsed else None,
         "num_actors": opts.num_actors,
     }
-
-
-def _write(ds, output: Path, output_format: str) -> None:
-    if output_format == "parquet":
-        ds.write_parquet(str(output))
-    elif output_format == "csv":
-        ds.write_csv(str(output))
-    else:
-        ds.write_json(str(output))
-
-
-def read_output(output: str | Path, output_format: str = "parquet") -> pd.DataFrame:
-    """All written rows as one DataFrame (object columns, None for missing), in input order."""
-    files = sorted(f for f in Path(output).glob("*") if f.is_file() and not f.name.startswith("."))
-    if not files:
-        return pd.DataFrame()
-    if output_format == "parquet":  # blocks may differ in inferred types (an all-null column): let arrow unify
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        frame = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive").to_pandas()
-    else:
-        read = (
-            (lambda p: pd.read_csv(p, keep_default_na=False, dtype=str))
-            if output_format == "csv"
-            else (lambda p: pd.read_json(p, lines=True, dtype=False))
-        )
-        frame = pd.concat([read(f).astype(object) for f in files], ignore_index=True)
-    frame = frame.astype(object).where(frame.notna(), None)  # missing is None (pandas 3 would show NaN)
-    frame["source_row"] = frame["source_row"].astype(int)
-    return frame.sort_values(["source_file", "source_row"], kind="stable").reset_index(drop=True)
-
-
-def _count_errors(output: Path, output_format: str) -> int:
-    """Rows written with an `error` (Parquet: reads that one column only)."""
-    if output_format != "parquet":
-        frame = read_output(output, output_format)
-        return int(frame["error"].notna().sum()) if "error" in frame else 0
-    import pyarrow.parquet as pq
-
-    errors = 0
-    for file in Path(output).glob("*.parquet"):
-        column = pq.read_table(file, columns=["error"]).column("error")
-        errors += len(column) - column.null_count
-    return errors
-
-
-def _count(output: Path, output_format: str) -> int:
-    """Rows written (Parquet: from file metadata, without reading the data)."""
-    if output_format != "parquet":
-        return len(read_output(output, output_format))
-    import pyarrow.parquet as pq
-
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in Path(output).glob("*.parquet"))

@@ -13,6 +13,7 @@ from sentiment_ray.config import PromptConfig, RunConfig, save_config
 from sentiment_ray.errors import ModelFolderError
 from sentiment_ray.models.folder_check import ZERO_SHOT, check_files, check_hf_config, check_meta, read_json_object
 from sentiment_ray.provenance import provenance
+from sentiment_ray.storage import is_uri, local_folder, local_path
 
 META_FILE = "sentiment_meta.json"
 
@@ -78,7 +79,20 @@ def save_zero_shot_folder(
 
 
 def read_meta(folder: str | Path) -> dict:
-    """The folder's validated meta: schema, the files its finetune mode needs, and a safe config.json."""
+    """The folder's validated meta: schema, the files its finetune mode needs, and a safe config.json.
+
+    `folder` may be a URI (`s3://…`): this node's cached copy is checked, and errors name the URI.
+    """
+    if not is_uri(folder):
+        return _read_local_meta(local_path(folder))
+    local = local_folder(folder)
+    try:
+        return _read_local_meta(local)
+    except ModelFolderError as err:
+        raise ModelFolderError(f"{folder} (this node's copy: {local}): {err}") from None
+
+
+def _read_local_meta(folder: str | Path) -> dict:
     path = Path(folder) / META_FILE
     if not path.is_file():
         hint = " (pass the run's model/ subfolder)" if (Path(folder) / "model" / META_FILE).is_file() else ""
@@ -113,6 +127,7 @@ def load_model_folder(folder: str | Path, device, dtype, specialize: bool = True
     from sentiment_ray.models.strategies import make_strategy
 
     meta = read_meta(folder)
+    folder = local_folder(folder)  # a URI: the copy read_meta just checked (the cache's fast path)
     tokenizer = load_tokenizer(str(folder))
     strategy = make_strategy(meta["strategy"], tokenizer, prompt_of(meta), meta["max_length"])
     base = str(folder) if meta["finetune"] == "full" else resolve_base(meta["base_model"], meta.get("tiny_seed", 0))

@@ -9,6 +9,11 @@ Run folder layout (`output_dir`):
     ray/train-<stamp>/    Ray Train storage: checkpoints (unless storage_path points elsewhere)
     hf_checkpoints/       the workers' local HF checkpoint scratch
     tensorboard/          TensorBoard event files (rank 0)
+
+`output_dir` may be a URI (`s3://…`, `gs://…`): the driver then writes the run folder in a local staging folder
+(`run_dir`) and uploads it when training ends (rank 0 uploads its TensorBoard events itself, from whichever node it
+ran on), and Ray Train's storage defaults to `<output_dir>/ray`. Inside a Ray job, a relative `output_dir` is
+refused: it would land in the job's temporary working dir.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 from sentiment_ray.config import RunConfig, save_config
 from sentiment_ray.errors import ConfigError
 from sentiment_ray.provenance import provenance
+from sentiment_ray.storage import is_uri, join, local_path
 
 RUN_PREFIX = "train-"
 TRAIN_LOG = "train.log"
@@ -34,8 +40,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainOutcome:
-    output_dir: Path
-    model_dir: Path
+    output_dir: Path | str
+    """The run folder: a local path, or the URI it was uploaded to."""
+    model_dir: Path | str
     train_results: dict
     test_results: dict
 
@@ -45,15 +52,17 @@ def run_training(cfg: RunConfig) -> TrainOutcome:
 
     check_base_name(cfg.model.name)  # before torch is even imported: a wrong --model fails at once
     from sentiment_ray.models.loading import prepare_base
-    from sentiment_ray.runtime import init_ray, precheck
+    from sentiment_ray.runtime import check_durable, init_ray, precheck
 
+    check_durable(cfg.output_dir, "--output-dir")  # inside a Ray job: never into its temporary working dir
+    check_durable(cfg.storage_path, "storage_path")
     precheck(*scaling_request(cfg))  # an embedded Ray too small for the workers: fail before anything starts
 
     started = time.monotonic()
-    output_dir = Path(cfg.output_dir).resolve()
+    output_dir = run_dir(cfg)
     output_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, output_dir / "config.yaml")
-    storage = cfg.storage_path or str(output_dir / "ray")
+    storage = storage_of(cfg)
     name, resume_path = resolve_resume(cfg.train.resume, storage)  # a wrong --resume PATH fails before anything
     prepare_base(cfg.model.name, cfg.model.tiny_seed)  # a wrong --model fails here; shared cache entries built once
     splits = load_run_splits(cfg, output_dir)
@@ -61,7 +70,41 @@ def run_training(cfg: RunConfig) -> TrainOutcome:
     check_resources(cfg)
     log.info("Ray Train run '%s' in %s (%d workers)", name, storage, cfg.scaling.num_workers)
     result = build_trainer(cfg, splits, storage, name, resume_path, output_dir).fit()
-    return _collect(result, cfg, output_dir, name, storage, time.monotonic() - started)
+    outcome = _collect(result, cfg, output_dir, name, storage, time.monotonic() - started)
+    return publish_run(outcome, cfg) if is_uri(cfg.output_dir) else outcome
+
+
+def run_dir(cfg: RunConfig) -> Path:
+    """Where this process writes the run folder: `output_dir`, or a local staging folder for a URI."""
+    if is_uri(cfg.output_dir):
+        from sentiment_ray.cache import sentiment_ray_cache_dir, short_hash
+
+        return sentiment_ray_cache_dir() / "staging" / f"{Path(cfg.output_dir).name}-{short_hash([cfg.output_dir])}"
+    return Path(local_path(cfg.output_dir)).resolve()
+
+
+def storage_of(cfg: RunConfig) -> str:
+    """Ray Train's storage: `storage_path`, else `<output_dir>/ray` (a URI stays a URI)."""
+    if cfg.storage_path:
+        return cfg.storage_path
+    return join(cfg.output_dir, "ray") if is_uri(cfg.output_dir) else str(run_dir(cfg) / "ray")
+
+
+# Scratch the workers wrote on their own disks, and events rank 0 uploads itself: not part of the upload.
+NOT_UPLOADED = ("hf_checkpoints", "tensorboard", "ray")
+
+
+def publish_run(outcome: TrainOutcome, cfg: RunConfig) -> TrainOutcome:
+    """Upload the staged run folder to the `output_dir` URI; the outcome then names the URI."""
+    from sentiment_ray.storage import upload_file, upload_folder
+
+    uri = cfg.output_dir.rstrip("/")
+    for entry in sorted(Path(outcome.output_dir).iterdir()):
+        if entry.name in NOT_UPLOADED:
+            continue
+        (upload_folder if entry.is_dir() else upload_file)(entry, join(uri, entry.name))
+    log.info("run folder uploaded to %s", uri)
+    return TrainOutcome(uri, join(uri, "model"), outcome.train_results, outcome.test_results)
 
 
 def load_run_splits(cfg: RunConfig, output_dir: Path) -> dict:
@@ -155,8 +198,7 @@ def resolve_resume(resume: str, storage: str) -> tuple[str, str | None]:
 
 def has_resumable_checkpoint(cfg: RunConfig) -> bool:
     """Whether `--resume auto` would continue a run of this config's storage from a mid-training checkpoint."""
-    storage = cfg.storage_path or str(Path(cfg.output_dir).resolve() / "ray")
-    return _latest_run_with_checkpoint(storage) is not None
+    return _latest_run_with_checkpoint(storage_of(cfg)) is not None
 
 
 def _latest_run_with_checkpoint(storage: str) -> str | None:
@@ -205,6 +247,7 @@ def build_trainer(
         "splits": splits,
         "resume_path": resume_path,
         "checkpoint_dir": str(output_dir / "hf_checkpoints"),
+        "tensorboard_uri": join(cfg.output_dir, "tensorboard") if is_uri(cfg.output_dir) else None,
         **_fault_injection_settings(output_dir),
     }
     env = {"env_vars": {"TENSORBOARD_LOGGING_DIR": str(output_dir / "tensorboard"), **WORKER_ENV}}

@@ -109,7 +109,17 @@ def train_loop(loop_config: dict) -> None:
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; ProgressCallback prints one line
     trainer = prepare_trainer(trainer)
     train_output = _fit(trainer, restored, loop_config.get("resume_path"))
+    _upload_tensorboard(loop_config.get("tensorboard_uri"))
     _report_final(trainer, tokenizer, cfg, splits, train_output)
+
+
+def _upload_tensorboard(uri: str | None) -> None:
+    """Rank 0's event files to the run's URI (it may run on a node whose disk the driver never sees)."""
+    events = os.environ.get("TENSORBOARD_LOGGING_DIR")
+    if uri and events and Path(events).is_dir() and ray.train.get_context().get_world_rank() == 0:
+        from sentiment_ray.storage import upload_folder
+
+        upload_folder(events, uri)
 
 
 def _fit(trainer, restored, resume_path: str | None) -> dict:

@@ -45,11 +45,19 @@ def run_tune(cfg: RunConfig, tc: TuneConfig) -> TuneOutcome:
     from ray import tune
 
     from sentiment_ray.models.loading import prepare_base
-    from sentiment_ray.runtime import precheck
+    from sentiment_ray.runtime import check_durable, precheck
+    from sentiment_ray.storage import is_uri
     from sentiment_ray.training.driver import check_resources, load_run_splits, scaling_request
     from sentiment_ray.tuning.export import export_best
     from sentiment_ray.tuning.report import summarize, write_plot, write_tables
 
+    if is_uri(cfg.output_dir):
+        raise ConfigError(
+            f"tune --output-dir {cfg.output_dir!r}: a sweep folder is a local or shared-filesystem path; "
+            "put the trials' checkpoints in shared storage with --set storage_path=s3://…"
+        )
+    check_durable(cfg.output_dir, "--output-dir")  # inside a Ray job: never into its temporary working dir
+    check_durable(cfg.storage_path, "storage_path")
     precheck(*scaling_request(cfg))  # one trial's workers must fit an embedded Ray: fail before anything starts
     started = time.monotonic()
     output_dir = Path(cfg.output_dir).resolve()

@@ -1,0 +1,135 @@
+"""The score job's output folder, local or behind a URI (`s3://…`): prepare it, write it, read and count it back.
+
+Everything goes through a pyarrow filesystem, the same one Ray Data writes with, so a local folder and a bucket
+behave alike. The resumable-write checkpoint sits beside the output: `<output>.checkpoint/`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from sentiment_ray.errors import DataError
+from sentiment_ray.inference.score_options import ScoreOptions
+from sentiment_ray.storage import filesystem, is_uri, local_path
+
+
+def resolve(output: str | Path) -> str:
+    """The output as Ray Data gets it: a URI as given, a local path made absolute (checkpointing needs it)."""
+    return str(output).rstrip("/") if is_uri(output) else os.path.abspath(local_path(output))
+
+
+def checkpoint_dir(output: str | Path) -> Path | str:
+    """`<output>.checkpoint`: a Path for a local output, a URI for a URI."""
+    folder = str(output).rstrip("/") + ".checkpoint"
+    return folder if is_uri(output) else Path(folder)
+
+
+def _fs(location: str):
+    import pyarrow.fs
+
+    return filesystem(location) if is_uri(location) else (pyarrow.fs.LocalFileSystem(), location)
+
+
+def _files(location: str, suffix: str = "") -> list[str]:
+    """Visible files directly in `location` (paths inside its filesystem), sorted; [] if it does not exist."""
+    import pyarrow.fs
+
+    fs, path = _fs(location)
+    infos = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+    return sorted(
+        i.path
+        for i in infos
+        if i.type == pyarrow.fs.FileType.File and not i.base_name.startswith(".") and i.path.endswith(suffix)
+    )
+
+
+def _remove(location: str) -> None:
+    import pyarrow.fs
+
+    fs, path = _fs(location)
+    if fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
+        fs.delete_dir(path)
+
+
+def prepare_output(opts: ScoreOptions) -> str:
+    """The resolved output; emptied with --overwrite; refused when it holds a finished run (no checkpoint)."""
+    import pyarrow.fs
+
+    output = resolve(opts.output)
+    checkpoint = str(checkpoint_dir(output))
+    if opts.overwrite:
+        _remove(output)
+        _remove(checkpoint)
+    else:
+        fs, path = _fs(checkpoint)
+        resumable = fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
+        if _files(output) and not resumable:
+            raise DataError(
+                f"--output {output} already holds a finished run; pass --overwrite or another path "
+                f"(an interrupted run leaves {checkpoint}/ and is resumed automatically)"
+            )
+    return output
+
+
+def write(ds, output: str, output_format: str) -> None:
+    if output_format == "parquet":
+        ds.write_parquet(output)
+    elif output_format == "csv":
+        ds.write_csv(output)
+    else:
+        ds.write_json(output)
+
+
+def read_output(output: str | Path, output_format: str = "parquet") -> pd.DataFrame:
+    """All written rows as one DataFrame (object columns, None for missing), in input order."""
+    output = resolve(output)
+    fs, _ = _fs(output)
+    files = _files(output)
+    if not files:
+        return pd.DataFrame()
+    if output_format == "parquet":  # blocks may differ in inferred types (an all-null column): let arrow unify
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        tables = [pq.read_table(f, filesystem=fs) for f in files]
+        frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    else:
+        frame = pd.concat([_read_text_file(fs, f, output_format).astype(object) for f in files], ignore_index=True)
+    frame = frame.astype(object).where(frame.notna(), None)  # missing is None (pandas 3 would show NaN)
+    frame["source_row"] = frame["source_row"].astype(int)
+    return frame.sort_values(["source_file", "source_row"], kind="stable").reset_index(drop=True)
+
+
+def _read_text_file(fs, path: str, output_format: str) -> pd.DataFrame:
+    with fs.open_input_file(path) as stream:
+        if output_format == "csv":
+            return pd.read_csv(stream, keep_default_na=False, dtype=str)
+        return pd.read_json(stream, lines=True, dtype=False)
+
+
+def count_errors(output: str, output_format: str) -> int:
+    """Rows written with an `error` (Parquet: reads that one column only)."""
+    if output_format != "parquet":
+        frame = read_output(output, output_format)
+        return int(frame["error"].notna().sum()) if "error" in frame else 0
+    import pyarrow.parquet as pq
+
+    fs, _ = _fs(output)
+    errors = 0
+    for file in _files(output, ".parquet"):
+        column = pq.read_table(file, columns=["error"], filesystem=fs).column("error")
+        errors += len(column) - column.null_count
+    return errors
+
+
+def count_rows(output: str, output_format: str) -> int:
+    """Rows written (Parquet: from file metadata, without reading the data)."""
+    if output_format != "parquet":
+        return len(read_output(output, output_format))
+    import pyarrow.parquet as pq
+
+    fs, _ = _fs(output)
+    return sum(pq.read_metadata(file, filesystem=fs).num_rows for file in _files(output, ".parquet"))

@@ -1,0 +1,152 @@
+"""`sentiment-ray export`: a model folder → a plain Hugging Face folder that needs no sentiment-ray to load.
+
+- classifier: merged full weights of `AutoModelForSequenceClassification` (id2label: 0 negative, 1 positive);
+- label scoring: the merged causal LM (`AutoModelForCausalLM`, the whole vocabulary head) plus the prompt and the
+  two label words in `sentiment_prompt.json`.
+
+LoRA and QLoRA adapters are merged into a full-precision copy of the base (never into 4-bit weights, which would
+be lossy). Both kinds feed the model the review inside the prompt template, truncated as `PromptEncoder` does;
+the model card (`README.md`) says how, with code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from sentiment_ray.labels import LABEL_NAMES
+
+PROMPT_FILE = "sentiment_prompt.json"
+
+
+def export_model(model_path: str, output: str | Path, dtype: torch.dtype = torch.float32) -> Path:
+    """Write the merged HF folder and its model card into `output` (created; must be empty or absent)."""
+    from sentiment_ray.errors import ConfigError
+    from sentiment_ray.models.folder import prompt_of, read_meta
+    from sentiment_ray.storage import local_folder
+
+    output = Path(output)
+    if output.exists() and any(output.iterdir()):
+        raise ConfigError(f"--output {output} is not empty; choose a new folder")
+    meta = read_meta(model_path)
+    folder = local_folder(model_path)
+    model, tokenizer = _merged_model(folder, meta, dtype)
+    if meta["strategy"] == "classifier":
+        model.config.id2label = dict(enumerate(LABEL_NAMES))
+        model.config.label2id = {name: i for i, name in enumerate(LABEL_NAMES)}
+    output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output, safe_serialization=True)
+    tokenizer.save_pretrained(output)
+    prompt = prompt_of(meta)
+    label_ids = [tokenizer(w, add_special_tokens=False)["input_ids"] for w in prompt.label_words]
+    card = {
+        "strategy": meta["strategy"],
+        "template": prompt.template,
+        "label_words": list(prompt.label_words),
+        "label_token_ids": label_ids,
+        "labels": list(LABEL_NAMES),
+        "max_length": meta["max_length"],
+        "exported_from": str(model_path),
+    }
+    (output / PROMPT_FILE).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (output / "README.md").write_text(model_card(meta, card), encoding="utf-8")
+    return output
+
+
+def _merged_model(folder: Path, meta: dict, dtype: torch.dtype):
+    """(stock HF model with every adapter merged, tokenizer) on the CPU."""
+    from sentiment_ray.models.folder import prompt_of
+    from sentiment_ray.models.loading import load_base_model, load_tokenizer, resolve_base
+    from sentiment_ray.models.strategies import make_strategy
+
+    tokenizer = load_tokenizer(str(folder))
+    strategy = make_strategy(meta["strategy"], tokenizer, prompt_of(meta), meta["max_length"])
+    adapters = meta["finetune"] in ("lora", "qlora")
+    base = str(folder) if meta["finetune"] == "full" else resolve_base(meta["base_model"], meta.get("tiny_seed", 0))
+    model = load_base_model(
+        strategy,
+        base,
+        pad_token_id=tokenizer.pad_token_id,
+        finetune="lora" if adapters else meta["finetune"],  # a full-precision base, also for qlora
+        device=torch.device("cpu"),
+        dtype=dtype,
+        specialize=False,  # the stock head: the whole vocabulary, as any HF consumer expects
+    )
+    if adapters:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+    return model.eval(), tokenizer
+
+
+def model_card(meta: dict, card: dict) -> str:
+    """The export's README.md: what it is, how it was trained and scored, how to use it without sentiment-ray."""
+    metrics = meta.get("metrics", {}).get("test") or {}
+    scores = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("accuracy", "f1", "roc_auc") if k in metrics) or "none"
+    data = meta.get("config", {}).get("data", {}).get("source", "unknown")
+    tiny = " (random-init offline tiny model: these numbers say the pipeline works, not what Qwen reaches)"
+    usage = _CLASSIFIER_USAGE if card["strategy"] == "classifier" else _LABEL_SCORING_USAGE
+    usage = usage.replace('["负面", "正面"]', json.dumps(card["label_words"], ensure_ascii=False))
+    return f"""---
+library_name: transformers
+base_model: {meta["base_model"]}
+tags: [sentiment-analysis, chinese, sentiment-ray]
+---
+
+# Chinese review sentiment ({card["strategy"]}), exported by sentiment-ray
+
+- Base model: `{meta["base_model"]}`{tiny if meta["base_model"] == "tiny" else ""}
+- Strategy: `{card["strategy"]}`; fine-tuning: `{meta["finetune"]}` (adapters merged into full weights)
+- Training data: `{data}`
+- Test metrics (from the model folder): {scores}
+- Prompt template: `{json.dumps(card["template"], ensure_ascii=False)}` (the review replaces `{{text}}`)
+- Label words: negative `{card["label_words"][0]}`, positive `{card["label_words"][1]}`
+- Inputs longer than {card["max_length"]} tokens: the review is cut, never the prompt
+  (prompt prefix + the review's first tokens + prompt suffix).
+
+`sentiment_prompt.json` holds the template, the label words and their token ids.
+
+## Use with plain transformers
+{usage}"""
+
+
+_CLASSIFIER_USAGE = """
+```python
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+tok = AutoTokenizer.from_pretrained(FOLDER)
+model = AutoModelForSequenceClassification.from_pretrained(FOLDER).eval()
+ids = tok(TEMPLATE.format(text=review), return_tensors="pt", add_special_tokens=False)
+p_positive = model(**ids).logits.softmax(-1)[0, 1].item()   # id2label: 0 negative, 1 positive
+```
+"""
+
+_LABEL_SCORING_USAGE = """
+```python
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+tok = AutoTokenizer.from_pretrained(FOLDER)
+model = AutoModelForCausalLM.from_pretrained(FOLDER).eval()
+ids = tok(TEMPLATE.format(text=review), return_tensors="pt", add_special_tokens=False)
+logits = model(**ids).logits[0, -1]                         # the next token after the prompt
+neg, pos = (tok(w, add_special_tokens=False).input_ids[0] for w in LABEL_WORDS)  # single-token words
+p_positive = logits[[neg, pos]].softmax(-1)[1].item()
+```
+
+With label words of several tokens, score each word as the sum of its tokens' log-probabilities (one forward
+per word, the prompt followed by the word's first k-1 tokens).
+
+### vLLM (not tested here: the project's machines have no GPU)
+
+vLLM's classify API can turn the two label words into a one-output classifier whose score is
+P(positive) = sigmoid(logit(positive word) − logit(negative word)):
+
+```bash
+vllm serve FOLDER --task classify --hf-overrides '{"architectures": ["Qwen2ForSequenceClassification"],
+  "classifier_from_token": ["负面", "正面"], "method": "from_2_way_softmax"}'
+```
+
+Send the prompt-formatted text, not the bare review. Use the label words of `sentiment_prompt.json`, negative first.
+"""

@@ -1,0 +1,153 @@
+"""Paths that may be URIs: `s3://`, `gs://`, `hdfs://` (any pyarrow filesystem) as well as local paths.
+
+A run's outputs (model folder, results, logs) can live in shared storage, and every loader reads a model folder
+from it. Endpoints and credentials come from the filesystem's own standard settings (for S3: `AWS_ENDPOINT_URL`,
+`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` or an instance profile), so S3-compatible stores such as
+MinIO, Ceph and R2 work as they are; sentiment-ray adds no flags of its own for them.
+
+A model folder behind a URI is read through a local copy: each node downloads it once into the cache
+(`cache.cached_directory`), under a name made of the URI and the listing of its files (path, size, modification
+time), so that a changed folder is a new entry. Each file is checked against the listing's size before the entry
+is published; concurrent actors or replicas on one node take the entry's lock and share one download.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from sentiment_ray.cache import cached_directory, sentiment_ray_cache_dir, short_hash
+from sentiment_ray.errors import SentimentRayError
+
+log = logging.getLogger(__name__)
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+
+
+class StorageError(SentimentRayError):
+    """A URI that cannot be reached, listed or read; the message names it."""
+
+
+def is_uri(path: str | Path) -> bool:
+    """True for `scheme://…` other than `file://` (which is a local path)."""
+    match = _SCHEME.match(str(path))
+    return bool(match) and match.group(1).lower() != "file"
+
+
+def local_path(path: str | Path) -> str:
+    """A local path as a string, `file://` removed."""
+    text = str(path)
+    return text[len("file://") :] if text.lower().startswith("file://") else text
+
+
+def join(base: str, *parts: str) -> str:
+    """`base/part/…` for a local path or a URI (no os.path on URIs: it would mangle `s3://`)."""
+    return "/".join([str(base).rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def filesystem(uri: str):
+    """(pyarrow filesystem, path inside it) for `uri`; StorageError naming it if no filesystem takes it."""
+    import pyarrow.fs
+
+    try:
+        return pyarrow.fs.FileSystem.from_uri(uri)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError, OSError, ValueError) as err:
+        raise StorageError(f"{uri}: cannot open this URI's filesystem ({err})") from None
+
+
+def list_files(uri: str) -> dict[str, tuple[int, int]]:
+    """{relative path: (bytes, mtime in ns)} of every file under `uri` (a folder); StorageError if none."""
+    import pyarrow.fs
+
+    fs, root = filesystem(uri)
+    try:
+        infos = fs.get_file_info(pyarrow.fs.FileSelector(root, recursive=True))
+    except (FileNotFoundError, OSError) as err:
+        raise StorageError(f"{uri}: cannot list it ({err})") from None
+    files = {
+        info.path[len(root) :].lstrip("/"): (info.size, info.mtime_ns or 0)
+        for info in infos
+        if info.type == pyarrow.fs.FileType.File
+    }
+    if not files:
+        raise StorageError(f"{uri}: no such folder, or it holds no file")
+    return files
+
+
+def exists(uri: str) -> bool:
+    import pyarrow.fs
+
+    fs, path = filesystem(uri)
+    return fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
+
+
+def read_bytes(uri: str) -> bytes:
+    fs, path = filesystem(uri)
+    try:
+        with fs.open_input_stream(path) as stream:
+            return stream.read()
+    except (FileNotFoundError, OSError) as err:
+        raise StorageError(f"{uri}: cannot read it ({err})") from None
+
+
+def upload_folder(local: str | Path, uri: str) -> None:
+    """Copy the local folder `local` to `uri` (created; files already there are overwritten)."""
+    import pyarrow.fs
+
+    fs, path = filesystem(uri)
+    fs.create_dir(path, recursive=True)
+    pyarrow.fs.copy_files(str(Path(local).resolve()), path, destination_filesystem=fs)
+
+
+def local_folder(path: str | Path) -> Path:
+    """A local folder for `path`: itself when local, else this node's cached, verified copy of the URI."""
+    if not is_uri(path):
+        return Path(local_path(path))
+    uri = str(path).rstrip("/")
+    return _cached_copy(uri, list_files(uri))
+
+
+def local_copy(path: str | Path) -> Path:
+    """A local file or folder for `path`: itself when local, else this node's cached copy of the file or folder."""
+    import pyarrow.fs
+
+    if not is_uri(path):
+        return Path(local_path(path))
+    uri = str(path).rstrip("/")
+    fs, inner = filesystem(uri)
+    info = fs.get_file_info(inner)
+    if info.type != pyarrow.fs.FileType.File:
+        return local_folder(uri)
+    folder, name = uri.rsplit("/", 1)
+    return _cached_copy(folder, {name: (info.size, info.mtime_ns or 0)}) / name
+
+
+def _cached_copy(uri: str, listing: dict[str, tuple[int, int]]) -> Path:
+    key = short_hash([uri, *(f"{name}:{size}:{mtime}" for name, (size, mtime) in sorted(listing.items()))])
+    target = sentiment_ray_cache_dir() / "remote" / f"{Path(uri).name or 'folder'}-{key}"
+    required = [name for name, (size, _) in listing.items() if size > 0]
+    return cached_directory(target, required, lambda tmp: _download(uri, listing, tmp))
+
+
+def _download(uri: str, listing: dict[str, tuple[int, int]], into: Path) -> None:
+    fs, root = filesystem(uri)
+    log.info("downloading %s (%d files, %.1f MB) into %s", uri, len(listing), _megabytes(listing), into)
+    for name, (size, _) in listing.items():
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with fs.open_input_stream(f"{root}/{name}") as source, open(target, "wb") as out:
+            while chunk := source.read(8 << 20):
+                out.write(chunk)
+        if target.stat().st_size != size:  # a file that changed or broke off mid-copy: publish nothing
+            raise StorageError(f"{uri}/{name}: read {target.stat().st_size} bytes, the listing said {size}")
+
+
+def _megabytes(listing: dict[str, tuple[int, int]]) -> float:
+    return sum(size for size, _ in listing.values()) / 1e6
+
+
+def upload_file(local: str | Path, uri: str) -> None:
+    fs, path = filesystem(uri)
+    with open(local, "rb") as source, fs.open_output_stream(path) as out:
+        while chunk := source.read(8 << 20):
+            out.write(chunk)

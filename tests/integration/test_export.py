@@ -1,0 +1,70 @@
+"""`sentiment-ray export`: the merged folder loads in plain transformers and predicts as the model folder does."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from sentiment_ray.cli import main
+from sentiment_ray.data.corpus import load_offline_splits
+from sentiment_ray.inference.predictor import SentimentPredictor
+
+
+def encode(tok, card: dict, text: str) -> list[int]:
+    """The model card's rule, written from scratch: the review is cut, never the prompt."""
+    prefix, suffix = card["template"].split("{text}")
+    ids = tok(card["template"].format(text=text), add_special_tokens=False).input_ids
+    if len(ids) <= card["max_length"]:
+        return ids
+    head, tail = tok(prefix, add_special_tokens=False).input_ids, tok(suffix, add_special_tokens=False).input_ids
+    return head + tok(text, add_special_tokens=False).input_ids[: card["max_length"] - len(head) - len(tail)] + tail
+
+
+def plain_transformers_p_positive(folder, texts: list[str]) -> list[float]:
+    """Only transformers and the export's own files: no sentiment-ray import on this path."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    card = json.loads((folder / "sentiment_prompt.json").read_text(encoding="utf-8"))
+    tok = AutoTokenizer.from_pretrained(folder)
+    classifier = card["strategy"] == "classifier"
+    model = (AutoModelForSequenceClassification if classifier else AutoModelForCausalLM).from_pretrained(folder)
+    neg, pos = (ids[0] for ids in card["label_token_ids"])
+    out = []
+    with torch.no_grad():
+        for text in texts:  # one row per forward: no padding, so no position-id convention to agree on
+            ids = torch.tensor([encode(tok, card, text)])
+            logits = model(input_ids=ids).logits
+            two = logits[0] if classifier else logits[0, -1, [neg, pos]]
+            out.append(two.float().softmax(-1)[1].item())
+    return out
+
+
+@pytest.mark.parametrize("fixture", ["model_folder", "classifier_folder"])
+def test_the_export_loads_in_plain_transformers_with_the_same_predictions_on_200_rows(request, tmp_path, fixture):
+    folder = request.getfixturevalue(fixture)
+    texts = load_offline_splits(seed=0, val_size=200, test_size=200)[0]["test"]["text"].tolist()[:200]
+    assert main(["export", "--model-path", str(folder), "--output", str(tmp_path / "export")]) == 0
+    export = tmp_path / "export"
+    assert {"config.json", "model.safetensors", "README.md", "sentiment_prompt.json"} <= {
+        p.name for p in export.iterdir()
+    }
+    assert not (export / "adapter_config.json").exists()  # merged: no PEFT needed
+    card = (export / "README.md").read_text(encoding="utf-8")
+    assert "情感倾向" in card and "正面" in card  # the exact prompt and label words
+    if fixture == "model_folder":
+        assert "from_2_way_softmax" in card and "not tested here" in card
+    else:
+        assert "AutoModelForSequenceClassification" in card
+    ours = SentimentPredictor.from_pretrained(str(folder), device="cpu", precision="fp32").predict_batch(texts)
+    plain = plain_transformers_p_positive(export, texts)
+    assert [p > 0.5 for p in plain] == [p["label_id"] == 1 for p in ours]
+    assert max(abs(a - b["prob_positive"]) for a, b in zip(plain, ours, strict=True)) < 1e-4
+
+
+def test_export_refuses_a_folder_that_is_not_empty(tmp_path, model_folder):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+    assert main(["export", "--model-path", str(model_folder), "--output", str(tmp_path / "out")]) == 2
+    assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
