@@ -151,3 +151,10 @@ def upload_file(local: str | Path, uri: str) -> None:
     with open(local, "rb") as source, fs.open_output_stream(path) as out:
         while chunk := source.read(8 << 20):
             out.write(chunk)
+
+
+def absolute(path: str | Path) -> str:
+    """A URI as given, a local path made absolute: what to hand to processes whose cwd may differ."""
+    import os
+
+    return str(path).rstrip("/") if is_uri(path) else os.path.abspath(local_path(path))

@@ -17,9 +17,12 @@ BUCKET = "sentiment-ray-test"
 @contextlib.contextmanager
 def local_s3(env: dict | None = None) -> Iterator[dict]:
     """Start the server, create `BUCKET`, and yield the AWS variables that reach it (also set in `env`)."""
+    import logging
+
     import boto3
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per S3 request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     port = server._server.server_address[1]  # port 0: the OS chose one; moto exposes it only here

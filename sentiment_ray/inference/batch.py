@@ -27,7 +27,7 @@ from sentiment_ray.inference.batch_output import (
     write,
 )
 from sentiment_ray.inference.score_options import FORMATS, ScoreOptions
-from sentiment_ray.storage import is_uri
+from sentiment_ray.storage import absolute
 
 __all__ = [
     "PREDICTION_COLUMNS",
@@ -123,7 +123,7 @@ def build_pipeline(opts: ScoreOptions, files: list[str]):
         num_cpus=opts.cpus_per_actor,
         num_gpus=opts.gpus_per_actor,
         fn_constructor_kwargs={
-            "model_path": opts.model_path if is_uri(opts.model_path) else os.path.abspath(opts.model_path),
+            "model_path": absolute(opts.model_path),  # a URI stays one: each actor reads its node's cached copy
             "text_column": opts.text_column,
             "device": opts.device,
             "precision": opts.precision,

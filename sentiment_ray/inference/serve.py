@@ -15,7 +15,6 @@ import asyncio
 import collections
 import logging
 import os
-from pathlib import Path
 
 import ray
 from ray import serve
@@ -30,6 +29,7 @@ from sentiment_ray.inference.http_api import (
     validate_request,
 )
 from sentiment_ray.inference.serve_config import DEFAULT_MODEL, ServeConfig, serve_config
+from sentiment_ray.storage import absolute
 
 FIELDS = ServeConfig.model_fields
 log = logging.getLogger(__name__)
@@ -91,7 +91,8 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
             cfg = ServeConfig.model_validate(config)
             # Ray sets OMP_NUM_THREADS=1 in actors; use the CPUs this replica reserved instead.
             torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
-            self.models = {name: str(Path(path).resolve()) for name, path in cfg.all_models().items()}
+            # A URI (s3://…) stays one: each replica reads it through its node's cached copy.
+            self.models = {name: absolute(path) for name, path in cfg.all_models().items()}
             self.metas = {name: read_meta(path) for name, path in self.models.items()}  # fail fast on bad folders
             self.device, self.precision = cfg.device, cfg.precision
             self._predict_batched.set_max_batch_size(cfg.max_batch_size)

@@ -1,0 +1,81 @@
+"""The model travels: train on two nodes into `s3://`, then score and serve it from there, with no head-node path.
+
+The S3 protocol is served locally (moto, tests/s3_local.py); both nodes reach it through the standard AWS_*
+variables, as they would reach AWS, MinIO or R2. Every path handed to the jobs after training is a URI.
+"""
+
+import time
+import urllib.request
+import uuid
+
+import pandas as pd
+import pytest
+from ray_nodes import free_port
+from s3_local import BUCKET, s3_keys
+from test_multinode_jobs import SMALL_RUN, assert_succeeded
+
+pytestmark = pytest.mark.cluster
+
+
+def test_train_to_s3_then_score_and_serve_from_s3_on_two_nodes(two_node_cluster, tmp_path):
+    from sentiment_ray.inference.batch import read_output
+    from sentiment_ray.storage import upload_folder
+
+    run = f"s3://{BUCKET}/cluster/run"
+    train = ["python", "jobs/train.py", "--config=jobs/configs/tiny.yaml", f"--output-dir={run}", *SMALL_RUN]
+    spread = ("--set=scaling.placement_strategy=STRICT_SPREAD", "--set=train.max_steps=2", "--set=train.save_steps=2")
+    assert_succeeded(two_node_cluster.submit(*train, *spread))
+    keys = s3_keys("cluster/run/")
+    assert {"cluster/run/model/sentiment_meta.json", "cluster/run/train_results.json"} <= set(keys)
+    assert any("/tensorboard/" in k for k in keys) and any(k.startswith("cluster/run/ray/train-") for k in keys)
+
+    reviews = tmp_path / "reviews"
+    reviews.mkdir()
+    pd.DataFrame({"id": range(40), "text": ["质量很好，推荐购买", "太差了，退货"] * 20}).to_csv(
+        reviews / "a.csv", index=False
+    )
+    upload_folder(reviews, f"s3://{BUCKET}/cluster/reviews")
+    score = ["python", "jobs/score.py", f"--model-path={run}/model", f"--input=s3://{BUCKET}/cluster/reviews/"]
+    assert_succeeded(two_node_cluster.submit(*score, f"--output=s3://{BUCKET}/cluster/scored", "--num-actors=2"))
+    scored = read_output(f"s3://{BUCKET}/cluster/scored")
+    assert sorted(scored["id"].astype(int)) == list(range(40)) and scored["label"].isin(["positive", "negative"]).all()
+
+    port = free_port()
+    serve = ["python", "-m", "sentiment_ray.cli", "serve", f"--model-path={run}/model", f"--port={port}"]
+    job = f"serve-{uuid.uuid4().hex[:8]}"
+    two_node_cluster.submit(*serve, no_wait=True, submission_id=job)
+    try:
+        try:
+            answer = post_when_ready(f"http://127.0.0.1:{port}", {"text": "质量很好，推荐购买"}, timeout=300)
+        except AssertionError as err:
+            logs = two_node_cluster.ray("job", "logs", "--address", two_node_cluster.dashboard_url, job)
+            raise AssertionError(f"{err}\n{logs.stdout[-4000:]}") from None
+        (prediction,) = answer["predictions"]
+        assert prediction["label"] in ("positive", "negative") and prediction["error"] is None
+    finally:
+        two_node_cluster.ray("job", "stop", "--address", two_node_cluster.dashboard_url, job)
+
+
+def test_a_relative_output_dir_inside_a_ray_job_is_refused_before_training(two_node_cluster):
+    job = ["python", "jobs/train.py", "--config=jobs/configs/tiny.yaml", "--output-dir=runs/lost", *SMALL_RUN]
+    done = two_node_cluster.submit(*job)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "is relative, and this runs inside a Ray job" in output, output[-3000:]
+    assert "Ray Train run" not in output  # refused before any worker started
+
+
+def post_when_ready(url: str, body: dict, timeout: float) -> dict:
+    import json
+
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            request = urllib.request.Request(
+                f"{url}/predict", json.dumps(body).encode(), {"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+        except OSError as err:  # not up yet: connection refused, or 503 while replicas load
+            last = err
+            time.sleep(2)
+    raise AssertionError(f"the Serve job answered no request at {url} within {timeout}s ({last})")
