@@ -103,3 +103,14 @@ def check_durable(path: str | None, what: str) -> None:
         "when the job ends. Pass a URI (s3://bucket/runs/name, gs://…) or an absolute path on storage every node "
         "shares (README, GPU cluster)."
     )
+
+
+def check_local_output(path: str, what: str) -> None:
+    """Refuse a URI where a job writes a local folder, instead of creating a folder named `s3:` by mistake."""
+    from sentiment_ray.storage import is_uri
+
+    if is_uri(path):
+        raise ConfigError(
+            f"{what} {path!r}: this job writes a local folder, not a URI; pass a local path (on a cluster, one every "
+            "node shares). URIs are accepted by train --output-dir and score --output."
+        )

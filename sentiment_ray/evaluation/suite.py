@@ -127,8 +127,9 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
     from sentiment_ray.evaluation.robustness import robustness_result
     from sentiment_ray.models.folder import prepare_folder_base
     from sentiment_ray.provenance import provenance
-    from sentiment_ray.runtime import check_durable, init_ray, precheck
+    from sentiment_ray.runtime import check_durable, check_local_output, init_ray, precheck
 
+    check_local_output(opts.output_dir, "--output-dir")
     check_durable(opts.output_dir, "--output-dir")  # inside a Ray job: never into its temporary working dir
     n, cpus, gpus = opts.num_actors, opts.cpus_per_actor, opts.gpus_per_actor
     actors = f"--num-actors {n} × (--cpus-per-actor {cpus:g}{f', --gpus-per-actor {gpus:g}' if gpus else ''})"
@@ -225,7 +226,9 @@ def run_zero_shot(model: str, opts: EvaluateOptions, prompt=None, max_length: in
     from sentiment_ray.config import PromptConfig
     from sentiment_ray.models.folder import save_zero_shot_folder
     from sentiment_ray.models.folder_check import check_base_name
+    from sentiment_ray.runtime import check_local_output
 
+    check_local_output(opts.output_dir, "--output-dir")  # before a model folder is written into it
     check_base_name(model)  # a wrong local path fails at once, not after a Hub lookup
     folder = save_zero_shot_folder(model, Path(opts.output_dir) / "model", prompt or PromptConfig(), max_length)
     opts.model_path, opts.zero_shot_baseline = str(folder), False

@@ -25,8 +25,10 @@ def export_model(model_path: str, output: str | Path, dtype: torch.dtype = torch
     """Write the merged HF folder and its model card into `output` (created; must be empty or absent)."""
     from sentiment_ray.errors import ConfigError
     from sentiment_ray.models.folder import prompt_of, read_meta
+    from sentiment_ray.runtime import check_local_output
     from sentiment_ray.storage import local_folder
 
+    check_local_output(str(output), "--output")
     output = Path(output)
     if output.exists() and any(output.iterdir()):
         raise ConfigError(f"--output {output} is not empty; choose a new folder")

@@ -27,3 +27,12 @@ def test_a_relative_output_is_refused_inside_a_ray_job_only(monkeypatch):
 def test_a_uri_no_filesystem_takes_names_itself():
     with pytest.raises(StorageError, match="nosuch://bucket/x"):
         local_copy("nosuch://bucket/x")
+
+
+def test_jobs_that_write_local_folders_refuse_a_uri_instead_of_making_a_folder_named_s3(tmp_path, monkeypatch):
+    from sentiment_ray.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "--model-path", "whatever", "--output", "s3://bucket/export"]) == 2
+    assert main(["evaluate", "--model-path", "whatever", "--output-dir", "s3://bucket/eval", "--data", "offline"]) == 2
+    assert not (tmp_path / "s3:").exists()
