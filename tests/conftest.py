@@ -33,3 +33,16 @@ def model_folder(tmp_path_factory, tiny_path, tokenizer):
 @pytest.fixture(scope="session")
 def classifier_folder(tmp_path_factory, tiny_path, tokenizer):
     return build_model_folder(tmp_path_factory.mktemp("classifier") / "model", tiny_path, tokenizer, "classifier")
+
+
+@pytest.fixture(scope="session")
+def calibrated_folder(tmp_path_factory, model_folder):
+    """A copy of `model_folder` calibrated by `sentiment-ray calibrate` on the offline validation split."""
+    import shutil
+
+    from sentiment_ray.cli import main
+
+    folder = tmp_path_factory.mktemp("calibrated") / "model"
+    shutil.copytree(model_folder, folder)
+    assert main(["calibrate", "--model-path", str(folder), "--data", "offline", "--device", "cpu"]) == 0
+    return folder

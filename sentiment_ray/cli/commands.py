@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from sentiment_ray.cli.config_command import cmd_config
+from sentiment_ray.cli.folder_commands import cmd_calibrate, cmd_export
 from sentiment_ray.cli.job_options import job_options
 from sentiment_ray.cli.parsers import TRAIN_FLAGS, TUNE_DATA_FLAGS, build_parser
 from sentiment_ray.errors import SentimentRayError
@@ -71,23 +72,29 @@ def cmd_predict(args) -> int:
     from sentiment_ray.inference.predictor import SentimentPredictor
 
     predictor = SentimentPredictor.from_pretrained(
-        args.model_path, device=args.device, precision=args.precision, batch_size=args.batch_size
+        args.model_path,
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        calibrated=not args.uncalibrated,
     )
+    selective = {"target_accuracy": args.target_accuracy, "min_confidence": args.min_confidence}
+    predictor.selection(**selective)  # a bad target fails here, before a review is read
     if args.interactive:
-        return _interactive(predictor)
+        return _interactive(predictor, selective)
     texts = DEMO_TEXTS if args.demo else args.text
-    for text, prediction in zip(texts, predictor.predict_batch(texts), strict=True):
+    for text, prediction in zip(texts, predictor.predict_batch(texts, **selective), strict=True):
         print(json.dumps({"text": text, **prediction}, ensure_ascii=False))
     return 0
 
 
-def _interactive(predictor) -> int:
+def _interactive(predictor, selective: dict) -> int:
     print("Type a review (quit/exit to stop).", flush=True)
     for line in sys.stdin:
         text = line.rstrip("\n")
         if text.strip().lower() in {"quit", "exit"}:
             break
-        print(json.dumps(predictor.predict(text), ensure_ascii=False), flush=True)
+        print(json.dumps(predictor.predict(text, **selective), ensure_ascii=False), flush=True)
     return 0
 
 
@@ -104,7 +111,7 @@ def cmd_score(args) -> int:
 
 SCORE_FLAGS = (
     "model_path", "output", "text_column", "id_column", "output_format", "num_actors", "batch_size", "batch_tokens",
-    "cpus_per_actor", "gpus_per_actor", "device", "precision", "overwrite",
+    "cpus_per_actor", "gpus_per_actor", "device", "precision", "overwrite", "target_accuracy", "min_confidence",
 )  # fmt: skip
 EVALUATE_FLAGS = (
     "data", "output_dir", "text_column", "label_column", "id_column", "train_data", "seed", "max_rows", "num_actors",
@@ -140,16 +147,6 @@ def cmd_zero_shot(args) -> int:
     from sentiment_ray.evaluation.suite import run_zero_shot
 
     _print_evaluation(run_zero_shot(args.model, _evaluate_options(args, "zero-shot"), max_length=args.max_length))
-    return 0
-
-
-def cmd_export(args) -> int:
-    import torch
-
-    from sentiment_ray.models.export import export_model
-
-    dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
-    print(f"exported: {export_model(args.model_path, args.output, dtype)} (README.md: the model card)")
     return 0
 
 
@@ -261,6 +258,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "tune": cmd_tune,
     "export": cmd_export,
+    "calibrate": cmd_calibrate,
     "config": cmd_config,
 }
 

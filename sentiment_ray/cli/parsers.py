@@ -109,6 +109,26 @@ def _add_export_parser(sub) -> None:
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="dtype of the written weights")
 
 
+def add_selective_flags(p) -> None:
+    """--target-accuracy / --min-confidence: abstain on rows the model is unsure of (sentiment_ray/calibration.py)."""
+    p.add_argument(
+        "--target-accuracy",
+        type=float,
+        help="keep rows only above the lowest calibrated threshold whose accuracy lower bound reaches this, e.g. 0.97",
+    )
+    p.add_argument("--min-confidence", type=float, help="keep rows whose calibrated confidence is at least this")
+
+
+def _add_calibrate_parser(sub) -> None:
+    p = sub.add_parser("calibrate", help="fit temperature scaling + abstention thresholds; stored in the model folder")
+    p.add_argument("--model-path", required=True, help="a local model folder (<run>/model); its meta is updated")
+    p.add_argument("--data", required=True, help="labelled FILE (used whole) | DIR or source (its validation split)")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    add_read_flags(p)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+
+
 def _add_predict_parser(sub) -> None:
     p = sub.add_parser("predict", help="predict sentiment with a trained model folder")
     p.add_argument("--model-path", required=True, help="a model folder (<run>/model)")
@@ -119,6 +139,8 @@ def _add_predict_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     p.add_argument("--batch-size", type=int, default=128, help="most rows per forward")
+    add_selective_flags(p)
+    p.add_argument("--uncalibrated", action="store_true", help="the model's raw probabilities (no temperature)")
 
 
 def _add_score_parser(sub) -> None:
@@ -140,6 +162,7 @@ def _add_score_parser(sub) -> None:
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"])
     p.add_argument("--overwrite", action="store_true", default=None, help="replace a finished output folder")
+    add_selective_flags(p)
 
 
 def _add_evaluation_flags(p) -> None:
@@ -252,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_parser(sub)
     _add_tune_parser(sub)
     _add_export_parser(sub)
+    _add_calibrate_parser(sub)
     _add_config_parser(sub)
     return parser
 

@@ -15,6 +15,7 @@ PLOT_FILES = {
     "reliability": "reliability.png",
     "confidence_histogram": "confidence_histogram.png",
     "robustness": "robustness.png",
+    "risk_coverage": "risk_coverage.png",
 }
 """File names `write_plots` uses inside a run folder; `report.write_report` links the ones that exist."""
 
@@ -116,8 +117,29 @@ def plot_robustness(result: dict, path: str | Path) -> Path:
     return _save(fig, path)
 
 
+def plot_risk_coverage(selective: dict, path: str | Path) -> Path:
+    """Error rate of the kept rows against the share kept (most confident first), with the AURC in the title."""
+    fig, ax = _figure(5.0, 3.6)
+    curve = selective["risk_coverage"]
+    ax.plot(curve["coverage"], curve["risk"], color="tab:blue")
+    for target in selective.get("targets", []):
+        if target["threshold"] is not None:
+            ax.scatter([target["coverage"]], [1 - (target["accuracy"] or 0.0)], color="tab:red", zorder=3)
+            ax.annotate(f"{target['target_accuracy']:.2f}", (target["coverage"], 1 - (target["accuracy"] or 0.0)))
+    ax.set_xlabel("coverage (share of rows kept)")
+    ax.set_ylabel("risk (error rate of kept rows)")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_title(f"Risk-coverage (AURC {selective['aurc']:.4f})")
+    return _save(fig, path)
+
+
 def write_plots(
-    out_dir: str | Path, *, metrics: dict | None = None, confidence: dict | None = None, robustness: dict | None = None
+    out_dir: str | Path,
+    *,
+    metrics: dict | None = None,
+    confidence: dict | None = None,
+    robustness: dict | None = None,
+    selective: dict | None = None,
 ) -> dict[str, Path]:
     """Write every plot whose input is given into `out_dir` under PLOT_FILES names; returns name → path."""
     out_dir = Path(out_dir)
@@ -138,4 +160,6 @@ def write_plots(
         )
     if robustness is not None:
         written["robustness"] = plot_robustness(robustness, out_dir / PLOT_FILES["robustness"])
+    if selective is not None and "aurc" in selective:
+        written["risk_coverage"] = plot_risk_coverage(selective, out_dir / PLOT_FILES["risk_coverage"])
     return written

@@ -18,6 +18,7 @@ JSON_FILES = {
     "confidence": "confidence_analysis.json",
     "robustness": "robustness_result.json",
     "baselines": "baseline_comparison.json",
+    "selective": "selective_prediction.json",
 }
 """File names of the evaluation JSONs in a run folder (docs/contracts.md, run folder)."""
 
@@ -29,19 +30,23 @@ TINY_WARNING = (
 )
 
 
-def write_evaluation(out_dir: str | Path, *, metrics, confidence, robustness, baselines, meta: dict) -> Path:
+def write_evaluation(
+    out_dir: str | Path, *, metrics, confidence, robustness, baselines, meta: dict, selective=None
+) -> Path:
     """Write the evaluation JSONs (those not None), the plots and `report.md` into `out_dir`; returns the report."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {"metrics": metrics, "confidence": confidence, "robustness": robustness, "baselines": baselines}
-    for key, value in results.items():
+    for key, value in {**results, "selective": selective}.items():
         if value is not None:
             (out_dir / JSON_FILES[key]).write_text(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
-    write_plots(out_dir, metrics=metrics, confidence=confidence, robustness=robustness)
-    return write_report(out_dir, **results, meta=meta)
+    write_plots(out_dir, metrics=metrics, confidence=confidence, robustness=robustness, selective=selective)
+    return write_report(out_dir, **results, meta=meta, selective=selective)
 
 
-def write_report(out_dir: str | Path, *, metrics, confidence, robustness, baselines, meta: dict) -> Path:
+def write_report(
+    out_dir: str | Path, *, metrics, confidence, robustness, baselines, meta: dict, selective=None
+) -> Path:
     """Write `out_dir/report.md` from the evaluation dicts and `meta` (model description); returns its path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -50,6 +55,7 @@ def write_report(out_dir: str | Path, *, metrics, confidence, robustness, baseli
         _metrics_section(metrics, out_dir),
         _calibration_section(confidence, out_dir),
         _abstention_section(confidence),
+        _selective_section(selective, out_dir),
         _robustness_section(robustness, out_dir),
         _baselines_section(baselines),
     ]
@@ -168,6 +174,32 @@ def _abstention_section(confidence: dict | None) -> str:
         ["threshold", "coverage", "precision"], [[c["threshold"], c["coverage"], c["precision"]] for c in ab["curve"]]
     )
     return "\n\n".join([head, intro, outcome, curve])
+
+
+def _selective_section(selective: dict | None, out_dir: Path) -> str:
+    head = "## Selective prediction (the folder's calibration)"
+    if selective is None or "aurc" not in selective:
+        return f"{head}\n\n{NOT_COMPUTED if selective is None else selective.get('reason', NOT_COMPUTED)}"
+    parts = [head, f"Area under the risk-coverage curve (AURC): {_fmt(selective['aurc'])} (lower is better)."]
+    parts.append(_images(out_dir, "risk_coverage"))
+    if "before_after" not in selective:
+        return "\n\n".join([*parts, f"No target accuracies: {selective['reason']}."])
+    ba = selective["before_after"]
+    rows = [[k.upper(), ba["before"][k], ba["after"][k]] for k in ("ece", "nll", "brier")]
+    parts.append(f"Calibration (temperature {_fmt(ba['temperature'])}), on these rows:")
+    parts.append(_table(["metric", "uncalibrated", "calibrated"], rows))
+    parts.append(
+        "Per target accuracy: the lowest threshold whose Clopper-Pearson lower bound on the calibration rows "
+        "reaches the target (promised), against the accuracy and coverage of the kept rows here (achieved)."
+    )
+    targets = [
+        [t["target_accuracy"], t["threshold"], t["promised_lower_bound"], t["accuracy"], t["coverage"], t["n_kept"]]
+        if t["threshold"] is not None
+        else [t["target_accuracy"], "none", None, None, 0.0, 0]
+        for t in selective["targets"]
+    ]
+    parts.append(_table(["target", "threshold", "promised (lower bound)", "achieved", "coverage", "kept"], targets))
+    return "\n\n".join(p for p in parts if p)
 
 
 def _robustness_section(robustness: dict | None, out_dir: Path) -> str:

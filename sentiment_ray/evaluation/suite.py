@@ -125,6 +125,7 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
     from sentiment_ray.evaluation.confidence import confidence_analysis
     from sentiment_ray.evaluation.report import write_evaluation
     from sentiment_ray.evaluation.robustness import robustness_result
+    from sentiment_ray.evaluation.selective import selective_result
     from sentiment_ray.models.folder import prepare_folder_base
     from sentiment_ray.provenance import provenance
     from sentiment_ray.runtime import check_durable, check_local_output, init_ray, precheck
@@ -146,6 +147,7 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
         metrics = {**_metrics(labels, predictions), "data": data_report}
         prob = [p["prob_positive"] for p in predictions]
         confidence = confidence_analysis(labels, prob, texts, rows["id"].tolist())
+        selective = selective_result(labels.tolist(), prob, meta.get("calibration"))
         robustness = robustness_result(predict, texts, labels.tolist(), seed=opts.seed, clean_predictions=predictions)
         baselines = _baselines(meta, opts, Path(tmp), texts, labels, train)
     comparison = baseline_comparison(metrics, baselines, model_name=_model_name(meta))
@@ -167,6 +169,7 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
         robustness=robustness,
         baselines=comparison,
         meta=report_meta,
+        selective=selective,
     )
 
 

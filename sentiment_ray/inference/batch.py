@@ -21,6 +21,7 @@ from sentiment_ray.inference.batch_inputs import describe_inputs, expand_inputs
 from sentiment_ray.inference.batch_output import (
     checkpoint_dir,
     count_errors,
+    count_kept,
     count_rows,
     prepare_output,
     read_output,
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 PREDICTION_COLUMNS = ["label", "label_id", "confidence", "prob_positive", "error"]
+SELECTIVE_COLUMNS = ["abstained", "threshold", "reason"]
+"""Added with --target-accuracy / --min-confidence (the predictor's selective-prediction fields)."""
 
 
 class PredictorActor:
@@ -54,6 +57,7 @@ class PredictorActor:
         threads: int,
         fail_on_file: str | None = None,
         batch_tokens: int | None = None,
+        selective: dict | None = None,
     ):
         import torch
 
@@ -65,6 +69,7 @@ class PredictorActor:
         )
         self.text_column = text_column
         self.fail_on_file = fail_on_file
+        self.selective = selective or {}
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         if self.fail_on_file and batch["source_file"].str.contains(self.fail_on_file, regex=False).any():
@@ -72,8 +77,12 @@ class PredictorActor:
         texts = batch[self.text_column].tolist() if self.text_column in batch else [None] * len(batch)
         readable = batch["read_error"].isna().tolist()
         texts = [_missing_to_none(t) if ok else None for t, ok in zip(texts, readable, strict=True)]
-        predictions = self.predictor.predict_batch(texts)
+        predictions = self.predictor.predict_batch(texts, **self.selective)
         out = pd.DataFrame(predictions, index=batch.index)
+        if self.selective:  # one arrow type per column in every block, whatever a block holds
+            out["abstained"] = out["abstained"].astype("boolean")
+            out["threshold"] = out["threshold"].astype("Float64")
+            out["reason"] = pd.Series([r if isinstance(r, str) else None for r in out["reason"]], index=batch.index)
         # read errors win over prediction errors; plain str/None keeps one arrow type across blocks
         out["error"] = pd.Series(
             [_first_message(r, e) for r, e in zip(batch["read_error"], out["error"], strict=True)],
@@ -129,14 +138,45 @@ def build_pipeline(opts: ScoreOptions, files: list[str]):
             "precision": opts.precision,
             "threads": int(max(1, opts.cpus_per_actor)),
             "batch_tokens": opts.batch_tokens,
+            "selective": selective_request(opts),
             # test hook: fail every batch from files whose path contains this string
             "fail_on_file": os.environ.get("SENTIMENT_RAY_SCORE_FAIL_ON"),
         },
     )
     if opts.keep_columns is not None:
         kept = [input_column_names([c]).get(c, c) for c in opts.keep_columns]
-        ds = ds.select_columns([*kept, *META_COLUMNS[:-1], *PREDICTION_COLUMNS])
+        selective = SELECTIVE_COLUMNS if selective_request(opts) else []
+        ds = ds.select_columns([*kept, *META_COLUMNS[:-1], *PREDICTION_COLUMNS, *selective])
     return ds
+
+
+def selective_request(opts: ScoreOptions) -> dict:
+    """The predictor's selective-prediction arguments of this job ({} for a plain one)."""
+    request = {"target_accuracy": opts.target_accuracy, "min_confidence": opts.min_confidence}
+    return {k: v for k, v in request.items() if v is not None}
+
+
+def selection_on_driver(opts: ScoreOptions, meta: dict) -> dict | None:
+    """Check the target and find its threshold before Ray starts: what the summary reports about selection."""
+    from sentiment_ray.calibration import check_min_confidence, check_target, threshold_for
+    from sentiment_ray.errors import ConfigError
+
+    request = selective_request(opts)
+    if not request:
+        return None
+    if len(request) == 2:
+        raise ConfigError("pass --target-accuracy or --min-confidence, not both")
+    if opts.min_confidence is not None:
+        return {"min_confidence": check_min_confidence(opts.min_confidence), "threshold": opts.min_confidence}
+    threshold, reason = threshold_for(meta.get("calibration"), check_target(opts.target_accuracy))
+    row = next((r for r in meta["calibration"]["thresholds"] if r["threshold"] == threshold), {}) if threshold else {}
+    return {
+        "target_accuracy": opts.target_accuracy,
+        "threshold": threshold,
+        "reason": reason,
+        "expected_accuracy_of_kept": row.get("accuracy"),
+        "accuracy_lower_bound": row.get("accuracy_lower_bound"),
+    }
 
 
 def run_scoring(opts: ScoreOptions) -> dict:
@@ -154,7 +194,8 @@ def run_scoring(opts: ScoreOptions) -> dict:
     if opts.output_format not in FORMATS:
         raise DataError(f"--format {opts.output_format!r} is not one of {', '.join(FORMATS)}")
     files = expand_inputs(opts.inputs)
-    prepare_folder_base(opts.model_path)  # fail before starting actors when the folder is wrong; build its base
+    meta = prepare_folder_base(opts.model_path)  # fail before starting actors when the folder is wrong; build base
+    selection = selection_on_driver(opts, meta)  # a bad target fails here, before Ray starts
     inputs = describe_inputs(files, opts)  # header and column checks, encodings, record counts: before Ray works
     output = prepare_output(opts)
     init_ray()  # a no-op when Ray is up already (evaluation, tests)
@@ -181,4 +222,5 @@ def run_scoring(opts: ScoreOptions) -> dict:
         "seconds": elapsed,
         "rows_per_s": rows / elapsed if elapsed else None,
         "num_actors": opts.num_actors,
+        **({"selection": {**selection, **count_kept(output, opts.output_format)}} if selection else {}),
     }

@@ -133,3 +133,19 @@ def count_rows(output: str, output_format: str) -> int:
 
     fs, _ = _fs(output)
     return sum(pq.read_metadata(file, filesystem=fs).num_rows for file in _files(output, ".parquet"))
+
+
+def count_kept(output: str, output_format: str) -> dict:
+    """Selective scoring: rows kept, abstained, and the coverage (kept / rows with a prediction)."""
+    if output_format == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        fs, _ = _fs(output)
+        tables = [pq.read_table(f, columns=["abstained"], filesystem=fs) for f in _files(output, ".parquet")]
+        flags = pa.concat_tables(tables).column("abstained").to_pylist() if tables else []
+    else:
+        flags = read_output(output, output_format)["abstained"].tolist()
+    flags = [f if isinstance(f, bool) else str(f).lower() == "true" if f not in (None, "") else None for f in flags]
+    kept, abstained = sum(f is False for f in flags), sum(f is True for f in flags)
+    return {"kept": kept, "abstained": abstained, "coverage": kept / (kept + abstained) if kept + abstained else None}

@@ -39,6 +39,10 @@ class PredictRequest(BaseModel):
     text: str | None = Field(default=None, description="one review")
     texts: list[str] | None = Field(default=None, description="several reviews (order is kept)")
     model: str | None = Field(default=None, description="model id; or the `serve_multiplexed_model_id` header")
+    target_accuracy: float | None = Field(
+        default=None, description="abstain below the calibrated threshold whose accuracy lower bound reaches this"
+    )
+    min_confidence: float | None = Field(default=None, description="abstain below this calibrated confidence")
 
 
 class Prediction(BaseModel):
@@ -47,6 +51,10 @@ class Prediction(BaseModel):
     confidence: float | None
     prob_positive: float | None
     error: str | None
+    # Only in answers to a selective request (target_accuracy / min_confidence): see the predictor's contract.
+    abstained: bool | None = None
+    threshold: float | None = None
+    reason: str | None = None
 
 
 class PredictResponse(BaseModel):

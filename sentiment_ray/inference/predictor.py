@@ -4,8 +4,13 @@ Prediction contract (docs/contracts.md), one dict per input text:
     label          "positive" | "negative" | None (when error)
     label_id       1 | 0 | None
     confidence     max(P(negative), P(positive))
-    prob_positive  P(positive)
+    prob_positive  P(positive), calibrated by the folder's temperature unless `calibrated=False`
     error          None, or why this text could not be scored (the row is kept, never dropped)
+With `target_accuracy` or `min_confidence` (selective prediction, sentiment_ray/calibration.py), also:
+    abstained      True when the row goes to a person (confidence below the threshold, or no threshold
+                   reaches the target), False when it is kept; None for a row with an error
+    threshold      the confidence threshold used, or None when no threshold reaches the target
+    reason         None, or why every row abstains
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from sentiment_ray.calibration import abstain
 from sentiment_ray.labels import LABEL_NAMES
 from sentiment_ray.models.strategies import pad_batch
 
@@ -77,8 +83,11 @@ class SentimentPredictor:
         batch_size: int = DEFAULT_BATCH_ROWS,
         max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
         batch_tokens: int | None = None,
+        calibrated: bool = True,
     ):
         self.model, self.tokenizer, self.strategy, self.meta = model, tokenizer, strategy, meta
+        self.calibration = meta.get("calibration")
+        self.temperature = self.calibration["temperature"] if calibrated and self.calibration else 1.0
         self.device, self.batch_size, self.max_text_chars = device, batch_size, max_text_chars
         self.batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS.get(device.type, DEFAULT_BATCH_TOKENS["cuda"])
 
@@ -91,24 +100,54 @@ class SentimentPredictor:
         batch_size: int = DEFAULT_BATCH_ROWS,
         max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
         batch_tokens: int | None = None,
+        calibrated: bool = True,
     ) -> SentimentPredictor:
-        """`batch_size` caps the rows of one forward and `batch_tokens` its padded tokens (None: per device)."""
+        """`batch_size` caps the rows of one forward and `batch_tokens` its padded tokens (None: per device);
+        `calibrated=False` returns the model's raw probabilities instead of temperature-scaled ones."""
         from sentiment_ray.models.folder import load_model_folder
 
         dev, dtype = resolve_device_dtype(device, precision)
         with _LOAD_LOCK:  # transformers' loading is not thread-safe (two threads saw each other's meta tensors)
             model, tokenizer, strategy, meta = load_model_folder(model_path, dev, dtype)
-        return cls(model, tokenizer, strategy, meta, dev, batch_size, max_text_chars, batch_tokens)
+        return cls(model, tokenizer, strategy, meta, dev, batch_size, max_text_chars, batch_tokens, calibrated)
 
     @property
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
 
-    def predict(self, text: str) -> dict:
-        return self.predict_batch([text])[0]
+    def predict(self, text: str, **selective) -> dict:
+        return self.predict_batch([text], **selective)[0]
 
-    def predict_batch(self, texts: Sequence, batch_size: int | None = None) -> list[dict]:
-        """Predictions in input order; invalid texts get an `error` entry instead of raising."""
+    def predict_batch(
+        self,
+        texts: Sequence,
+        batch_size: int | None = None,
+        *,
+        target_accuracy: float | None = None,
+        min_confidence: float | None = None,
+    ) -> list[dict]:
+        """Predictions in input order; invalid texts get an `error` entry instead of raising.
+
+        `target_accuracy` (or `min_confidence`) adds `abstained` / `threshold` / `reason` to every row.
+        """
+        selection = self.selection(target_accuracy, min_confidence)  # a bad target fails before any forward
+        results = self._predictions(texts, batch_size)
+        return results if selection is None else [abstain(row, *selection) for row in results]
+
+    def selection(self, target_accuracy=None, min_confidence=None) -> tuple[float | None, str | None] | None:
+        """(threshold, reason when there is none) for a selective request, or None for a plain one."""
+        from sentiment_ray.calibration import check_min_confidence, check_target, threshold_for
+        from sentiment_ray.errors import ConfigError
+
+        if target_accuracy is not None and min_confidence is not None:
+            raise ConfigError("pass target_accuracy or min_confidence, not both")
+        if min_confidence is not None:
+            return check_min_confidence(min_confidence), None
+        if target_accuracy is not None:
+            return threshold_for(self.calibration, check_target(target_accuracy))
+        return None
+
+    def _predictions(self, texts: Sequence, batch_size: int | None) -> list[dict]:
         results: list[dict | None] = [None] * len(texts)
         encoded = {}
         for i, text in enumerate(texts):
@@ -118,8 +157,16 @@ class SentimentPredictor:
             else:
                 encoded[i] = self.strategy.encode(text)
         for index, prob in self._probabilities(encoded, batch_size or self.batch_size):
-            results[index] = _prediction_row(prob)
+            results[index] = _prediction_row(self._calibrate(prob))
         return results
+
+    def _calibrate(self, prob_positive: float) -> float:
+        """sigmoid(logit(p) / T) with the folder's temperature (T = 1: unchanged)."""
+        if self.temperature == 1.0:
+            return prob_positive
+        from sentiment_ray.calibration import apply_temperature
+
+        return float(apply_temperature([prob_positive], self.temperature)[0])
 
     def _probabilities(self, encoded: dict[int, list[int]], batch_size: int):
         """Yield (input index, P(positive)), one forward per chunk of `batches`."""

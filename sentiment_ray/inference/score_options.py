@@ -32,4 +32,8 @@ class ScoreOptions:
     device: str = "auto"
     precision: str = "auto"
     overwrite: bool = False
+    target_accuracy: float | None = None
+    """Selective prediction: rows below the calibrated threshold for this accuracy get `abstained` true."""
+    min_confidence: float | None = None
+    """Selective prediction with a fixed confidence threshold instead of a target accuracy."""
     extra_meta: dict = field(default_factory=dict)

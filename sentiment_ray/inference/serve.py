@@ -19,6 +19,8 @@ import os
 import ray
 from ray import serve
 
+from sentiment_ray.calibration import abstain
+from sentiment_ray.errors import ConfigError
 from sentiment_ray.inference.http_api import (
     TOKEN_ENV,
     ApiError,
@@ -95,6 +97,7 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
             self.models = {name: absolute(path) for name, path in cfg.all_models().items()}
             self.metas = {name: read_meta(path) for name, path in self.models.items()}  # fail fast on bad folders
             self.device, self.precision = cfg.device, cfg.precision
+            self.default_selection = (cfg.target_accuracy, cfg.min_confidence)
             self._predict_batched.set_max_batch_size(cfg.max_batch_size)
             self._predict_batched.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
             self.batch_sizes: collections.Counter = collections.Counter()
@@ -128,15 +131,32 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
                 raise ApiError(404, "unknown_model", f"unknown model {model_id!r}; served: {', '.join(self.models)}")
             return model_id
 
-        @app.post("/predict", response_model=PredictResponse)
+        @app.post("/predict", response_model=PredictResponse, response_model_exclude_unset=True)
         async def predict(self, body: PredictRequest) -> PredictResponse:
             texts = validate_request(body, limits)
             model_id = self._model_id(body.model)
+            selection = await self._selection(model_id, body)  # a bad target: 422 before any text is scored
             predictions = await asyncio.gather(*(self._predict_batched((model_id, t)) for t in texts))
             failed = next((p for p in predictions if isinstance(p, Exception)), None)
             if failed is not None:  # only this request's own text failed: it alone gets the 500
                 raise failed
+            if selection is not None:
+                predictions = [abstain(p, *selection) for p in predictions]
             return PredictResponse(model=model_id, predictions=predictions)
+
+        async def _selection(self, model_id: str, body: PredictRequest):
+            """The request's (threshold, reason), with the deployment's defaults; None for a plain request."""
+            target, floor = body.target_accuracy, body.min_confidence
+            if target is None and floor is None:  # the deployment's default; a target wins over a floor
+                target, floor = self.default_selection
+                floor = None if target is not None else floor
+            if target is None and floor is None:
+                return None
+            predictor = await self.get_model(model_id)
+            try:
+                return predictor.selection(target, floor)
+            except ConfigError as err:
+                raise ApiError(422, "invalid_target", str(err)) from None
 
         @app.get("/healthz")
         async def healthz(self) -> dict:
@@ -166,6 +186,7 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
                 "label_words",
                 "max_length",
                 "metrics",
+                "calibration",
                 "created_at",
             )
             return {"name": name, **{k: meta.get(k) for k in keys}}  # no paths: they say nothing a client needs

@@ -46,6 +46,10 @@ class ServeConfig(Limits):
     """GPUs per replica (1 with device cuda places replicas on GPU nodes)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "bf16", "fp32"] = "auto"
+    target_accuracy: float | None = Field(default=None, gt=0.5, le=1.0)
+    """Default of a request's `target_accuracy` (selective prediction); None: no abstention unless asked."""
+    min_confidence: float | None = Field(default=None, ge=0.5, le=1.0)
+    """Default of a request's `min_confidence`, used when neither the request nor target_accuracy sets one."""
 
     @model_validator(mode="before")
     @classmethod

@@ -18,8 +18,10 @@ from sentiment_ray.storage import is_uri, local_folder, local_path
 META_FILE = "sentiment_meta.json"
 
 
-def save_model_folder(model, tokenizer, config: RunConfig, folder: str | Path, metrics: dict | None = None) -> Path:
-    """Write adapter (lora/qlora) or full weights, tokenizer, config and meta into `folder`."""
+def save_model_folder(
+    model, tokenizer, config: RunConfig, folder: str | Path, metrics: dict | None = None, calibration=None
+) -> Path:
+    """Write adapter (lora/qlora) or full weights, tokenizer, config and meta (+ its calibration) into `folder`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)  # peft saves the adapter (and the classifier head); full mode the weights
@@ -35,10 +37,23 @@ def save_model_folder(model, tokenizer, config: RunConfig, folder: str | Path, m
         "max_length": config.data.max_length,
         "config": config.to_dict(),
         "metrics": metrics or {},
+        **({"calibration": calibration} if calibration else {}),
         **provenance(),  # command, machine, library versions, created_at
     }
     (folder / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     return folder
+
+
+def write_calibration(folder: str | Path, calibration: dict) -> None:
+    """Store (replace) the `calibration` block of a local model folder's meta, in one atomic rename."""
+    import os
+
+    path = Path(folder) / META_FILE
+    meta = read_meta(folder)
+    meta["calibration"] = calibration
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def save_zero_shot_folder(

@@ -23,6 +23,7 @@ from transformers import PrinterCallback, Trainer, TrainingArguments
 
 from sentiment_ray.config import RunConfig, build_dataclass
 from sentiment_ray.console import show_progress
+from sentiment_ray.errors import SentimentRayError
 from sentiment_ray.metrics import binary_metrics, softmax2
 from sentiment_ray.training.batches import EncodedReviews, LeftPadCollator
 from sentiment_ray.training.callbacks import ProgressCallback, RankZeroReportCallback, fault_injection
@@ -153,15 +154,19 @@ def _train_from(trainer, checkpoint_path: str | None) -> dict:
     }
 
 
-def _split_metrics(trainer, dataset) -> dict:
+def _split_predictions(trainer, dataset) -> tuple[list[int], list[float]]:
+    """(labels, P(positive)) of a split, predicted over all workers."""
     out = trainer.predict(dataset)
-    return binary_metrics(out.label_ids, softmax2(out.predictions))
+    return [int(y) for y in out.label_ids], [float(p) for p in softmax2(out.predictions)]
 
 
 def _report_final(trainer, tokenizer, cfg: RunConfig, splits: dict, train_output: dict) -> None:
     """Evaluate validation + test (sharded over workers), then rank 0 reports model folder + results."""
+    from sentiment_ray.calibration import fit_calibration
     from sentiment_ray.models.folder import save_model_folder
     from sentiment_ray.models.loading import count_parameters
+
+    predicted = {name: _split_predictions(trainer, splits[name]) for name in ("validation", "test")}
 
     results = {
         "train": {
@@ -171,9 +176,16 @@ def _report_final(trainer, tokenizer, cfg: RunConfig, splits: dict, train_output
             "num_workers": cfg.scaling.num_workers,
             "workers": _worker_placement(),
         },
-        "validation": _split_metrics(trainer, splits["validation"]),
-        "test": _split_metrics(trainer, splits["test"]),
+        "validation": binary_metrics(*predicted["validation"]),
+        "test": binary_metrics(*predicted["test"]),
     }
+    # Fitted on the validation split only: the test split stays for reporting (docs/contracts.md, calibration).
+    source = {"split": "validation", "data": cfg.data.source, "seed": cfg.train.seed}
+    try:
+        calibration = fit_calibration(*predicted["validation"], source=source)
+    except SentimentRayError as err:  # too few rows or one class: the folder stays uncalibrated, and says so
+        log.warning("no calibration stored: %s", err)
+        calibration = None
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = None
         if ray.train.get_context().get_world_rank() == 0:
@@ -183,6 +195,7 @@ def _report_final(trainer, tokenizer, cfg: RunConfig, splits: dict, train_output
                 cfg,
                 Path(tmp) / "model",
                 metrics={"validation": results["validation"], "test": results["test"]},
+                calibration=calibration,
             )
             (Path(tmp) / FINAL_RESULTS).write_text(json.dumps(results, indent=2, default=_jsonable))
             checkpoint = ray.train.Checkpoint.from_directory(tmp)

@@ -25,12 +25,12 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(ray_cluster, model_folder, classifier_folder):
+def server(ray_cluster, model_folder, classifier_folder, calibrated_folder):
     from ray import serve
 
     port = free_port()
     run_server(
-        {"default": str(model_folder), "cls": str(classifier_folder)},
+        {"default": str(model_folder), "cls": str(classifier_folder), "calibrated": str(calibrated_folder)},
         host="127.0.0.1",
         port=port,
         max_batch_size=16,
@@ -203,3 +203,74 @@ def test_no_paths_or_process_ids_leak(server, model_folder):
     assert not any("pid" in key for key in stats), stats
     assert call(server, "/readyz", token=None) == (200, {"status": "ready"})  # no model names to anyone
     assert call(server, "/models", token=None)[0] == 401
+
+
+def selective_texts() -> list[str]:
+    from sentiment_ray.data.corpus import load_offline_splits
+
+    return load_offline_splits(seed=0, val_size=200, test_size=200)[0]["test"]["text"].tolist()[:200]
+
+
+def test_predict_predict_batch_score_and_serve_give_the_same_abstained_flags(
+    server, calibrated_folder, tmp_path, capsys
+):
+    import pandas as pd
+
+    from sentiment_ray.cli import main
+    from sentiment_ray.inference.batch import ScoreOptions, read_output, run_scoring
+
+    texts = selective_texts()
+    predictor = SentimentPredictor.from_pretrained(str(calibrated_folder), device="cpu", precision="fp32")
+    assert predictor.meta["calibration"]["fitted_on"]["part"] == "validation split"
+    median = sorted(p["confidence"] for p in predictor.predict_batch(texts))[100]  # splits the rows about in half
+    for selective in ({"min_confidence": median}, {"target_accuracy": reachable_target(predictor.meta)}):
+        in_process = [p["abstained"] for p in predictor.predict_batch(texts, **selective)]
+        assert 0 < sum(in_process) < len(texts), selective  # some kept, some abstained: the flags say something
+        flag = "--min-confidence" if "min_confidence" in selective else "--target-accuracy"
+        value = str(next(iter(selective.values())))
+        capsys.readouterr()
+        argv = ["predict", "--model-path", str(calibrated_folder), "--precision", "fp32", flag, value]
+        assert main([*argv, *(x for t in texts for x in ("--text", t))]) == 0
+        from_cli = [json.loads(line)["abstained"] for line in capsys.readouterr().out.splitlines()]
+        source = tmp_path / f"texts-{flag}.csv"
+        pd.DataFrame({"text": texts}).to_csv(source, index=False)
+        out = tmp_path / f"scored-{flag}"
+        summary = run_scoring(
+            ScoreOptions(str(calibrated_folder), [str(source)], str(out), precision="fp32", **selective)
+        )
+        from_score = [bool(v) for v in read_output(out)["abstained"]]
+        from_serve = []
+        for start in range(0, len(texts), 8):  # the fixture's limit: 8 texts per request
+            status, body = call(
+                server, "/predict", {"texts": texts[start : start + 8], "model": "calibrated", **selective}
+            )
+            assert status == 200, body
+            from_serve += [p["abstained"] for p in body["predictions"]]
+        assert from_cli == in_process and from_score == in_process and from_serve == in_process, selective
+        assert summary["selection"]["kept"] == in_process.count(False)
+
+
+def reachable_target(meta: dict) -> float:
+    """A target accuracy that some threshold of the calibration table reaches, so that the flags split."""
+    bounds = [r["accuracy_lower_bound"] for r in meta["calibration"]["thresholds"] if 0.2 < r["coverage"] < 0.8]
+    return round(max(max(bounds), 0.51), 4)
+
+
+@pytest.mark.parametrize("target", [0.5, 1.2, "abc", -1])
+def test_a_bad_target_gets_a_422_in_the_documented_shape(server, target):
+    status, body = call(server, "/predict", {"text": "很好", "model": "calibrated", "target_accuracy": target})
+    assert status == 422 and set(body["error"]) == {"type", "message"}, body
+    assert "target_accuracy" in body["error"]["message"]
+
+
+def test_a_plain_request_has_no_selective_fields_and_model_shows_the_calibration(server):
+    status, body = call(server, "/predict", {"text": "很好", "model": "calibrated"})
+    assert status == 200 and set(body["predictions"][0]) == {
+        "label",
+        "label_id",
+        "confidence",
+        "prob_positive",
+        "error",
+    }
+    status, info = call(server, "/model?name=calibrated")
+    assert status == 200 and info["calibration"]["temperature"] > 0 and info["calibration"]["thresholds"]

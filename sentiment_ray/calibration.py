@@ -1,0 +1,170 @@
+"""Calibrated probabilities and abstention with an accuracy guarantee, stored in the model folder.
+
+Temperature scaling: P(positive) becomes sigmoid(logit(p) / T), with T fitted by minimising the mean binary NLL
+on labelled calibration rows (`scipy.optimize.minimize_scalar` over log T, bounded). The predicted label never
+changes; only confidences do.
+
+Abstention: a prediction is kept when its (calibrated) confidence max(p, 1 - p) is at least a threshold t. For
+each candidate t, the calibration rows give the coverage (share kept) and the accuracy of the kept rows, and a
+one-sided Clopper–Pearson lower bound on that accuracy at level 1 - δ (δ = 0.05). For a `target_accuracy`, the
+threshold is the lowest t whose **lower bound** reaches the target: on new rows exchangeable with the calibration
+rows, the kept rows' accuracy is then at least the target with probability about 1 - δ, instead of a point
+estimate tuned to the calibration rows. When no t reaches the target, every row abstains, with a reason.
+
+The `calibration` block of `sentiment_meta.json` (docs/contracts.md) holds the temperature, what it was fitted
+on, NLL / Brier / ECE before and after, and the threshold table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from sentiment_ray.errors import ConfigError
+
+DELTA = 0.05
+"""One-sided risk of the Clopper–Pearson bound: the bound holds with probability 1 - DELTA."""
+PROB_CLIP = 1e-7
+"""P(positive) is clipped to [1e-7, 1 - 1e-7] before taking logits (float32 softmax saturates to 1.0)."""
+LOG_T_BOUNDS = (math.log(0.01), math.log(100.0))
+ECE_BINS = 10
+MAX_TABLE_ROWS = 200
+"""The threshold table keeps at most this many candidate thresholds (quantiles of the calibration confidences)."""
+
+
+def logits(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), PROB_CLIP, 1.0 - PROB_CLIP)
+    return np.log(p) - np.log1p(-p)
+
+
+def apply_temperature(prob_positive, temperature: float) -> np.ndarray:
+    """sigmoid(logit(p) / T) for an array of P(positive)."""
+    return 1.0 / (1.0 + np.exp(-logits(prob_positive) / temperature))
+
+
+def nll(y: np.ndarray, p: np.ndarray) -> float:
+    margin = logits(p) * np.where(y == 1, 1.0, -1.0)
+    return float(np.mean(np.logaddexp(0.0, -margin)))
+
+
+def brier(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean((np.asarray(p, dtype=np.float64) - y) ** 2))
+
+
+def ece(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Expected calibration error of the top-label confidence, equal-width bins over [0.5, 1]."""
+    conf = np.maximum(p, 1.0 - p)
+    correct = ((p >= 0.5).astype(int) == y).astype(np.float64)
+    index = np.searchsorted(np.linspace(0.5, 1.0, bins + 1)[1:-1], conf, side="right")
+    gaps = [abs(correct[index == b].mean() - conf[index == b].mean()) * (index == b).sum() for b in set(index.tolist())]
+    return float(sum(gaps) / len(y))
+
+
+def fit_temperature(y: np.ndarray, p: np.ndarray) -> float:
+    """T minimising the mean NLL of sigmoid(logit(p) / T); the NLL is convex in 1/T, so unimodal in log T."""
+    from scipy.optimize import minimize_scalar
+
+    margin = logits(p) * np.where(y == 1, 1.0, -1.0)
+    result = minimize_scalar(
+        lambda log_t: float(np.mean(np.logaddexp(0.0, -margin / math.exp(log_t)))),
+        bounds=LOG_T_BOUNDS,
+        method="bounded",
+        options={"xatol": 1e-6},
+    )
+    return float(math.exp(result.x))
+
+
+def clopper_pearson_lower(successes: int, n: int, delta: float = DELTA) -> float:
+    """One-sided lower (1 - delta) confidence bound on a binomial proportion; 0 when n = 0."""
+    from scipy.stats import beta
+
+    if n == 0 or successes == 0:
+        return 0.0
+    return float(beta.ppf(delta, successes, n - successes + 1))
+
+
+def threshold_table(y: np.ndarray, p: np.ndarray, delta: float = DELTA) -> list[dict]:
+    """Per candidate threshold t (high to low): coverage, kept rows, their accuracy and its lower bound."""
+    conf = np.maximum(p, 1.0 - p)
+    correct = ((p >= 0.5).astype(int) == y).astype(np.int64)
+    candidates = np.unique(conf)[::-1]
+    if len(candidates) > MAX_TABLE_ROWS:  # quantiles keep the table small; 0.5 keeps "keep everything" possible
+        candidates = np.unique(np.r_[np.quantile(conf, np.linspace(0, 1, MAX_TABLE_ROWS)), 0.5])[::-1]
+    table = []
+    for t in candidates:
+        kept = conf >= t
+        n_kept, right = int(kept.sum()), int(correct[kept].sum())
+        table.append(
+            {
+                "threshold": float(t),
+                "coverage": n_kept / len(y),
+                "n_kept": n_kept,
+                "accuracy": right / n_kept if n_kept else None,
+                "accuracy_lower_bound": clopper_pearson_lower(right, n_kept, delta),
+            }
+        )
+    return table
+
+
+def fit_calibration(labels: Sequence[int], prob_positive: Sequence[float], source: dict) -> dict:
+    """The `calibration` block: temperature, fit metrics before/after, and the threshold table (calibrated)."""
+    y = np.asarray(labels, dtype=np.int64)
+    p = np.asarray(prob_positive, dtype=np.float64)
+    if len(y) < 20 or len(np.unique(y)) < 2:
+        raise ConfigError(f"calibration needs at least 20 labelled rows of both classes, got {len(y)} ({source})")
+    temperature = fit_temperature(y, p)
+    calibrated = apply_temperature(p, temperature)
+    digest = hashlib.sha256(np.r_[y, p].astype(np.float64).tobytes()).hexdigest()[:16]
+    return {
+        "temperature": temperature,
+        "method": "temperature scaling: scipy.optimize.minimize_scalar (bounded) over log T in [0.01, 100]",
+        "fitted_on": {**source, "rows": int(len(y)), "hash": digest},
+        "before": {"nll": nll(y, p), "brier": brier(y, p), "ece": ece(y, p)},
+        "after": {"nll": nll(y, calibrated), "brier": brier(y, calibrated), "ece": ece(y, calibrated)},
+        "delta": DELTA,
+        "bound": "one-sided Clopper-Pearson lower bound on the accuracy of the kept rows",
+        "thresholds": threshold_table(y, calibrated),
+    }
+
+
+def check_target(value, what: str = "target_accuracy") -> float:
+    """A target accuracy in (0.5, 1]; ConfigError naming it otherwise (below 0.5 a coin flip beats it)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{what} must be a number in (0.5, 1], got {value!r}")
+    if not 0.5 < value <= 1.0:
+        raise ConfigError(f"{what} must be in (0.5, 1], got {value!r}")
+    return float(value)
+
+
+def check_min_confidence(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"min_confidence must be a number in [0.5, 1], got {value!r}")
+    if not 0.5 <= value <= 1.0:
+        raise ConfigError(f"min_confidence must be in [0.5, 1], got {value!r}")
+    return float(value)
+
+
+def threshold_for(calibration: dict | None, target_accuracy: float) -> tuple[float | None, str | None]:
+    """(lowest threshold whose lower bound reaches the target, None) or (None, why no threshold does)."""
+    if not calibration:
+        return None, "the model folder holds no calibration (run `sentiment-ray calibrate`)"
+    reached = [r for r in calibration["thresholds"] if r["accuracy_lower_bound"] >= target_accuracy]
+    if not reached:
+        best = max(calibration["thresholds"], key=lambda r: r["accuracy_lower_bound"])
+        return None, (
+            f"no threshold reaches target_accuracy {target_accuracy} on the calibration rows with "
+            f"{1 - calibration['delta']:.0%} confidence (best lower bound {best['accuracy_lower_bound']:.4f} "
+            f"at threshold {best['threshold']:.4f}, coverage {best['coverage']:.3f})"
+        )
+    return min(r["threshold"] for r in reached), None
+
+
+def abstain(row: dict, threshold: float | None, reason: str | None) -> dict:
+    """`row` with `abstained`, `threshold`, `reason`: kept when its confidence reaches the threshold."""
+    if row["error"] is not None:
+        return {**row, "abstained": None, "threshold": threshold, "reason": reason}
+    abstained = threshold is None or row["confidence"] < threshold
+    return {**row, "abstained": abstained, "threshold": threshold, "reason": reason}

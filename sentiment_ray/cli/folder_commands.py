@@ -1,0 +1,35 @@
+"""Subcommands that work on one model folder without Ray: `calibrate` (rewrites its meta) and `export`."""
+
+from __future__ import annotations
+
+
+def cmd_calibrate(args) -> int:
+    from sentiment_ray.data.formats import ReadOptions
+    from sentiment_ray.evaluation.calibrate import calibrate_folder
+
+    options = ReadOptions(encoding=args.encoding, quoting=args.quoting, sheet=args.sheet)
+    cal = calibrate_folder(
+        args.model_path,
+        args.data,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        read_options=options,
+        device=args.device,
+    )
+    before, after, fitted = cal["before"], cal["after"], cal["fitted_on"]
+    print(
+        f"temperature {cal['temperature']:.4f} fitted on {fitted['rows']} rows ({fitted['part']} of {fitted['data']})"
+    )
+    print(f"ECE {before['ece']:.4f} -> {after['ece']:.4f}, NLL {before['nll']:.4f} -> {after['nll']:.4f}")
+    print(f"stored in {args.model_path}/sentiment_meta.json (calibration)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    import torch
+
+    from sentiment_ray.models.export import export_model
+
+    dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+    print(f"exported: {export_model(args.model_path, args.output, dtype)} (README.md: the model card)")
+    return 0

@@ -1,0 +1,58 @@
+"""`sentiment-ray calibrate`: fit temperature scaling on labelled rows and store it in the model folder.
+
+Which rows: a single file is used whole (it is the user's calibration set). A source that has splits (a folder of
+train/validation/test, `offline`, a Hub dataset) gives its **validation** split, and so does a file that is the
+model's own training source: the test split, which reports results, is never used for fitting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions
+
+
+def calibration_rows(model_meta: dict, data: str, text_column: str, label_column: str, read_options: ReadOptions):
+    """(texts, labels, source description) of the rows to fit on (see the module docstring)."""
+    from sentiment_ray.data import load_splits, read_reviews
+    from sentiment_ray.storage import is_uri, local_copy
+
+    config = model_meta.get("config", {})
+    trained_on = config.get("data", {}).get("source")
+    local = local_copy(data) if is_uri(data) else Path(data)
+    columns = {"text_column": text_column, "label_column": label_column}
+    if local.is_file() and str(data) != str(trained_on):
+        rows = read_reviews(local, **columns, require_label=True, options=read_options)
+        part = "whole file"
+    else:
+        seed = config.get("train", {}).get("seed", 42)  # the model's own split: its test rows stay unseen
+        rows = load_splits(data, **columns, seed=seed, read_options=read_options).validation
+        part = "validation split"
+    usable = rows[rows["problem"].isna()] if "problem" in rows else rows
+    source = {"data": str(data), "part": part, "unusable_rows": int(len(rows) - len(usable))}
+    return usable["text"].tolist(), [int(v) for v in usable["label"]], source
+
+
+def calibrate_folder(
+    model_path: str,
+    data: str,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    read_options: ReadOptions = DEFAULT_READ,
+    device: str = "auto",
+) -> dict:
+    """Fit on `data`, write the `calibration` block into the folder's meta, and return it."""
+    from sentiment_ray.calibration import fit_calibration
+    from sentiment_ray.inference.predictor import SentimentPredictor
+    from sentiment_ray.models.folder import write_calibration
+    from sentiment_ray.runtime import check_local_output
+
+    check_local_output(model_path, "--model-path")  # the folder's meta is rewritten in place
+    predictor = SentimentPredictor.from_pretrained(model_path, device=device, calibrated=False)
+    texts, labels, source = calibration_rows(predictor.meta, data, text_column, label_column, read_options)
+    predictions = predictor.predict_batch(texts)
+    scored = [(y, p["prob_positive"]) for y, p in zip(labels, predictions, strict=True) if p["error"] is None]
+    calibration = fit_calibration([y for y, _ in scored], [p for _, p in scored], source)
+    write_calibration(model_path, calibration)
+    return calibration

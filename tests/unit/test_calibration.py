@@ -1,0 +1,109 @@
+"""Temperature scaling, the Clopper–Pearson bound and the target-accuracy threshold (sentiment_ray/calibration.py)."""
+
+import numpy as np
+import pytest
+
+from sentiment_ray.calibration import (
+    abstain,
+    apply_temperature,
+    check_target,
+    clopper_pearson_lower,
+    ece,
+    fit_calibration,
+    nll,
+    threshold_for,
+)
+from sentiment_ray.errors import ConfigError
+
+
+def synthetic(n: int, seed: int, sharpen: float = 1.0):
+    """Labels drawn from calibrated probabilities, then the probabilities made overconfident by `sharpen`."""
+    rng = np.random.default_rng(seed)
+    true_p = 1 / (1 + np.exp(-rng.normal(0, 2.5, n)))
+    y = (rng.random(n) < true_p).astype(int)
+    return y, apply_temperature(true_p, 1 / sharpen)
+
+
+def test_calibration_undoes_overconfidence_and_keeps_labels():
+    y, p = synthetic(4000, seed=1, sharpen=3.0)
+    cal = fit_calibration(y, p, {"data": "synthetic"})
+    assert 2.6 < cal["temperature"] < 3.4  # recovers the sharpening
+    assert cal["after"]["ece"] <= 0.5 * cal["before"]["ece"]  # real work on an overconfident model
+    assert cal["after"]["nll"] < cal["before"]["nll"] and cal["after"]["brier"] < cal["before"]["brier"]
+    assert ((apply_temperature(p, cal["temperature"]) >= 0.5) == (p >= 0.5)).all()
+    assert cal["fitted_on"]["rows"] == 4000 and len(cal["fitted_on"]["hash"]) == 16
+
+
+def test_an_already_calibrated_model_is_not_made_worse():
+    y, p = synthetic(4000, seed=2)
+    cal = fit_calibration(y, p, {"data": "synthetic"})
+    assert 0.85 < cal["temperature"] < 1.15
+    assert cal["after"]["nll"] <= cal["before"]["nll"] + 1e-9 and cal["after"]["ece"] <= cal["before"]["ece"] + 0.01
+
+
+def test_the_clopper_pearson_lower_bound_is_exact():
+    from scipy.stats import binom
+
+    bound = clopper_pearson_lower(95, 100)
+    assert binom.sf(94, 100, bound) == pytest.approx(0.05, abs=1e-6)  # P(>= 95 right | accuracy = bound) = δ
+    assert clopper_pearson_lower(0, 10) == 0.0 and clopper_pearson_lower(3, 0) == 0.0
+
+
+def test_the_target_threshold_is_a_guarantee_on_fresh_exchangeable_rows():
+    y, p = synthetic(3000, seed=3, sharpen=2.0)
+    cal = fit_calibration(y, p, {"data": "synthetic"})
+    threshold, reason = threshold_for(cal, 0.95)
+    assert reason is None and threshold is not None
+    row = next(r for r in cal["thresholds"] if r["threshold"] == threshold)
+    assert row["accuracy_lower_bound"] >= 0.95 and row["accuracy"] >= row["accuracy_lower_bound"]
+    lower = [r for r in cal["thresholds"] if r["threshold"] < threshold]
+    assert all(r["accuracy_lower_bound"] < 0.95 for r in lower)  # the lowest such threshold: most coverage
+    fresh_y, fresh_p = synthetic(50_000, seed=4, sharpen=2.0)
+    fresh_p = apply_temperature(fresh_p, cal["temperature"])
+    kept = np.maximum(fresh_p, 1 - fresh_p) >= threshold
+    assert ((fresh_p[kept] >= 0.5).astype(int) == fresh_y[kept]).mean() >= 0.95
+
+
+def test_an_unreachable_target_abstains_every_row_with_a_reason():
+    y, p = synthetic(500, seed=5)
+    cal = fit_calibration(y, p, {"data": "synthetic"})
+    threshold, reason = threshold_for(cal, 1.0)
+    assert threshold is None and "no threshold reaches target_accuracy 1.0" in reason
+    row = {"label": "positive", "label_id": 1, "confidence": 0.99, "prob_positive": 0.99, "error": None}
+    assert abstain(row, threshold, reason) == {**row, "abstained": True, "threshold": None, "reason": reason}
+    assert abstain(row, 0.9, None)["abstained"] is False and abstain(row, 0.995, None)["abstained"] is True
+    assert threshold_for(None, 0.9)[1].startswith("the model folder holds no calibration")
+
+
+@pytest.mark.parametrize("bad", [0.5, 0.2, 1.01, -1, "0.9", float("nan"), True, None])
+def test_bad_targets_are_refused_with_the_value_named(bad):
+    with pytest.raises(ConfigError, match="target_accuracy must be"):
+        check_target(bad)
+
+
+def test_nll_and_ece_of_perfect_predictions_are_near_zero():
+    y = np.array([0, 1] * 50)
+    p = np.where(y == 1, 1 - 1e-9, 1e-9)
+    assert nll(y, p) < 1e-6 and ece(y, p) < 1e-6
+
+
+def test_evaluation_shows_risk_coverage_aurc_and_promised_against_achieved(tmp_path):
+    from sentiment_ray.evaluation.report import write_report
+    from sentiment_ray.evaluation.selective import risk_coverage, selective_result
+
+    y, p = synthetic(3000, seed=6, sharpen=2.0)
+    cal = fit_calibration(y, p, {"data": "synthetic"})
+    test_y, test_p = synthetic(3000, seed=7, sharpen=2.0)
+    result = selective_result(test_y.tolist(), apply_temperature(test_p, cal["temperature"]).tolist(), cal)
+    coverage, risk, aurc = risk_coverage(test_y, test_p)
+    assert coverage[-1] == 1.0 and risk[-1] == pytest.approx(((test_p >= 0.5) != test_y).mean())
+    assert result["aurc"] == pytest.approx(aurc) and 0 < aurc < risk[-1]  # confident rows err less
+    assert [t["target_accuracy"] for t in result["targets"]] == [0.90, 0.95, 0.99]
+    for target in result["targets"]:
+        if target["threshold"] is not None:
+            assert target["accuracy"] >= target["target_accuracy"] - 0.01  # achieved on fresh rows
+    assert result["before_after"]["after"]["ece"] < result["before_after"]["before"]["ece"]
+    report = write_report(
+        tmp_path, metrics=None, confidence=None, robustness=None, baselines=None, meta={}, selective=result
+    ).read_text()
+    assert "AURC" in report and "promised (lower bound)" in report and "| ECE |" in report
