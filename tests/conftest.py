@@ -37,12 +37,31 @@ def classifier_folder(tmp_path_factory, tiny_path, tokenizer):
 
 @pytest.fixture(scope="session")
 def calibrated_folder(tmp_path_factory, model_folder):
-    """A copy of `model_folder` calibrated by `sentiment-ray calibrate` on the offline validation split."""
+    """A copy of `model_folder` calibrated by `sentiment-ray calibrate` on a labelled CSV.
+
+    The tiny fixture model has random adapters, so against the corpus' labels no confidence threshold reaches
+    any accuracy target. The CSV's labels are the model's own predictions instead, with the least confident
+    30% flipped: confident rows are right and unsure ones wrong, so targets between 0.5 and 1 have thresholds
+    and selective prediction has something to select.
+    """
     import shutil
 
-    from sentiment_ray.cli import main
+    import numpy as np
+    import pandas as pd
 
-    folder = tmp_path_factory.mktemp("calibrated") / "model"
+    from sentiment_ray.cli import main
+    from sentiment_ray.data.corpus import load_offline_splits
+    from sentiment_ray.inference.predictor import SentimentPredictor
+
+    root = tmp_path_factory.mktemp("calibrated")
+    folder = root / "model"
     shutil.copytree(model_folder, folder)
-    assert main(["calibrate", "--model-path", str(folder), "--data", "offline", "--device", "cpu"]) == 0
+    texts = load_offline_splits(seed=0, val_size=600, test_size=600)[0]["validation"]["text"].tolist()
+    raw = SentimentPredictor.from_pretrained(str(folder), device="cpu", precision="fp32").predict_batch(texts)
+    labels = np.array([r["label_id"] for r in raw])
+    unsure = np.argsort([r["confidence"] for r in raw])[: int(0.3 * len(raw))]
+    labels[unsure] = 1 - labels[unsure]
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(root / "calibration.csv", index=False)
+    argv = ["calibrate", "--model-path", str(folder), "--data", str(root / "calibration.csv"), "--device", "cpu"]
+    assert main(argv) == 0
     return folder

@@ -119,7 +119,8 @@ def plot_robustness(result: dict, path: str | Path) -> Path:
 
 def plot_risk_coverage(selective: dict, path: str | Path) -> Path:
     """Error rate of the kept rows against the share kept (most confident first), with the AURC in the title."""
-    fig, ax = _figure(5.0, 3.6)
+    fig, _ = _figure(5.0, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
     curve = selective["risk_coverage"]
     ax.plot(curve["coverage"], curve["risk"], color="tab:blue")
     for target in selective.get("targets", []):

@@ -189,7 +189,11 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
                 "calibration",
                 "created_at",
             )
-            return {"name": name, **{k: meta.get(k) for k in keys}}  # no paths: they say nothing a client needs
+            shown = {k: meta.get(k) for k in keys}
+            if shown["calibration"]:  # the calibration file's path says nothing a client needs
+                fitted = {k: v for k, v in shown["calibration"]["fitted_on"].items() if k != "data"}
+                shown["calibration"] = {**shown["calibration"], "fitted_on": fitted}
+            return {"name": name, **shown}  # no paths: they say nothing a client needs
 
         @app.get("/stats")
         async def stats(self) -> dict:

@@ -180,7 +180,7 @@ def _report_final(trainer, tokenizer, cfg: RunConfig, splits: dict, train_output
         "test": binary_metrics(*predicted["test"]),
     }
     # Fitted on the validation split only: the test split stays for reporting (docs/contracts.md, calibration).
-    source = {"split": "validation", "data": cfg.data.source, "seed": cfg.train.seed}
+    source = {"data": cfg.data.source, "part": "validation split", "seed": cfg.train.seed}
     try:
         calibration = fit_calibration(*predicted["validation"], source=source)
     except SentimentRayError as err:  # too few rows or one class: the folder stays uncalibrated, and says so

@@ -50,6 +50,9 @@ def test_two_worker_run_yields_a_loadable_model_folder(ray_cluster, tmp_path, st
         assert sum(map(sum, test[split]["confusion_matrix"])) == 32
     predictor = SentimentPredictor.from_pretrained(outcome.model_dir, device="cpu", precision="fp32")
     assert predictor.meta["strategy"] == strategy and predictor.meta["finetune"] == finetune
+    calibration = predictor.meta["calibration"]  # fitted at the end of training, on the validation split only
+    assert calibration["fitted_on"]["part"] == "validation split" and calibration["fitted_on"]["rows"] == 32
+    assert calibration["temperature"] > 0 and calibration["thresholds"]
     predictions = predictor.predict_batch(["质量很好，推荐购买", "太差了，退货"])
     assert all(p["error"] is None and p["label"] in ("positive", "negative") for p in predictions)
 

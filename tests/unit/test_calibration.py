@@ -107,3 +107,13 @@ def test_evaluation_shows_risk_coverage_aurc_and_promised_against_achieved(tmp_p
         tmp_path, metrics=None, confidence=None, robustness=None, baselines=None, meta={}, selective=result
     ).read_text()
     assert "AURC" in report and "promised (lower bound)" in report and "| ECE |" in report
+
+
+def test_the_risk_coverage_plot_is_written(tmp_path):
+    from sentiment_ray.evaluation.plots import write_plots
+    from sentiment_ray.evaluation.selective import selective_result
+
+    y, p = synthetic(2000, seed=8, sharpen=2.0)
+    cal = fit_calibration(y, p, {"data": "synthetic"})
+    written = write_plots(tmp_path, selective=selective_result(y.tolist(), p.tolist(), cal))
+    assert written["risk_coverage"].stat().st_size > 5000  # a PNG with a curve in it
