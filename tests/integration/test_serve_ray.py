@@ -128,7 +128,7 @@ def test_two_models_are_multiplexed(server, classifier_folder):
     info = call(server, "/model?name=cls")[1]
     assert info["strategy"] == "classifier" and info["base_model"] == "tiny"
     assert call(server, "/model")[1]["strategy"] == "label_scoring"
-    assert call(server, "/models") == (200, {"models": ["default", "cls"], "default": "default"})
+    assert call(server, "/models") == (200, {"models": ["default", "cls", "calibrated"], "default": "default"})
 
 
 def test_a_lone_surrogate_fails_no_other_request_in_its_batch(server):

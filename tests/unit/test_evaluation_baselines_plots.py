@@ -13,6 +13,7 @@ from sentiment_ray.evaluation.confidence import confidence_analysis
 from sentiment_ray.evaluation.plots import PLOT_FILES, plot_confusion_matrix, write_plots
 from sentiment_ray.evaluation.report import JSON_FILES, TINY_WARNING, write_evaluation, write_report
 from sentiment_ray.evaluation.robustness import robustness_result
+from sentiment_ray.evaluation.selective import selective_result
 from sentiment_ray.metrics import binary_metrics
 
 POSITIVE = ["很好", "喜欢", "满意", "推荐", "不错", "划算"]
@@ -54,6 +55,7 @@ def evaluation():
         "confidence": confidence_analysis(test_labels, probs, test_texts, list(range(100))),
         "robustness": robustness_result(rule, test_texts, test_labels, seed=0),
         "baselines": baseline_comparison(metrics, {"tfidf": baseline}, model_name="keyword rule"),
+        "selective": selective_result(test_labels, probs, None),  # an uncalibrated folder: curve and AURC only
     }
 
 
@@ -87,6 +89,7 @@ def test_plots_write_png_files(tmp_path, evaluation):
         metrics=evaluation["metrics"],
         confidence=evaluation["confidence"],
         robustness=evaluation["robustness"],
+        selective=evaluation["selective"],
     )
     assert set(written) == set(PLOT_FILES)
     assert all(is_png(path) for path in written.values())
@@ -105,6 +108,7 @@ def test_report_mentions_every_section_and_the_tiny_warning(tmp_path, evaluation
         robustness=evaluation["robustness"],
         baselines=evaluation["baselines"],
         meta=meta,
+        selective=evaluation["selective"],
     )
     text = report.read_text(encoding="utf-8")
     for heading in ("## Metrics", "## Confidence and calibration", "## Abstention", "## Robustness"):
@@ -125,4 +129,4 @@ def test_report_without_results_and_for_a_real_model(tmp_path):
     meta = {"model": "m", "base_model": "Qwen/Qwen2.5-1.5B", "strategy": "label_scoring"}
     text = write_report(tmp_path, metrics=None, confidence=None, robustness=None, baselines=None, meta=meta).read_text()
     assert "tiny-model" not in text
-    assert text.count("Not computed in this run") == 5
+    assert text.count("Not computed in this run") == 6  # + the selective-prediction section
