@@ -90,27 +90,12 @@ def test_a_run_with_an_s3_output_dir_keeps_nothing_of_it_on_the_drivers_disk_but
 ):
     import json
 
-    from sentiment_ray.config import load_config
+    from test_train_ray import small_run
+
     from sentiment_ray.storage import read_bytes
     from sentiment_ray.training.driver import run_dir, run_training
 
-    cfg = load_config(
-        None,
-        updates={
-            "model.name": "tiny",
-            "data.source": "offline",
-            "data.max_train_samples": 64,
-            "data.val_size": 32,
-            "data.test_size": 32,
-            "data.max_length": 48,
-            "train.max_steps": 2,
-            "train.save_steps": 2,
-            "train.logging_steps": 1,
-            "train.batch_size": 4,
-            "scaling.num_workers": 2,
-            "output_dir": f"s3://{BUCKET}/runs/first",
-        },
-    )
+    cfg = small_run(tmp_path, "unused", **{"train.max_steps": 2, "output_dir": f"s3://{BUCKET}/runs/first"})
     outcome = run_training(cfg)
     assert outcome.output_dir == f"s3://{BUCKET}/runs/first" and outcome.model_dir == f"{outcome.output_dir}/model"
     keys = s3_keys("runs/first/")
