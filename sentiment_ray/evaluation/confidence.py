@@ -16,18 +16,16 @@ Edge cases (the result always has the same keys):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
-PROB_CLIP = 1e-7
-"""P(positive) is clipped to [1e-7, 1 - 1e-7] before taking logits: float32 softmax saturates to exactly 1.0
-near that resolution, and log(0) would make the NLL infinite. Logits are thus bounded by about ±16.1."""
+from sentiment_ray.calibration import LOG_T_BOUNDS, apply_temperature, fit_temperature, nll
 
-TEMPERATURE_RANGE = (0.01, 100.0)
 TEMPERATURE_METHOD = (
-    "golden-section search over log T in [0.01, 100] minimising the mean binary NLL of sigmoid(logit(p) / T); "
-    "the NLL is convex in 1/T, hence unimodal in log T, so golden-section finds the global minimum"
+    "scipy.optimize.minimize_scalar (bounded) over log T in [0.01, 100] minimising the mean binary NLL of "
+    "sigmoid(logit(p) / T), the fit of sentiment_ray.calibration; the NLL is convex in 1/T, hence unimodal in log T"
 )
 PRECISION_DEFINITION = "accuracy on the rows kept, i.e. rows whose confidence >= threshold (both classes together)"
 ABSTENTION_CURVE_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
@@ -140,40 +138,11 @@ def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int)
     return float(sum(gaps) / len(conf))
 
 
-def _logits(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, PROB_CLIP, 1.0 - PROB_CLIP)
-    return np.log(p) - np.log1p(-p)
-
-
-def apply_temperature(prob_positive: np.ndarray, temperature: float) -> np.ndarray:
-    """sigmoid(logit(p) / T): T > 1 softens, T < 1 sharpens; the predicted label never changes."""
-    return 1.0 / (1.0 + np.exp(-_logits(np.asarray(prob_positive, dtype=np.float64)) / temperature))
-
-
-def _nll(margin: np.ndarray, temperature: float) -> float:
-    """Mean binary NLL, where margin = logit * (+1 for label 1, -1 for label 0): mean softplus(-margin / T)."""
-    return float(np.mean(np.logaddexp(0.0, -margin / temperature)))
-
-
-def fit_temperature(y: np.ndarray, p: np.ndarray, iterations: int = 100) -> tuple[float, bool]:
-    """(T minimising the NLL of sigmoid(logit(p)/T), whether T sits at the edge of TEMPERATURE_RANGE)."""
-    margin = _logits(p) * np.where(y == 1, 1.0, -1.0)
-    lo, hi = np.log(TEMPERATURE_RANGE[0]), np.log(TEMPERATURE_RANGE[1])
-    ratio = (np.sqrt(5.0) - 1.0) / 2.0  # golden ratio conjugate, ~0.618
-    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-    fa, fb = _nll(margin, np.exp(a)), _nll(margin, np.exp(b))
-    for _ in range(iterations):  # each step shrinks the bracket by 0.618; 100 steps is far below float eps
-        if fa <= fb:
-            hi, b, fb = b, a, fa
-            a = hi - ratio * (hi - lo)
-            fa = _nll(margin, np.exp(a))
-        else:
-            lo, a, fa = a, b, fb
-            b = lo + ratio * (hi - lo)
-            fb = _nll(margin, np.exp(b))
-    log_t = (lo + hi) / 2.0
-    at_bound = min(abs(log_t - np.log(TEMPERATURE_RANGE[0])), abs(log_t - np.log(TEMPERATURE_RANGE[1]))) < 1e-3
-    return float(np.exp(log_t)), bool(at_bound)
+def _fit_temperature(y: np.ndarray, p: np.ndarray) -> tuple[float, bool]:
+    """(T minimising the NLL of sigmoid(logit(p)/T), whether log T sits at the edge of its search range)."""
+    temperature = fit_temperature(y, p)
+    at_bound = min(abs(math.log(temperature) - edge) for edge in LOG_T_BOUNDS) < 1e-3
+    return temperature, bool(at_bound)
 
 
 def calibration(y: np.ndarray, p: np.ndarray, bins: int) -> dict:
@@ -199,15 +168,14 @@ def calibration(y: np.ndarray, p: np.ndarray, bins: int) -> dict:
     }
     if len(y) == 0:
         return result
-    temperature, at_bound = fit_temperature(y, p)
+    temperature, at_bound = _fit_temperature(y, p)
     p_t = apply_temperature(p, temperature)
     conf_t = np.maximum(p_t, 1.0 - p_t)
-    margin = _logits(p) * np.where(y == 1, 1.0, -1.0)
     result.update(
         temperature=temperature,
         temperature_at_bound=at_bound,
-        nll_before=_nll(margin, 1.0),
-        nll_after=_nll(margin, temperature),
+        nll_before=nll(y, p),
+        nll_after=nll(y, p_t),
         ece_after_temperature=expected_calibration_error(conf_t, correct, bins),
         reliability_curve_after_temperature=reliability_curve(conf_t, correct, bins),
     )
