@@ -207,6 +207,10 @@ def build_app(limits: Limits, api_token: str | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError):
+        declared = request.headers.get("content-type", "")
+        if declared and "json" not in declared.split(";")[0]:  # e.g. `curl -d` sends a form type; FastAPI ignores it
+            message = f"send the body as JSON with Content-Type: application/json (got Content-Type: {declared})"
+            return error_response(415, "unsupported_media_type", message)
         first = err.errors()[0] if err.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
         return error_response(422, "invalid_request", f"{where}: {first.get('msg', 'invalid request')}")

@@ -148,6 +148,14 @@ def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
 
 
+def test_json_sent_as_a_form_as_curl_d_does_is_told_to_declare_json(server):
+    body = {"text": "很好"}
+    status, answer = call(server, "/predict", body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 415 and answer["error"]["type"] == "unsupported_media_type"
+    assert "Content-Type: application/json" in answer["error"]["message"]
+    assert call(server, "/predict", body)[0] == 200
+
+
 @pytest.mark.parametrize("token", [TOKEN, None], ids=["with-token", "without-token"])
 def test_hostile_requests_never_get_a_5xx_and_4xx_bodies_have_the_error_shape(server, token):
     """The kept list in hostile_requests.py (124 kinds), each sent with and without the bearer token."""
@@ -173,6 +181,7 @@ def test_hostile_requests_never_get_a_5xx_and_4xx_bodies_have_the_error_shape(se
         assert answered["chunked body under the limit"] == answered["chunked body over the limit"] == 411
         assert answered["declared Content-Length over the limit"] == answered["body over the byte limit"] == 413
         assert answered["model path traversal"] == answered["model header traversal"] == 404
+        assert answered["form-urlencoded"] == answered["text/plain content type"] == 415
         assert answered["gzip body"] == answered["invalid UTF-8"] == 400
 
 
