@@ -18,12 +18,15 @@ on, NLL / Brier / ECE before and after, and the threshold table.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from sentiment_ray.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 DELTA = 0.05
 """One-sided risk of the Clopper–Pearson bound: the bound holds with probability 1 - DELTA."""
@@ -77,6 +80,11 @@ def fit_temperature(y: np.ndarray, p: np.ndarray) -> float:
     return float(math.exp(result.x))
 
 
+def temperature_at_bound(temperature: float) -> bool:
+    """Whether the fit ran to the edge of its range: then no single scale explains the confidences."""
+    return min(abs(math.log(temperature) - edge) for edge in LOG_T_BOUNDS) < 1e-3
+
+
 def clopper_pearson_lower(successes: int, n: int, delta: float = DELTA) -> float:
     """One-sided lower (1 - delta) confidence bound on a binomial proportion; 0 when n = 0."""
     from scipy.stats import beta
@@ -116,6 +124,13 @@ def fit_calibration(labels: Sequence[int], prob_positive: Sequence[float], sourc
     if len(y) < 20 or len(np.unique(y)) < 2:
         raise ConfigError(f"calibration needs at least 20 labelled rows of both classes, got {len(y)} ({source})")
     temperature = fit_temperature(y, p)
+    if temperature_at_bound(temperature):
+        log.warning(
+            "the fitted temperature %.4g is at the edge of [0.01, 100]: on these %d rows the model's confidence says "
+            "almost nothing about whether it is right (T -> 100 flattens every probability towards 0.5)",
+            temperature,
+            len(y),
+        )
     calibrated = apply_temperature(p, temperature)
     digest = hashlib.sha256(np.r_[y, p].astype(np.float64).tobytes()).hexdigest()[:16]
     return {

@@ -16,12 +16,11 @@ Edge cases (the result always has the same keys):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from sentiment_ray.calibration import LOG_T_BOUNDS, apply_temperature, fit_temperature, nll
+from sentiment_ray.calibration import apply_temperature, fit_temperature, nll, temperature_at_bound
 
 TEMPERATURE_METHOD = (
     "scipy.optimize.minimize_scalar (bounded) over log T in [0.01, 100] minimising the mean binary NLL of "
@@ -138,13 +137,6 @@ def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int)
     return float(sum(gaps) / len(conf))
 
 
-def _fit_temperature(y: np.ndarray, p: np.ndarray) -> tuple[float, bool]:
-    """(T minimising the NLL of sigmoid(logit(p)/T), whether log T sits at the edge of its search range)."""
-    temperature = fit_temperature(y, p)
-    at_bound = min(abs(math.log(temperature) - edge) for edge in LOG_T_BOUNDS) < 1e-3
-    return temperature, bool(at_bound)
-
-
 def calibration(y: np.ndarray, p: np.ndarray, bins: int) -> dict:
     """ECE and reliability curve, before and after fitting a temperature on the same rows.
 
@@ -168,12 +160,12 @@ def calibration(y: np.ndarray, p: np.ndarray, bins: int) -> dict:
     }
     if len(y) == 0:
         return result
-    temperature, at_bound = _fit_temperature(y, p)
+    temperature = fit_temperature(y, p)
     p_t = apply_temperature(p, temperature)
     conf_t = np.maximum(p_t, 1.0 - p_t)
     result.update(
         temperature=temperature,
-        temperature_at_bound=at_bound,
+        temperature_at_bound=temperature_at_bound(temperature),
         nll_before=nll(y, p),
         nll_after=nll(y, p_t),
         ece_after_temperature=expected_calibration_error(conf_t, correct, bins),

@@ -41,6 +41,18 @@ def test_an_already_calibrated_model_is_not_made_worse():
     assert cal["after"]["nll"] <= cal["before"]["nll"] + 1e-9 and cal["after"]["ece"] <= cal["before"]["ece"] + 0.01
 
 
+def test_confidences_that_carry_no_information_are_flattened_with_a_warning(caplog):
+    rng = np.random.default_rng(3)
+    y, p = rng.integers(0, 2, 2000), rng.uniform(0.05, 0.95, 2000)  # confidence independent of correctness
+    with caplog.at_level("WARNING", logger="sentiment_ray.calibration"):
+        cal = fit_calibration(y, p, {"data": "random"})
+    assert cal["temperature"] == pytest.approx(100, rel=1e-3)  # the edge: every probability goes to ~0.5
+    assert "edge of [0.01, 100]" in caplog.text
+    caplog.clear()
+    fit_calibration(*synthetic(2000, seed=4), {"data": "calibrated"})
+    assert caplog.text == ""
+
+
 def test_the_clopper_pearson_lower_bound_is_exact():
     from scipy.stats import binom
 
