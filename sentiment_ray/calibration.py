@@ -145,6 +145,29 @@ def fit_calibration(labels: Sequence[int], prob_positive: Sequence[float], sourc
     }
 
 
+def check_request(target_accuracy=None, min_confidence=None) -> dict:
+    """The selective part of a request, checked: {} (plain), {"target_accuracy": t} or {"min_confidence": c}.
+
+    Cheap and model-free, so every path calls it before loading a model or starting Ray."""
+    if target_accuracy is not None and min_confidence is not None:
+        raise ConfigError("pass target_accuracy or min_confidence, not both")
+    if min_confidence is not None:
+        return {"min_confidence": check_min_confidence(min_confidence)}
+    if target_accuracy is not None:
+        return {"target_accuracy": check_target(target_accuracy)}
+    return {}
+
+
+def selection(calibration: dict | None, target_accuracy=None, min_confidence=None) -> tuple | None:
+    """(threshold, reason when there is none) for a selective request, or None for a plain one."""
+    request = check_request(target_accuracy, min_confidence)
+    if "min_confidence" in request:
+        return request["min_confidence"], None
+    if "target_accuracy" in request:
+        return threshold_for(calibration, request["target_accuracy"])
+    return None
+
+
 def check_target(value, what: str = "target_accuracy") -> float:
     """A target accuracy in (0.5, 1]; ConfigError naming it otherwise (below 0.5 a coin flip beats it)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

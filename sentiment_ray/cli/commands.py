@@ -69,8 +69,10 @@ DEMO_TEXTS = [
 
 
 def cmd_predict(args) -> int:
+    from sentiment_ray.calibration import check_request
     from sentiment_ray.inference.predictor import SentimentPredictor
 
+    check_request(args.target_accuracy, args.min_confidence)  # a bad target fails before the model loads
     predictor = SentimentPredictor.from_pretrained(
         args.model_path,
         device=args.device,
@@ -79,7 +81,7 @@ def cmd_predict(args) -> int:
         calibrated=not args.uncalibrated,
     )
     selective = {"target_accuracy": args.target_accuracy, "min_confidence": args.min_confidence}
-    predictor.selection(**selective)  # a bad target fails here, before a review is read
+    predictor.selection(**selective)  # no calibration: the reason is known before a review is read
     if args.interactive:
         return _interactive(predictor, selective)
     texts = DEMO_TEXTS if args.demo else args.text

@@ -158,17 +158,14 @@ def selective_request(opts: ScoreOptions) -> dict:
 
 def selection_on_driver(opts: ScoreOptions, meta: dict) -> dict | None:
     """Check the target and find its threshold before Ray starts: what the summary reports about selection."""
-    from sentiment_ray.calibration import check_min_confidence, check_target, threshold_for
-    from sentiment_ray.errors import ConfigError
+    from sentiment_ray.calibration import selection
 
-    request = selective_request(opts)
-    if not request:
+    chosen = selection(meta.get("calibration"), opts.target_accuracy, opts.min_confidence)
+    if chosen is None:
         return None
-    if len(request) == 2:
-        raise ConfigError("pass --target-accuracy or --min-confidence, not both")
+    threshold, reason = chosen
     if opts.min_confidence is not None:
-        return {"min_confidence": check_min_confidence(opts.min_confidence), "threshold": opts.min_confidence}
-    threshold, reason = threshold_for(meta.get("calibration"), check_target(opts.target_accuracy))
+        return {"min_confidence": threshold, "threshold": threshold}
     row = next((r for r in meta["calibration"]["thresholds"] if r["threshold"] == threshold), {}) if threshold else {}
     return {
         "target_accuracy": opts.target_accuracy,

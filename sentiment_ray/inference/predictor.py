@@ -136,16 +136,9 @@ class SentimentPredictor:
 
     def selection(self, target_accuracy=None, min_confidence=None) -> tuple[float | None, str | None] | None:
         """(threshold, reason when there is none) for a selective request, or None for a plain one."""
-        from sentiment_ray.calibration import check_min_confidence, check_target, threshold_for
-        from sentiment_ray.errors import ConfigError
+        from sentiment_ray.calibration import selection
 
-        if target_accuracy is not None and min_confidence is not None:
-            raise ConfigError("pass target_accuracy or min_confidence, not both")
-        if min_confidence is not None:
-            return check_min_confidence(min_confidence), None
-        if target_accuracy is not None:
-            return threshold_for(self.calibration, check_target(target_accuracy))
-        return None
+        return selection(self.calibration, target_accuracy, min_confidence)
 
     def _predictions(self, texts: Sequence, batch_size: int | None) -> list[dict]:
         results: list[dict | None] = [None] * len(texts)
