@@ -16,40 +16,32 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "results" / "bench"
 """Where every benchmark writes, wherever it is run from (the benchmarks live in the repository, not the package)."""
 
-# Qwen2.5-1.5B's widths (hidden, MLP, heads, vocab) with only 2 layers and random weights: the per-layer
-# and vocab-projection costs of the real model at a size this machine can hold and run.
-QWEN25_15B_WIDTH = {
-    "hidden_size": 1536,
-    "intermediate_size": 8960,
-    "num_attention_heads": 12,
-    "num_key_value_heads": 2,
-    "num_hidden_layers": 2,
-}
 SHAPES = ("tiny", "1.5b-width")
+"""Benchmark shapes: the offline tiny preset, and Qwen2.5-1.5B's widths (hidden, MLP, heads, vocab) at 2 layers
+with random weights, the per-layer and vocab-projection costs of the real model at a size this machine runs fast.
+The full 28-layer shape is `random:qwen2.5-1.5b` (sentiment_ray/models/shapes.py; benchmarks/real_shape.py)."""
+LIBRARY_SHAPES = {"1.5b-width": "random:qwen2.5-1.5b-width"}
 
 
 def shape_config(shape: str):
     """The Qwen2Config of a benchmark shape (`tiny` is the offline preset's own config)."""
+    from sentiment_ray.models.shapes import RANDOM_PREFIX
+    from sentiment_ray.models.shapes import shape_config as library_shape
     from sentiment_ray.models.tiny import tiny_qwen2_config
 
-    config = tiny_qwen2_config()
     if shape == "tiny":
-        return config
-    if shape != "1.5b-width":
+        return tiny_qwen2_config()
+    if shape not in LIBRARY_SHAPES:
         raise ValueError(f"unknown shape {shape!r}; choose one of {', '.join(SHAPES)}")
-    for key, value in QWEN25_15B_WIDTH.items():
-        setattr(config, key, value)
-    config.head_dim = config.hidden_size // config.num_attention_heads
-    return config
+    return library_shape(LIBRARY_SHAPES[shape].removeprefix(RANDOM_PREFIX))
 
 
 def shape_base_folder(shape: str) -> str:
-    """A base model folder for `shape` usable as `model.name` (the tiny preset resolves to its own name)."""
+    """The `model.name` of a benchmark shape: `tiny`, or the `random:` name that resolves to its cached folder."""
     if shape == "tiny":
         return "tiny"
-    from sentiment_ray.models.tiny import materialize_random_qwen2
-
-    return str(materialize_random_qwen2(shape_config(shape), "qwen2-1.5b-width-2layer"))
+    shape_config(shape)  # an unknown shape fails here
+    return LIBRARY_SHAPES[shape]
 
 
 def shape_summary(shape: str) -> dict:

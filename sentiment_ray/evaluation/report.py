@@ -28,6 +28,10 @@ TINY_WARNING = (
     "2-layer Qwen2 for tests, CI and first runs). These are tiny-model numbers, not Qwen2.5-1.5B's, and say "
     "nothing about how the real model performs."
 )
+RANDOM_WEIGHTS_WARNING = (
+    "> **Warning: random weights.** The base model `{base}` has the real architecture with random weights "
+    "(sentiment_ray/models/shapes.py). Its accuracy numbers mean nothing; its speed, memory and sizes are real."
+)
 
 
 def write_evaluation(
@@ -87,6 +91,7 @@ def _images(out_dir: Path, *names: str) -> str:
 
 
 def _header(meta: dict, out_dir: Path) -> str:
+    from sentiment_ray.models.shapes import is_random_weights
     from sentiment_ray.models.tiny import TINY_MODEL_ID
 
     base = meta.get("base_model")
@@ -97,6 +102,8 @@ def _header(meta: dict, out_dir: Path) -> str:
     lines = ["# Evaluation report", "", model_line]
     if base == TINY_MODEL_ID:
         lines += ["", TINY_WARNING]
+    elif is_random_weights(str(base)):
+        lines += ["", RANDOM_WEIGHTS_WARNING.format(base=base)]
     details = [(k, meta[k]) for k in ("dataset", "split", "n_test", "machine", "command", "created") if k in meta]
     if details:
         lines += [""] + [f"- **{k}:** {v}" for k, v in details]

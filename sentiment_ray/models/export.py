@@ -85,10 +85,12 @@ def _merged_model(folder: Path, meta: dict, dtype: torch.dtype):
 
 def model_card(meta: dict, card: dict) -> str:
     """The export's README.md: what it is, how it was trained and scored, how to use it without sentiment-ray."""
+    from sentiment_ray.models.shapes import is_random_weights
+
     metrics = meta.get("metrics", {}).get("test") or {}
     scores = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("accuracy", "f1", "roc_auc") if k in metrics) or "none"
     data = meta.get("config", {}).get("data", {}).get("source", "unknown")
-    tiny = " (random-init offline tiny model: these numbers say the pipeline works, not what Qwen reaches)"
+    tiny = " (random weights: these numbers say the pipeline works, not what Qwen reaches)"
     usage = _CLASSIFIER_USAGE if card["strategy"] == "classifier" else _LABEL_SCORING_USAGE
     usage = usage.replace('["负面", "正面"]', json.dumps(card["label_words"], ensure_ascii=False))
     return f"""---
@@ -99,7 +101,7 @@ tags: [sentiment-analysis, chinese, sentiment-ray]
 
 # Chinese review sentiment ({card["strategy"]}), exported by sentiment-ray
 
-- Base model: `{meta["base_model"]}`{tiny if meta["base_model"] == "tiny" else ""}
+- Base model: `{meta["base_model"]}`{tiny if is_random_weights(meta["base_model"]) else ""}
 - Strategy: `{card["strategy"]}`; fine-tuning: `{meta["finetune"]}` (adapters merged into full weights)
 - Training data: `{data}`
 - Test metrics (from the model folder): {scores}

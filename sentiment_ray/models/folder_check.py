@@ -133,6 +133,10 @@ def check_base_name(name: str) -> None:
 
     Light (no torch), so that `train --model` with a wrong path fails within a second, before the data and Ray.
     """
+    from sentiment_ray.models.shapes import check_shape_name, is_random_shape
+
+    if is_random_shape(name):
+        return check_shape_name(name)
     local = Path(name).expanduser()
     if local.is_dir():
         if not (local / "config.json").is_file():

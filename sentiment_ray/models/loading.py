@@ -8,14 +8,17 @@ import torch
 
 from sentiment_ray.config import LoraConfig, ModelConfig
 from sentiment_ray.errors import ModelLoadError
+from sentiment_ray.models.shapes import is_random_shape, materialize_shape
 
 
 def resolve_base(name: str, tiny_seed: int = 0) -> str:
-    """What `from_pretrained` gets: the tiny preset's materialised folder, a local folder, or the Hub id."""
+    """What `from_pretrained` gets: the built folder of `tiny` or a `random:` shape, a local folder, or a Hub id."""
     if name == "tiny":
         from sentiment_ray.models.tiny import materialize_tiny
 
         return str(materialize_tiny(seed=tiny_seed))
+    if is_random_shape(name):
+        return str(materialize_shape(name, seed=tiny_seed))
     return name
 
 

@@ -28,11 +28,14 @@ MODEL_FILES = ("config.json", "model.safetensors", *TOKENIZER_FILES)
 """What a reader of a model folder needs: a cache entry without any of them is incomplete and rebuilt."""
 
 
-def tiny_qwen2_config() -> Qwen2Config:
-    """Qwen2 architecture at toy size: 128 hidden, 2 layers, 4 query / 2 KV heads (GQA like the real one)."""
+def tiny_qwen2_config(**overrides) -> Qwen2Config:
+    """Qwen2 architecture at toy size: 128 hidden, 2 layers, 4 query / 2 KV heads (GQA like the real one).
+
+    `overrides` replace any field (models/shapes.py builds the real shapes this way, so that fields derived in
+    Qwen2Config's constructor, such as the per-layer `layer_types`, follow the layer count)."""
     from transformers import Qwen2Config
 
-    return Qwen2Config(
+    values = dict(
         vocab_size=QWEN25_PADDED_VOCAB_SIZE,
         hidden_size=128,
         intermediate_size=512,
@@ -48,6 +51,7 @@ def tiny_qwen2_config() -> Qwen2Config:
         pad_token_id=_ENDOFTEXT_ID,
         dtype="float32",
     )
+    return Qwen2Config(**{**values, **overrides})
 
 
 def materialize_tiny(seed: int = 0) -> Path:
@@ -91,10 +95,17 @@ def _write_random_qwen2(folder: Path, config: Qwen2Config, seed: int) -> None:
     from safetensors.torch import save_file
     from transformers import Qwen2ForCausalLM
 
-    # fork_rng so that building the model does not reset the caller's global RNG stream.
+    # Built directly in the config's dtype (bf16 for the real shapes: 3.1 GB instead of 6.2 GB at 1.5B, like the
+    # published checkpoint); fork_rng so that building the model does not reset the caller's global RNG stream.
+    dtype = getattr(torch, str(config.dtype).removeprefix("torch.")) if config.dtype else torch.float32
+    default_dtype = torch.get_default_dtype()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = Qwen2ForCausalLM(config)
+        torch.set_default_dtype(dtype)
+        try:
+            model = Qwen2ForCausalLM(config)
+        finally:
+            torch.set_default_dtype(default_dtype)
     tied = {"lm_head.weight"} if config.tie_word_embeddings else set()
     weights = {name: t.contiguous() for name, t in model.state_dict().items() if name not in tied}
     model.config.to_json_file(folder / "config.json")

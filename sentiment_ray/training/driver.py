@@ -320,6 +320,8 @@ def copy_final_checkpoint(checkpoint, model_dir: Path) -> dict:
 
 def run_origin(cfg: RunConfig) -> dict:
     """Provenance recorded beside every result: machine, versions, command, model, data."""
+    from sentiment_ray.models.shapes import is_random_weights
+
     return {
         **provenance(),
         "model": cfg.model.name,
@@ -327,4 +329,5 @@ def run_origin(cfg: RunConfig) -> dict:
         "strategy": cfg.model.strategy,
         "data": cfg.data.source,
         "tiny_model": cfg.model.name == "tiny",
+        "random_weights": is_random_weights(cfg.model.name),
     }
