@@ -92,6 +92,13 @@ def in_ray_job_working_dir() -> bool:
     return "RAY_JOB_CONFIG_JSON_ENV_VAR" in os.environ or ("runtime_resources" in cwd and "working_dir_files" in cwd)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MiB (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def check_durable(path: str | None, what: str) -> None:
     """Refuse a relative output path inside a Ray job, where it would land in the deleted working dir."""
     from sentiment_ray.storage import is_uri, local_path

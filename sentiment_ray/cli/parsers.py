@@ -70,7 +70,11 @@ def _add_data_flags(p) -> None:
 
 def _add_train_parser(sub) -> None:
     p = sub.add_parser("train", help="fine-tune on Ray Train and write a model folder + metrics")
-    p.add_argument("--config", help="YAML config (jobs/configs/*.yaml); flags below override it")
+    p.add_argument(
+        "--config",
+        action="append",
+        help="YAML config (jobs/configs/*.yaml); repeat to overlay a second file on the first; flags override both",
+    )
     _add_data_flags(p)
     p.add_argument("--max-train-samples", type=int)
     p.add_argument("--strategy", choices=["classifier", "label_scoring"])
@@ -196,7 +200,12 @@ def _add_evaluate_parsers(sub) -> None:
 
 def _add_tune_parser(sub) -> None:
     p = sub.add_parser("tune", help="Ray Tune sweep over LoRA rank and learning rate; keeps the best model in best/")
-    p.add_argument("--config", required=True, help="YAML config with a `tune:` section (jobs/configs/tiny-tune.yaml)")
+    p.add_argument(
+        "--config",
+        required=True,
+        action="append",
+        help="YAML config with a `tune:` section (jobs/configs/tiny-tune.yaml); repeat to overlay a second file",
+    )
     p.add_argument("--num-samples", type=int, help="trials to run (tune.num_samples)")
     p.add_argument("--output-dir", help="sweep folder; rerunning into it resumes the sweep")
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: derived from the cluster)")

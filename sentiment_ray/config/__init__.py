@@ -7,8 +7,10 @@ from sentiment_ray.config.files import (
     PRESETS_DIR,
     build_dataclass,
     canonical_key,
+    config_names,
     load_config,
     preset_names,
+    read_config_files,
     read_yaml_mapping,
     resolve_config_path,
     save_config,
@@ -33,6 +35,6 @@ from sentiment_ray.config.schema import (
 __all__ = [
     "DEFAULT_TEMPLATE", "FINETUNE_MODES", "PLACEMENT_STRATEGIES", "PRESETS_DIR", "QUOTING_CHOICES", "REPORT_TARGETS",
     "STRATEGIES", "DataConfig", "LoraConfig", "ModelConfig", "PromptConfig", "RunConfig", "ScalingConfig",
-    "TrainConfig", "build_dataclass", "canonical_key", "check_choice", "load_config", "preset_names",
-    "read_yaml_mapping", "resolve_config_path", "save_config",
+    "TrainConfig", "build_dataclass", "canonical_key", "check_choice", "config_names", "load_config", "preset_names",
+    "read_config_files", "read_yaml_mapping", "resolve_config_path", "save_config",
 ]  # fmt: skip

@@ -78,19 +78,18 @@ def _number_from_text(text: str, hint: type, path: str):
 
 
 def load_config(
-    path: str | Path | None = None,
+    path: str | Path | list | None = None,
     overrides: list[str] | None = None,
     updates: dict[str, Any] | None = None,
     defaults: dict[str, Any] | None = None,
 ) -> RunConfig:
-    """YAML file (optional) or already-parsed `defaults` {"train.epochs": 3}, then the named flags' typed `updates`,
-    then `section.field=value` strings (`--set`, values parsed as YAML scalars) → a validated RunConfig.
+    """YAML file(s) (optional; a later file overlays an earlier one) or already-parsed `defaults` {"train.epochs": 3},
+    then the named flags' typed `updates`, then `section.field=value` strings (`--set`, values parsed as YAML
+    scalars) → a validated RunConfig.
 
     A `--set` that gives a field another value than a named flag is refused: which one was meant is unknown.
     """
-    values: dict[str, Any] = {}
-    if path is not None:
-        values = read_yaml_mapping(path)
+    values = read_config_files(path)
     for key, value in (defaults or {}).items():
         _set_path(values, key.split("."), value)
     for key, value in (updates or {}).items():
@@ -107,7 +106,33 @@ def load_config(
     try:
         return build_dataclass(RunConfig, values)
     except ConfigError as err:
-        raise ConfigError(f"{path or 'config'}: {err}") from None
+        raise ConfigError(f"{config_names(path)}: {err}") from None
+
+
+def config_names(path: str | Path | list | None) -> str:
+    """How error messages name the config: `a.yaml + overlay.yaml`, or `config` when there is no file."""
+    paths = path if isinstance(path, list) else [path] if path is not None else []
+    return " + ".join(str(p) for p in paths) or "config"
+
+
+def read_config_files(path: str | Path | list | None) -> dict[str, Any]:
+    """One YAML mapping, or several merged in order: a later file's sections overlay an earlier one's, key by key.
+
+    So `--config jobs/configs/qwen2.5-1.5b-lora.yaml --config jobs/configs/cpu-real-shape.yaml` is the preset with
+    the overlay's few fields replaced and every other field of each section kept.
+    """
+    values: dict[str, Any] = {}
+    for one in path if isinstance(path, list) else [path] if path is not None else []:
+        _merge(values, read_yaml_mapping(one))
+    return values
+
+
+def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> None:
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
 
 
 def resolve_config_path(path: str | Path) -> Path:

@@ -40,6 +40,31 @@ class ProgressCallback(TrainerCallback):
         )
 
 
+class StepTimeCallback(TrainerCallback):
+    """Wall seconds of each optimizer step (forward, backward, all-reduce, update), without evaluation and saving.
+
+    `summary()` gives the median over the steps after the first (which pays one-time warm-up), the number the
+    real-shape smoke and the benchmarks quote as seconds per step.
+    """
+
+    def __init__(self):
+        self.seconds: list[float] = []
+        self._began = None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._began = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._began is not None:
+            self.seconds.append(time.monotonic() - self._began)
+            self._began = None
+
+    def summary(self) -> dict:
+        steady = sorted(self.seconds[1:] or self.seconds)
+        median = steady[len(steady) // 2] if steady else None
+        return {"step_seconds": [round(s, 3) for s in self.seconds], "seconds_per_step": median}
+
+
 class RankZeroReportCallback(RayTrainReportCallback):
     """RayTrainReportCallback where only rank 0 uploads the checkpoint, after every rank finished writing it.
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from sentiment_ray.config import RunConfig, save_config
 from sentiment_ray.errors import ConfigError
 from sentiment_ray.provenance import provenance
+from sentiment_ray.runtime import peak_rss_mb
 from sentiment_ray.storage import is_uri, join, local_path
 
 RUN_PREFIX = "train-"
@@ -297,7 +298,8 @@ def _collect(result, cfg: RunConfig, output_dir: Path, name: str, storage: str, 
     model_dir = output_dir / "model"
     final = copy_final_checkpoint(result.checkpoint, model_dir)
     origin = run_origin(cfg)
-    train = {**final["train"], "wall_time_s": wall_s, "ray_run": f"{storage}/{name}", **origin}
+    train = {**final["train"], "wall_time_s": wall_s, "driver_peak_rss_mb": peak_rss_mb()}
+    train.update({"ray_run": f"{storage}/{name}", **origin})
     train.update(_recovery(final["train"], output_dir))
     test = {"validation": final["validation"], "test": final["test"], **origin}
     (output_dir / "train_results.json").write_text(json.dumps(train, ensure_ascii=False, indent=2))

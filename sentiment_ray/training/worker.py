@@ -25,8 +25,14 @@ from sentiment_ray.config import RunConfig, build_dataclass
 from sentiment_ray.console import show_progress
 from sentiment_ray.errors import SentimentRayError
 from sentiment_ray.metrics import binary_metrics, softmax2
+from sentiment_ray.runtime import peak_rss_mb
 from sentiment_ray.training.batches import EncodedReviews, LeftPadCollator
-from sentiment_ray.training.callbacks import ProgressCallback, RankZeroReportCallback, fault_injection
+from sentiment_ray.training.callbacks import (
+    ProgressCallback,
+    RankZeroReportCallback,
+    StepTimeCallback,
+    fault_injection,
+)
 from sentiment_ray.training.model import build_training_model
 
 FINAL_RESULTS = "final_results.json"
@@ -97,6 +103,7 @@ def train_loop(loop_config: dict) -> None:
     restored = ray.train.get_checkpoint()
     model, tokenizer, strategy, _device, dtype = build_training_model(cfg)
     splits = {name: EncodedReviews(strategy, *rows) for name, rows in loop_config["splits"].items()}
+    step_timer = StepTimeCallback()
     trainer = SentimentTrainer(
         model=model,
         args=training_arguments(cfg, loop_config["checkpoint_dir"], bf16=dtype == torch.bfloat16),
@@ -104,14 +111,14 @@ def train_loop(loop_config: dict) -> None:
         eval_dataset=splits["validation"],
         data_collator=LeftPadCollator(tokenizer.pad_token_id),
         compute_metrics=eval_metrics,
-        callbacks=[RankZeroReportCallback(), ProgressCallback(), *fault_injection(loop_config)],
+        callbacks=[RankZeroReportCallback(), ProgressCallback(), step_timer, *fault_injection(loop_config)],
         strategy=strategy,
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; ProgressCallback prints one line
     trainer = prepare_trainer(trainer)
     train_output = _fit(trainer, restored, loop_config.get("resume_path"))
     _upload_tensorboard(loop_config.get("tensorboard_uri"))
-    _report_final(trainer, tokenizer, cfg, splits, train_output)
+    _report_final(trainer, tokenizer, cfg, splits, {**train_output, **step_timer.summary()})
 
 
 def _upload_tensorboard(uri: str | None) -> None:
@@ -214,6 +221,7 @@ def _worker_placement() -> list[dict]:
         "node_id": ray.get_runtime_context().get_node_id(),
         "hostname": socket.gethostname(),
         "pid": os.getpid(),
+        "peak_rss_mb": peak_rss_mb(),  # after training and evaluation, before the folder is written
     }
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         return [here]

@@ -8,7 +8,15 @@ from typing import Any
 
 import yaml
 
-from sentiment_ray.config import STRATEGIES, RunConfig, build_dataclass, check_choice, load_config, read_yaml_mapping
+from sentiment_ray.config import (
+    STRATEGIES,
+    RunConfig,
+    build_dataclass,
+    check_choice,
+    config_names,
+    load_config,
+    read_config_files,
+)
 from sentiment_ray.errors import ConfigError
 
 # Searched parameter → the RunConfig field it sets in each trial.
@@ -73,10 +81,10 @@ class TuneConfig:
 
 
 def load_tune_config(
-    path: str | Path | None, overrides: list[str] | None = None, updates: dict[str, Any] | None = None
+    path: str | Path | list | None, overrides: list[str] | None = None, updates: dict[str, Any] | None = None
 ) -> tuple[RunConfig, TuneConfig]:
     """A YAML file's `tune:` section (+ `tune.*` updates/overrides) → TuneConfig; the rest → `load_config`."""
-    values = read_yaml_mapping(path) if path else {}
+    values = read_config_files(path)
     tune_values = values.pop("tune", None) or {}
     run_defaults, run_updates = _flatten(values), {}  # the YAML's values, then the named flags'
     for key, value in (updates or {}).items():
@@ -96,7 +104,7 @@ def load_tune_config(
         tc = build_dataclass(TuneConfig, tune_values, "tune")
         refuse_inert_search(cfg, tc)
     except ConfigError as err:
-        raise ConfigError(f"{path or 'config'}: {err}") from None
+        raise ConfigError(f"{config_names(path)}: {err}") from None
     return cfg, tc
 
 

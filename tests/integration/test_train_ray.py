@@ -43,6 +43,8 @@ def test_two_worker_run_yields_a_loadable_model_folder(ray_cluster, tmp_path, st
     assert list((run / "tensorboard").rglob("events.out.tfevents.*")), "no TensorBoard events written"
     train = json.loads((run / "train_results.json").read_text())
     assert train["global_step"] == 4 and train["num_workers"] == 2 and train["tiny_model"] is True
+    assert len(train["step_seconds"]) == 4 and 0 < train["seconds_per_step"] <= max(train["step_seconds"])
+    assert [w["peak_rss_mb"] > 100 for w in train["workers"]] == [True, True] and train["driver_peak_rss_mb"] > 100
     test = json.loads((run / "test_results.json").read_text())
     for split in ("validation", "test"):
         assert test[split]["n"] == 32

@@ -50,6 +50,23 @@ def test_overrides_are_typed_and_layered(tmp_path):
     assert cfg.model.name == "tiny"
 
 
+def test_a_second_config_file_overlays_the_first_field_by_field(tmp_path):
+    root = Path(__file__).parents[2] / "jobs" / "configs"
+    preset, overlay = root / "qwen2.5-1.5b-qlora.yaml", root / "cpu-real-shape.yaml"
+    cfg = load_config([preset, overlay], updates={"scaling.num_workers": 2})
+    assert (cfg.model.name, cfg.model.finetune, cfg.model.gradient_checkpointing) == (
+        "random:qwen2.5-1.5b",
+        "qlora",
+        True,
+    )
+    assert (cfg.lora.r, cfg.train.learning_rate, cfg.train.max_steps) == (8, 1e-4, 3)  # preset kept, overlay on top
+    assert (cfg.scaling.use_gpu, cfg.scaling.num_workers, cfg.data.source) == (False, 2, "offline")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  batch_size: 0\n")
+    with pytest.raises(ConfigError, match=r"qwen2.5-1.5b-qlora.yaml \+ .*bad.yaml: train.batch_size"):
+        load_config([preset, bad])
+
+
 def test_saved_config_round_trips(tmp_path):
     cfg = load_config(None, updates={"model.strategy": "classifier", "train.epochs": 2})
     save_config(cfg, tmp_path / "config.yaml")
