@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export RAY_AUTH_MODE := token
 
-.PHONY: setup train test test-slow test-cluster test-all lint bench bench-gpu
+.PHONY: setup train test test-slow test-cluster test-all lint bench bench-gpu smoke-real-shape gpu-check
 
 setup: $(VENV)/.installed
 
@@ -50,3 +50,13 @@ bench-gpu: setup
 	$(PY) -m benchmarks.scoring --device cuda $(TINY_MODEL)
 	$(PY) -m benchmarks.training --device cuda --workers $(or $(WORKERS),1)
 	$(PY) -m benchmarks.serve_load --device cuda $(TINY_MODEL)
+
+# Qwen2.5-1.5B's presets at their real 28-layer architecture (random weights) through the CLI: LoRA and QLoRA x both
+# strategies x 1 and 2 workers, then predict / score / evaluate / serve / tune on the folders. Not in CI (too long);
+# results/bench/real_shape.{json,md}. About 90 minutes on 2 cores; needs ~20 GB of memory for 2 LoRA workers.
+smoke-real-shape: setup
+	$(PY) -m benchmarks.real_shape
+
+# The same smoke on CUDA (1 GPU worker, bf16, QLoRA on CUDA bitsandbytes) + the scoring benchmark on cuda.
+gpu-check: setup
+	bash scripts/gpu_check.sh

@@ -8,7 +8,7 @@ For each shape: every precision × batch size through `SentimentPredictor.predic
 padded tokens, model FLOPs, achieved FLOP/s, MFU against a matmul peak measured in the same run and dtype);
 the best case through the real Ray Data job (`run_scoring`); the prototype's algorithm
 (`bench.reference`) against our predictor on the same rows. A torch.profiler table of the 1.5b-width bf16
-best case goes to results/bench/scoring_profile.txt. Writes results/bench/scoring.{json,md}.
+best case goes to results/bench/scoring_profile.txt. Writes results/bench/scoring.{json,md} (--name: another name).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="torch threads in this process (default: torch's choice)")
     parser.add_argument("--repeats", type=int, default=1, help="time each predictor case N times, keep the best")
     parser.add_argument("--quick", action="store_true", help="small smoke run (fewer rows and batch sizes)")
+    parser.add_argument("--name", default="scoring", help="results/bench/<name>.{json,md}")
     args = parser.parse_args(argv)
     defaults = QUICK if args.quick else FULL
     for key, value in defaults.items():
@@ -289,11 +290,11 @@ def main(argv: list[str] | None = None) -> None:
         "its predictor plans into forwards; "
         "its MFU uses the driver's peak (all torch threads) while an actor runs cpus_per_actor threads",
     ]
-    path = common.write_result("scoring", payload, tables["predictor"], notes)
-    common.append_table("scoring", "shapes", "Shapes (random init), head columns, best case", shapes)
-    common.append_table("scoring", "ray_data", "Ray Data pipeline (`run_scoring`, best case)", tables["ray_data"])
+    path = common.write_result(args.name, payload, tables["predictor"], notes)
+    common.append_table(args.name, "shapes", "Shapes (random init), head columns, best case", shapes)
+    common.append_table(args.name, "ray_data", "Ray Data pipeline (`run_scoring`, best case)", tables["ray_data"])
     title = "Prototype reference (one text, one fp32 forward per label word, full-vocab logits) vs our predictor"
-    common.append_table("scoring", "reference", title, tables["reference"])
+    common.append_table(args.name, "reference", title, tables["reference"])
     print(f"[bench] wrote {path} and {path.with_suffix('.md')}")
 
 

@@ -1,0 +1,31 @@
+"""The real-shape smoke's harness (benchmarks/real_shape.py) on the tiny base: every step through the real CLI (train
+with the Qwen2.5-1.5B LoRA preset + the CPU overlay, predict, score, evaluate, serve, tune), results recorded.
+
+`make smoke-real-shape` runs the same harness on the 28-layer shape; this test keeps the harness itself working."""
+
+import json
+
+import pytest
+
+from benchmarks import common, real_shape
+
+
+@pytest.mark.slow
+def test_the_smoke_runs_every_step_on_the_tiny_base_and_records_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path / "results")
+    argv = ["--model", "tiny", "--presets", "lora", "--strategies", "label_scoring", "--workers", "1", "--rows", "20"]
+    argv += ["--work-dir", str(tmp_path / "runs"), "--port", "8793"]
+
+    assert real_shape.main(argv) == 0
+
+    result = json.loads((tmp_path / "results" / "real_shape.json").read_text())
+    steps = [r["step"] for r in result["rows"]]
+    expected = ["build base", "train", "predict", "score bf16", "predictor bf16", "score fp32", "predictor fp32"]
+    assert steps == [*expected, "evaluate", "serve", "tune"]
+    assert all(r["ok"] for r in result["rows"]) and result["failed_steps"] == 0
+    trained = result["rows"][1]
+    assert trained["global_step"] == 3 and trained["seconds_per_step"] > 0 and trained["worker_peak_rss_mb"][0] > 0
+    assert trained["model_folder_mb"] > trained["adapter_mb"] > 0 and trained["checkpoint_mb"] > 0
+    scored = next(r for r in result["rows"] if r["step"] == "score fp32")
+    assert scored["rows"] == 20 and scored["reviews_per_s_job"] > 0
+    assert next(r for r in result["rows"] if r["step"] == "serve")["ready_s"] > 0
