@@ -56,22 +56,29 @@ def main(argv: list[str] | None = None) -> int:
         for strategy in _csv(args.strategies):
             for workers in (int(w) for w in _csv(args.workers)):
                 table += run_case(args, preset, strategy, workers, overlay, rows_file, texts)
+                record(args, overlay, table)  # after every case: an interrupted smoke keeps what it measured
         if not args.no_tune:
             tuned = steps.tune(Path(PRESETS[preset]), overlay, args.model, work / f"{preset}-tune", STEP_TIMEOUT_S)
             table.append({"preset": preset, **tuned})
+    path = record(args, overlay, table, finished=True)
     failed = [r for r in table if not r["ok"]]
-    payload = {
-        "model": args.model,
-        "device": args.device,
-        "overlay": str(overlay),
-        **sizes(table),
-        "failed_steps": len(failed),
-    }
-    path = common.write_result(args.name, payload, [_short(r) for r in table], notes=NOTES)
     print(f"{len(table) - len(failed)}/{len(table)} steps passed; {path}")
     for r in failed:
         print(f"FAILED {r['step']} ({r.get('preset')}, {r.get('strategy')}, {r.get('workers')} workers):\n{r['error']}")
     return 1 if failed else 0
+
+
+def record(args, overlay: Path, table: list[dict], finished: bool = False) -> Path:
+    payload = {
+        "model": args.model,
+        "device": args.device,
+        "overlay": str(overlay),
+        "consumer_rows": args.rows,
+        **sizes(table),
+        "failed_steps": sum(not r["ok"] for r in table),
+        "finished": finished,
+    }
+    return common.write_result(args.name, payload, [_short(r) for r in table], notes=NOTES)
 
 
 NOTES = [

@@ -50,6 +50,8 @@ def cmd_train(args) -> int:
 def print_train_summary(outcome, log_file: Path | None) -> None:
     test, train = outcome.test_results["test"], outcome.train_results
     tiny = " (tiny model: random-init weights, not Qwen2.5's numbers)" if train.get("tiny_model") else ""
+    if train.get("random_weights") and not tiny:
+        tiny = f" (random weights at {train['model']}'s shape: the accuracy means nothing)"
     print(
         f"[train] done in {train['wall_time_s']:.0f}s: test accuracy {test['accuracy']:.3f}, F1 {test['f1']:.3f}, "
         f"ROC-AUC {test['roc_auc']:.3f} on {test['n']} reviews{tiny}"

@@ -22,7 +22,7 @@ def test_the_smoke_runs_every_step_on_the_tiny_base_and_records_it(tmp_path, mon
     steps = [r["step"] for r in result["rows"]]
     expected = ["build base", "train", "predict", "score bf16", "predictor bf16", "score fp32", "predictor fp32"]
     assert steps == [*expected, "evaluate", "serve", "tune"]
-    assert all(r["ok"] for r in result["rows"]) and result["failed_steps"] == 0
+    assert all(r["ok"] for r in result["rows"]) and result["failed_steps"] == 0 and result["finished"]
     trained = result["rows"][1]
     assert trained["global_step"] == 3 and trained["seconds_per_step"] > 0 and trained["worker_peak_rss_mb"][0] > 0
     assert trained["model_folder_mb"] > trained["adapter_mb"] > 0 and trained["checkpoint_mb"] > 0
