@@ -37,8 +37,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--rows", type=int, default=100, help="rows for score, evaluate and the in-process predictor")
     parser.add_argument("--precisions", default="bf16,fp32", help="of score and the in-process predictor")
+    parser.add_argument("--cases", help="PRESET:STRATEGY:WORKERS,... instead of every preset x strategy x workers")
     parser.add_argument("--no-tune", action="store_true")
-    parser.add_argument("--work-dir", default="runs/real-shape", help="run folders (replaced)")
+    parser.add_argument("--resume", action="store_true", help="keep the cases results/bench/<name>.json recorded")
+    parser.add_argument("--work-dir", default="runs/real-shape", help="run folders (replaced unless --resume)")
     parser.add_argument("--name", default="real_shape", help="results/bench/<name>.{json,md}")
     parser.add_argument("--port", type=int, default=8791)
     return parser.parse_args(argv)
@@ -47,25 +49,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     work = Path(args.work_dir)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    table = recorded_rows(args) if args.resume else []
+    if not table:
+        shutil.rmtree(work, ignore_errors=True)
+        table = [build_base(args.model)]
+    work.mkdir(parents=True, exist_ok=True)
     overlay = Path(OVERLAYS[args.device])
     rows_file, texts = review_file(work, args.rows)
-    table = [build_base(args.model)]
-    for preset in _csv(args.presets):
-        for strategy in _csv(args.strategies):
-            for workers in (int(w) for w in _csv(args.workers)):
-                table += run_case(args, preset, strategy, workers, overlay, rows_file, texts)
-                record(args, overlay, table)  # after every case: an interrupted smoke keeps what it measured
-        if not args.no_tune:
+    done = {(r.get("preset"), r.get("strategy"), r.get("workers"), r["step"]) for r in table}
+    for preset, strategy, workers in planned_cases(args):
+        if (preset, strategy, workers, "train") not in done:
+            table += run_case(args, preset, strategy, workers, overlay, rows_file, texts)
+            record(args, overlay, table)  # after every case: an interrupted smoke keeps what it measured
+    for preset in dict.fromkeys(case[0] for case in planned_cases(args)):
+        if not args.no_tune and (preset, None, None, "tune") not in done:
             tuned = steps.tune(Path(PRESETS[preset]), overlay, args.model, work / f"{preset}-tune", STEP_TIMEOUT_S)
             table.append({"preset": preset, **tuned})
+            record(args, overlay, table)
     path = record(args, overlay, table, finished=True)
     failed = [r for r in table if not r["ok"]]
     print(f"{len(table) - len(failed)}/{len(table)} steps passed; {path}")
     for r in failed:
         print(f"FAILED {r['step']} ({r.get('preset')}, {r.get('strategy')}, {r.get('workers')} workers):\n{r['error']}")
     return 1 if failed else 0
+
+
+def planned_cases(args) -> list[tuple[str, str, int]]:
+    if args.cases:
+        return [(p, s, int(w)) for p, s, w in (case.split(":") for case in _csv(args.cases))]
+    return [(p, s, int(w)) for p in _csv(args.presets) for s in _csv(args.strategies) for w in _csv(args.workers)]
+
+
+def recorded_rows(args) -> list[dict]:
+    """The rows of an earlier run of the same smoke (same model, device and rows), else none."""
+    import json
+
+    path = common.RESULTS_DIR / f"{args.name}.json"
+    if not path.is_file():
+        return []
+    earlier = json.loads(path.read_text())
+    same = (earlier.get("model"), earlier.get("device"), earlier.get("consumer_rows"))
+    return earlier["rows"] if same == (args.model, args.device, args.rows) else []
 
 
 def record(args, overlay: Path, table: list[dict], finished: bool = False) -> Path:
@@ -94,6 +118,7 @@ NOTES = [
 def run_case(args, preset: str, strategy: str, workers: int, overlay: Path, rows_file: Path, texts) -> list[dict]:
     """Train one folder; on a 1-worker folder, every consumer of it."""
     out = Path(args.work_dir) / f"{preset}-{strategy}-{workers}w"
+    shutil.rmtree(out, ignore_errors=True)  # a resumed smoke trains an unfinished case again from scratch
     tag = {"preset": preset, "strategy": strategy, "workers": workers}
     trained = steps.train(Path(PRESETS[preset]), overlay, [strategy, workers, args.model], out, args.device)
     trained = {**tag, **trained}

@@ -29,3 +29,16 @@ def test_the_smoke_runs_every_step_on_the_tiny_base_and_records_it(tmp_path, mon
     scored = next(r for r in result["rows"] if r["step"] == "score fp32")
     assert scored["rows"] == 20 and scored["reviews_per_s_job"] > 0
     assert next(r for r in result["rows"] if r["step"] == "serve")["ready_s"] > 0
+
+
+def test_cases_can_be_chosen_and_a_resumed_smoke_keeps_only_a_matching_earlier_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    chosen = real_shape.parse_args(["--cases", "qlora:classifier:2,lora:label_scoring:1"])
+    assert real_shape.planned_cases(chosen) == [("qlora", "classifier", 2), ("lora", "label_scoring", 1)]
+    every = real_shape.planned_cases(real_shape.parse_args([]))
+    assert len(every) == 8 and ("qlora", "label_scoring", 2) in every  # 2 presets x 2 strategies x 1, 2 workers
+    rows = [{"step": "train", "ok": True, "preset": "lora", "strategy": "label_scoring", "workers": 1}]
+    earlier = {"model": real_shape.SHAPE, "device": "cpu", "consumer_rows": 40, "rows": rows}
+    (tmp_path / "real_shape.json").write_text(json.dumps(earlier))
+    assert real_shape.recorded_rows(real_shape.parse_args(["--rows", "40"])) == rows
+    assert real_shape.recorded_rows(real_shape.parse_args(["--rows", "100"])) == []  # other rows: start over
