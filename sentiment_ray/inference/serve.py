@@ -17,6 +17,7 @@ import logging
 import os
 
 import ray
+from fastapi.responses import JSONResponse
 from ray import serve
 
 from sentiment_ray.calibration import abstain
@@ -32,6 +33,9 @@ from sentiment_ray.inference.http_api import (
 )
 from sentiment_ray.inference.serve_config import DEFAULT_MODEL, ServeConfig, serve_config
 from sentiment_ray.storage import absolute
+
+READY_WAIT_S = 10.0
+"""How long GET /readyz waits for a loading model before it answers 503 `loading` (the load goes on)."""
 
 FIELDS = ServeConfig.model_fields
 log = logging.getLogger(__name__)
@@ -101,14 +105,31 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
             self._predict_batched.set_max_batch_size(cfg.max_batch_size)
             self._predict_batched.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
             self.batch_sizes: collections.Counter = collections.Counter()
+            self.model_loads: collections.Counter = collections.Counter()  # loads started per model id (/stats)
+            self._loading: dict[str, asyncio.Future] = {}
             self.ready = False
 
         @serve.multiplexed(max_num_models_per_replica=max_models_per_replica)  # per-replica LRU bound
         async def get_model(self, model_id: str):
             from sentiment_ray.inference.predictor import SentimentPredictor
 
+            self.model_loads[model_id] += 1
             path = self.models[model_id]
             return await asyncio.to_thread(SentimentPredictor.from_pretrained, path, self.device, self.precision)
+
+        async def _loaded(self, model_id: str):
+            """The model's predictor. A load runs as a task of its own that callers share and none can cancel.
+
+            A caller that gives up (a readiness probe's or client's time-out cancels its handler) used to cancel
+            the await while the loading thread went on; the next probe then started another load. At 1.5 B
+            parameters a load takes a minute, so a probe with a 5 s time-out kept several copies loading and
+            the replica never became ready (docs/real-shape.md)."""
+            load = self._loading.get(model_id)
+            if load is None:
+                load = asyncio.ensure_future(self.get_model(model_id))
+                self._loading[model_id] = load
+                load.add_done_callback(lambda _done: self._loading.pop(model_id, None))
+            return await asyncio.shield(load)
 
         @serve.batch(  # placeholders: __init__ sets the config's values
             max_batch_size=FIELDS["max_batch_size"].default, batch_wait_timeout_s=FIELDS["batch_wait_timeout_s"].default
@@ -119,7 +140,7 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
             results: list[dict | None] = [None] * len(items)
             for model_id in dict.fromkeys(m for m, _ in items):  # one predictor call per model in the batch
                 indices = [i for i, (m, _) in enumerate(items) if m == model_id]
-                predictor = await self.get_model(model_id)
+                predictor = await self._loaded(model_id)
                 texts = [items[i][1] for i in indices]
                 for i, prediction in zip(indices, await isolated_predictions(predictor, texts), strict=True):
                     results[i] = prediction
@@ -152,7 +173,7 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
                 floor = None if target is not None else floor
             if target is None and floor is None:
                 return None
-            predictor = await self.get_model(model_id)
+            predictor = await self._loaded(model_id)
             try:
                 return predictor.selection(target, floor)
             except ConfigError as err:
@@ -164,10 +185,15 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
 
         @app.get("/readyz")
         async def readyz(self):
-            if not self.ready:  # load the default model once, so the first real request is not slow
-                await self.get_model(DEFAULT_MODEL)
+            """200 once the default model is loaded (so the first real request is not slow); until then 503
+            `loading` after at most READY_WAIT_S, however long the load takes. Open to anyone: no names here."""
+            if not self.ready:
+                try:
+                    await asyncio.wait_for(self._loaded(DEFAULT_MODEL), READY_WAIT_S)
+                except TimeoutError:
+                    return JSONResponse(status_code=503, content={"status": "loading"})
                 self.ready = True
-            return {"status": "ready"}  # open to anyone (load balancers): no model names here
+            return {"status": "ready"}
 
         @app.get("/models")
         async def models(self) -> dict:
@@ -201,6 +227,7 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
                 "batches": sum(self.batch_sizes.values()),
                 "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
                 "max_batch_size_seen": max(self.batch_sizes, default=0),
+                "model_loads": dict(self.model_loads),
             }
 
     return SentimentService

@@ -58,6 +58,27 @@ def call(url, path, body=None, *, raw=None, token=TOKEN, headers=None):
         return err.code, json.loads(err.read())
 
 
+def test_probes_that_give_up_while_the_model_loads_share_one_load(server):
+    """First in this module: the replica has not loaded its default model yet. Each probe below hangs up after
+    50 ms, which cancels its handler; the load it started must go on and be shared, not restarted per probe (at
+    1.5 B parameters restarted loads held several copies and the replica never became ready)."""
+    for _ in range(20):
+        try:
+            urllib.request.urlopen(server + "/readyz", timeout=0.05)
+        except (urllib.error.URLError, TimeoutError, ConnectionError):
+            pass
+    status = None
+    for _ in range(120):
+        try:
+            status = call(server, "/readyz", token=None)[0]
+        except urllib.error.URLError:
+            status = None
+        if status == 200:
+            break
+    assert status == 200
+    assert call(server, "/stats")[1]["model_loads"] == {"default": 1}
+
+
 def test_single_and_batch_predictions_equal_the_predictor(server, model_folder):
     expected = SentimentPredictor.from_pretrained(model_folder).predict_batch(TEXTS)
     status, single = call(server, "/predict", {"text": TEXTS[0]})
