@@ -7,8 +7,9 @@ For each preset (LoRA, QLoRA) x strategy x worker count it runs
 `sentiment-ray train --config jobs/configs/qwen2.5-1.5b-<preset>.yaml --config <overlay> --strategy S --num-workers W`
 (overlay: jobs/configs/cpu-real-shape.yaml; gpu-real-shape.yaml with --device cuda). On each 1-worker folder it
 then runs `predict`, `score` on --rows rows (bf16 and fp32), `evaluate` on --rows rows (robustness and baselines
-included) and `serve` (start, one request, Ctrl-C), times the predictor's load and reviews/s in process, and per
-preset runs a 2-trial x 2-step `tune`. A failing step fails the smoke (exit 1) after the others ran.
+included) and `serve` (start, one request, Ctrl-C), and times the predictor's load and reviews/s in process. Each
+2-worker run is trained again from its first checkpoint (`--resume PATH`: adapters, optimizer and scheduler state
+mid-run). Per preset it runs a 2-trial x 2-step `tune`. A failing step fails the smoke (exit 1) after the others ran.
 Writes results/bench/<name>.{json,md}. Random weights: speeds, memory and sizes are real, accuracies are not.
 """
 
@@ -120,10 +121,13 @@ def run_case(args, preset: str, strategy: str, workers: int, overlay: Path, rows
     out = Path(args.work_dir) / f"{preset}-{strategy}-{workers}w"
     shutil.rmtree(out, ignore_errors=True)  # a resumed smoke trains an unfinished case again from scratch
     tag = {"preset": preset, "strategy": strategy, "workers": workers}
-    trained = steps.train(Path(PRESETS[preset]), overlay, [strategy, workers, args.model], out, args.device)
-    trained = {**tag, **trained}
-    if workers != 1 or not trained["ok"]:
+    case = [strategy, workers, args.model]
+    trained = {**tag, **steps.train(Path(PRESETS[preset]), overlay, case, out, args.device)}
+    if not trained["ok"]:
         return [trained]
+    if workers != 1:  # DDP over adapters, restarted from a mid-run checkpoint
+        resumed = steps.resume(Path(PRESETS[preset]), overlay, case, out, args.device, STEP_TIMEOUT_S)
+        return [trained, {**tag, **resumed}]
     folder, device = out / "model", args.device
     results = [trained, steps.predict(folder, device, STEP_TIMEOUT_S)]
     for precision in _csv(args.precisions):

@@ -59,15 +59,34 @@ def cpu_share(device: str, parts: int = 1) -> list[str]:
 
 def train(preset: Path, overlay: Path, case: list, out: Path, device: str, timeout_s: float = 3600.0) -> dict:
     """`case`: [strategy, workers, base model]."""
-    strategy, workers, model = case
-    args = ["train", "--config", str(preset), "--config", str(overlay), "--strategy", strategy, "--model", model]
-    args += ["--num-workers", str(workers), "--output-dir", str(out), "--resume", "none"]
-    args += [f"--set=scaling.cpus_per_worker={cpus}" for cpus in cpu_share(device, workers)]
-    code, output, seconds = run_cli(args, timeout_s)
+    code, output, seconds = run_cli(_train_args(preset, overlay, case, out, device, "none"), timeout_s)
     result = row("train", code, output, seconds)
     if code == 0:
         result.update(train_numbers(out))
     return result
+
+
+def resume(preset: Path, overlay: Path, case: list, trained: Path, device: str, timeout_s: float = 3600.0) -> dict:
+    """Train `case` again from the first checkpoint of the run in `trained` (adapter weights, optimizer and
+    scheduler state, on every worker), into `<trained>-resumed`; ok only if it went on from that checkpoint."""
+    checkpoints = sorted((trained / "hf_checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    if not checkpoints:
+        return row("resume", 1, f"no checkpoint-N in {trained / 'hf_checkpoints'}", 0.0)
+    first, out = checkpoints[0], trained.with_name(trained.name + "-resumed")
+    code, output, seconds = run_cli(_train_args(preset, overlay, case, out, device, str(first)), timeout_s)
+    numbers = json.loads((out / "train_results.json").read_text()) if code == 0 else {}
+    start = int(first.name.split("-")[1])
+    if code == 0 and numbers.get("resumed_from_step") != start:
+        code, output = 1, f"resumed from step {numbers.get('resumed_from_step')}, not {start} ({first})"
+    steps = {k: numbers.get(k) for k in ("resumed_from_step", "global_step", "seconds_per_step")}
+    return row("resume", code, output, seconds, **steps)
+
+
+def _train_args(preset: Path, overlay: Path, case: list, out: Path, device: str, resume_from: str) -> list[str]:
+    strategy, workers, model = case
+    args = ["train", "--config", str(preset), "--config", str(overlay), "--strategy", strategy, "--model", model]
+    args += ["--num-workers", str(workers), "--output-dir", str(out), "--resume", resume_from]
+    return args + [f"--set=scaling.cpus_per_worker={cpus}" for cpus in cpu_share(device, workers)]
 
 
 def train_numbers(out: Path) -> dict:

@@ -1,19 +1,21 @@
 """The real-shape smoke's harness (benchmarks/real_shape.py) on the tiny base: every step through the real CLI (train
-with the Qwen2.5-1.5B LoRA preset + the CPU overlay, predict, score, evaluate, serve, tune), results recorded.
+with the Qwen2.5-1.5B LoRA preset + the CPU overlay on 1 and 2 workers, resume the 2-worker run from its first
+checkpoint, predict, score, evaluate, serve, tune), results recorded.
 
 `make smoke-real-shape` runs the same harness on the 28-layer shape; this test keeps the harness itself working."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from benchmarks import common, real_shape
+from benchmarks import common, real_shape, real_shape_steps
 
 
 @pytest.mark.slow
 def test_the_smoke_runs_every_step_on_the_tiny_base_and_records_it(tmp_path, monkeypatch):
     monkeypatch.setattr(common, "RESULTS_DIR", tmp_path / "results")
-    argv = ["--model", "tiny", "--presets", "lora", "--strategies", "label_scoring", "--workers", "1", "--rows", "20"]
+    argv = ["--model", "tiny", "--presets", "lora", "--strategies", "label_scoring", "--workers", "1,2", "--rows", "20"]
     argv += ["--work-dir", str(tmp_path / "runs"), "--port", "8793"]
 
     assert real_shape.main(argv) == 0
@@ -21,7 +23,7 @@ def test_the_smoke_runs_every_step_on_the_tiny_base_and_records_it(tmp_path, mon
     result = json.loads((tmp_path / "results" / "real_shape.json").read_text())
     steps = [r["step"] for r in result["rows"]]
     expected = ["build base", "train", "predict", "score bf16", "predictor bf16", "score fp32", "predictor fp32"]
-    assert steps == [*expected, "evaluate", "serve", "tune"]
+    assert steps == [*expected, "evaluate", "serve", "train", "resume", "tune"]
     assert all(r["ok"] for r in result["rows"]) and result["failed_steps"] == 0 and result["finished"]
     trained = result["rows"][1]
     assert trained["global_step"] == 3 and trained["seconds_per_step"] > 0 and trained["worker_peak_rss_mb"][0] > 0
@@ -29,6 +31,17 @@ def test_the_smoke_runs_every_step_on_the_tiny_base_and_records_it(tmp_path, mon
     scored = next(r for r in result["rows"] if r["step"] == "score fp32")
     assert scored["rows"] == 20 and scored["reviews_per_s_job"] > 0
     assert next(r for r in result["rows"] if r["step"] == "serve")["ready_s"] > 0
+    resumed = next(r for r in result["rows"] if r["step"] == "resume")  # 2 workers, from checkpoint-2 of 3 steps
+    assert resumed["workers"] == 2 and resumed["resumed_from_step"] == 2 and resumed["global_step"] == 3
+
+
+def test_a_resume_without_a_checkpoint_to_start_from_is_a_failed_step(tmp_path):
+    (tmp_path / "run" / "hf_checkpoints").mkdir(parents=True)
+    preset, overlay = Path(real_shape.PRESETS["lora"]), Path(real_shape.OVERLAYS["cpu"])
+
+    resumed = real_shape_steps.resume(preset, overlay, ["classifier", 2, "tiny"], tmp_path / "run", "cpu")
+
+    assert not resumed["ok"] and "no checkpoint-N" in resumed["error"]
 
 
 def test_cases_can_be_chosen_and_a_resumed_smoke_keeps_only_a_matching_earlier_run(tmp_path, monkeypatch):
