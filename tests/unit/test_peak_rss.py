@@ -17,7 +17,8 @@ print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=Tr
 
 def test_a_child_of_a_big_process_reports_its_own_peak():
     # With getrusage's ru_maxrss the child printed the parent's 400+ MiB: Linux carries it through fork + exec.
-    child_peak = float(subprocess.run([sys.executable, "-c", PARENT], capture_output=True, text=True, check=True).stdout)
+    parent = subprocess.run([sys.executable, "-c", PARENT], capture_output=True, text=True, check=True)
+    child_peak = float(parent.stdout)
     assert 10 < child_peak < 300
 
 
