@@ -2,8 +2,9 @@
 
 The predictor is any `predict_fn(list[str]) -> list[dict]` returning Prediction dicts (docs/contracts.md:
 `label_id`, `prob_positive`, `error`, one per input, in order): `SentimentPredictor.predict_batch`, a Ray
-Data pipeline collected to a list, or a plain rule in tests. It is called once on the clean texts and
-once per perturbation, so a batch-scoring caller pays (1 + number of perturbations) passes.
+Data pipeline collected to a list, or a plain rule in tests. It is called once, on the clean texts (unless the
+caller passes their predictions) followed by every perturbed variant: a batch-scoring caller pays one job and one
+model load for the whole analysis, not one per perturbation.
 
 Rows whose clean or perturbed prediction has an `error` are excluded from that perturbation's statistics
 and counted; rows whose label is None count for flip rate but not accuracy.
@@ -47,9 +48,10 @@ def robustness_result(
     unknown = [n for n in names if n not in PERTURBATIONS]
     if unknown:
         raise KeyError(f"unknown perturbations {unknown}; known: {', '.join(PERTURBATIONS)}")
-    clean = list(clean_predictions) if clean_predictions is not None else _predict(predict_fn, texts)
+    variants = {name: perturb_all(texts, name, seed) for name in names}
+    clean, perturbed = _predict_all(predict_fn, texts, variants, clean_predictions)
     clean_ok = [i for i, row in enumerate(clean) if row.get("error") is None]
-    per = {name: _one_perturbation(name, predict_fn, texts, labels, clean, seed, n_examples) for name in names}
+    per = {name: _one_perturbation(texts, variants[name], perturbed[name], labels, clean, n_examples) for name in names}
     flip_rates = [r["flip_rate"] for r in per.values() if r["flip_rate"] is not None]
     return {
         "seed": seed,
@@ -63,11 +65,19 @@ def robustness_result(
     }
 
 
-def _predict(predict_fn: PredictFn, texts: list) -> list[dict]:
-    rows = list(predict_fn(texts))
-    if len(rows) != len(texts):
-        raise ValueError(f"predict_fn returned {len(rows)} predictions for {len(texts)} texts")
-    return rows
+def _predict_all(
+    predict_fn: PredictFn, texts: list, variants: dict[str, list], clean_predictions: Sequence[dict] | None
+) -> tuple[list[dict], dict[str, list[dict]]]:
+    """(clean predictions, {perturbation: predictions}) from one predict_fn call over every text to score."""
+    batch = ([] if clean_predictions is not None else texts) + [t for variant in variants.values() for t in variant]
+    rows = list(predict_fn(batch))
+    if len(rows) != len(batch):
+        raise ValueError(f"predict_fn returned {len(rows)} predictions for {len(batch)} texts")
+    clean = list(clean_predictions) if clean_predictions is not None else rows[: len(texts)]
+    start, perturbed = (0 if clean_predictions is not None else len(texts)), {}
+    for name in variants:  # the batch holds the variants in this order, each len(texts) long
+        perturbed[name], start = rows[start : start + len(texts)], start + len(texts)
+    return clean, perturbed
 
 
 def _accuracy(preds: list[dict], labels: list, rows: list[int]) -> float | None:
@@ -83,10 +93,8 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def _one_perturbation(
-    name: str, predict_fn: PredictFn, texts: list, labels: list, clean: list[dict], seed: int, n_examples: int
+    texts: list, perturbed_texts: list, perturbed: list[dict], labels: list, clean: list[dict], n_examples: int
 ) -> dict:
-    perturbed_texts = perturb_all(texts, name, seed)
-    perturbed = _predict(predict_fn, perturbed_texts)
     changed = [a != b for a, b in zip(texts, perturbed_texts, strict=True)]
     # Rows both scored without error: the only rows where a flip or an accuracy change means anything.
     valid = [i for i in range(len(texts)) if clean[i].get("error") is None and perturbed[i].get("error") is None]

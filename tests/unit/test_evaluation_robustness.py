@@ -92,3 +92,22 @@ def test_all_rows_erroring_gives_null_score():
     assert result["clean_accuracy"] is None
     assert result["perturbations"]["typo"]["flip_rate"] is None
     assert result["robustness_score"] is None
+
+
+def test_every_variant_is_scored_in_one_call_and_each_row_gets_its_own_prediction():
+    calls = []
+
+    def recording_rule(texts: list) -> list[dict]:
+        calls.append(list(texts))
+        return keyword_rule(texts)
+
+    names = ["traditional", "width"]
+    clean = keyword_rule(TEXTS)
+    with_clean = robustness_result(recording_rule, TEXTS, LABELS, perturbations=names, clean_predictions=clean)
+    without_clean = robustness_result(recording_rule, TEXTS, LABELS, perturbations=names)
+
+    variants = [t for name in names for t in perturb_all(TEXTS, name, 0)]
+    assert calls == [variants, TEXTS + variants]  # one pass each: a Ray Data caller loads its model once
+    assert with_clean == without_clean == robustness_result(keyword_rule, TEXTS, LABELS, perturbations=names)
+    examples = with_clean["perturbations"]["traditional"]["examples"]
+    assert all(e["perturbed_pred"] == keyword_rule([e["perturbed"]])[0]["label_id"] for e in examples)
