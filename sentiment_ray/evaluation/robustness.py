@@ -13,6 +13,7 @@ and counted; rows whose label is None count for flip rate but not accuracy.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from sentiment_ray.evaluation.perturb import PERTURBATIONS, perturb_all
 
@@ -27,6 +28,40 @@ ACCURACY_DROP_DEFINITION = (
 )
 
 
+class ScoredVariants(NamedTuple):
+    """The clean texts' predictions and every perturbed variant with its predictions, in input order."""
+
+    clean: list[dict]
+    texts: dict[str, list]
+    predictions: dict[str, list[dict]]
+
+
+def score_variants(
+    predict_fn: PredictFn,
+    texts: Sequence,
+    *,
+    seed: int = 0,
+    perturbations: Sequence[str] | None = None,
+    clean_predictions: Sequence[dict] | None = None,
+) -> ScoredVariants:
+    """Perturb `texts` and score them with the clean texts (unless `clean_predictions` is given) in one call."""
+    texts = list(texts)
+    names = list(PERTURBATIONS) if perturbations is None else list(perturbations)
+    unknown = [n for n in names if n not in PERTURBATIONS]
+    if unknown:
+        raise KeyError(f"unknown perturbations {unknown}; known: {', '.join(PERTURBATIONS)}")
+    variants = {name: perturb_all(texts, name, seed) for name in names}
+    batch = ([] if clean_predictions is not None else texts) + [t for variant in variants.values() for t in variant]
+    rows = list(predict_fn(batch))
+    if len(rows) != len(batch):
+        raise ValueError(f"predict_fn returned {len(rows)} predictions for {len(batch)} texts")
+    clean = list(clean_predictions) if clean_predictions is not None else rows[: len(texts)]
+    start, predictions = (0 if clean_predictions is not None else len(texts)), {}
+    for name in variants:  # the batch holds the variants in this order, each len(texts) long
+        predictions[name], start = rows[start : start + len(texts)], start + len(texts)
+    return ScoredVariants(clean, variants, predictions)
+
+
 def robustness_result(
     predict_fn: PredictFn,
     texts: Sequence,
@@ -36,22 +71,25 @@ def robustness_result(
     perturbations: Sequence[str] | None = None,
     n_examples: int = 5,
     clean_predictions: Sequence[dict] | None = None,
+    scored: ScoredVariants | None = None,
 ) -> dict:
     """The `robustness_result.json` dict: clean accuracy, per-perturbation statistics, robustness score.
 
-    `clean_predictions` (predictions of the unperturbed texts, if the caller already has them) saves one pass.
+    `clean_predictions` (predictions of the unperturbed texts, if the caller already has them) or `scored` (from
+    `score_variants` with the same texts, seed and perturbations) saves scoring them again.
     """
     texts, labels = list(texts), list(labels)
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-    names = list(PERTURBATIONS) if perturbations is None else list(perturbations)
-    unknown = [n for n in names if n not in PERTURBATIONS]
-    if unknown:
-        raise KeyError(f"unknown perturbations {unknown}; known: {', '.join(PERTURBATIONS)}")
-    variants = {name: perturb_all(texts, name, seed) for name in names}
-    clean, perturbed = _predict_all(predict_fn, texts, variants, clean_predictions)
+    if scored is None:
+        opts = {"seed": seed, "perturbations": perturbations, "clean_predictions": clean_predictions}
+        scored = score_variants(predict_fn, texts, **opts)
+    clean = scored.clean
     clean_ok = [i for i, row in enumerate(clean) if row.get("error") is None]
-    per = {name: _one_perturbation(texts, variants[name], perturbed[name], labels, clean, n_examples) for name in names}
+    per = {
+        name: _one_perturbation(texts, variant, scored.predictions[name], labels, clean, n_examples)
+        for name, variant in scored.texts.items()
+    }
     flip_rates = [r["flip_rate"] for r in per.values() if r["flip_rate"] is not None]
     return {
         "seed": seed,
@@ -63,21 +101,6 @@ def robustness_result(
         "robustness_score_definition": ROBUSTNESS_SCORE_DEFINITION,
         "accuracy_drop_definition": ACCURACY_DROP_DEFINITION,
     }
-
-
-def _predict_all(
-    predict_fn: PredictFn, texts: list, variants: dict[str, list], clean_predictions: Sequence[dict] | None
-) -> tuple[list[dict], dict[str, list[dict]]]:
-    """(clean predictions, {perturbation: predictions}) from one predict_fn call over every text to score."""
-    batch = ([] if clean_predictions is not None else texts) + [t for variant in variants.values() for t in variant]
-    rows = list(predict_fn(batch))
-    if len(rows) != len(batch):
-        raise ValueError(f"predict_fn returned {len(rows)} predictions for {len(batch)} texts")
-    clean = list(clean_predictions) if clean_predictions is not None else rows[: len(texts)]
-    start, perturbed = (0 if clean_predictions is not None else len(texts)), {}
-    for name in variants:  # the batch holds the variants in this order, each len(texts) long
-        perturbed[name], start = rows[start : start + len(texts)], start + len(texts)
-    return clean, perturbed
 
 
 def _accuracy(preds: list[dict], labels: list, rows: list[int]) -> float | None:
