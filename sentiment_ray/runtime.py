@@ -8,6 +8,7 @@ Ray would have, so that `--num-workers 8` on a 2-core machine fails in a second 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from sentiment_ray.errors import ConfigError
 
@@ -93,7 +94,19 @@ def in_ray_job_working_dir() -> bool:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MiB (Linux reports ru_maxrss in KiB)."""
+    """This process's peak resident memory so far, in MiB: VmHWM from /proc/self/status (Linux, in KiB).
+
+    Not getrusage's ru_maxrss: Linux carries the parent's high-water mark through fork + exec into a child, so a
+    command started by a process that had held a model (the real-shape smoke) reported the parent's 9.6 GB peak as
+    its own. ru_maxrss (KiB on Linux) remains the fallback where /proc is missing.
+    """
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        status = ""
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
