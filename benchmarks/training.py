@@ -2,7 +2,7 @@
 
     python -m benchmarks.training [--shapes tiny,1.5b-width] [--strategies label_scoring,classifier]
         [--finetune full,lora,qlora] [--workers 1,2] [--steps N] [--batch-size B] [--max-length L]
-        [--device cpu|cuda] [--warmup-steps W] [--parts throughput,memory] [--quick]
+        [--device cpu|cuda] [--warmup-steps W] [--parts throughput,memory] [--embedding-sync rows,dense] [--quick]
 
 Throughput: `sentiment_ray.training.driver.run_training` per (shape, strategy, finetune, workers); the steady rate
 over steps W+1..N from rank 0's per-step TensorBoard wall times, beside HF's train_samples_per_second
@@ -64,16 +64,19 @@ class RunSpec:
     strategy: str
     finetune: str
     workers: int
+    embedding_sync: str = "rows"  # train.embedding_sync; it matters only for full finetuning on several workers
 
 
-def build_matrix(shapes, strategies, finetunes=None, workers=None) -> list[RunSpec]:
+def build_matrix(shapes, strategies, finetunes=None, workers=None, syncs=("rows",)) -> list[RunSpec]:
+    """Every run of the matrix; a full finetune on several workers runs once per embedding sync in `syncs`."""
     runs = []
     for shape in shapes:
         blocks = DEFAULT_MATRIX[shape] if finetunes is None and workers is None else [(finetunes, workers)]
         for modes, counts in blocks:
             modes = modes or ("full", "lora", "qlora")
             counts = counts or (1, 2)
-            runs += [RunSpec(shape, s, f, w) for f, w, s in itertools.product(modes, counts, strategies)]
+            for f, w, s in itertools.product(modes, counts, strategies):
+                runs += [RunSpec(shape, s, f, w, sync) for sync in (syncs if f == "full" and w > 1 else ("rows",))]
     return runs
 
 
@@ -97,6 +100,7 @@ def job_config(run: RunSpec, s: Settings, train_rows: int, output_dir: Path):
         "train.seed": s.seed,
         "train.resume": "none",
         "scaling.num_workers": run.workers,
+        "train.embedding_sync": run.embedding_sync,
         "scaling.use_gpu": s.device == "cuda",
         "scaling.cpus_per_worker": 1,
         "output_dir": str(output_dir),
@@ -195,6 +199,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for flag in ("steps", "warmup-steps", "batch-size", "max-length", "eval-rows"):
         parser.add_argument(f"--{flag}", type=int)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--embedding-sync", default="rows", help="rows,dense: each for full finetuning on 2 workers")
     parser.add_argument("--parts", default="throughput,memory", help="throughput,memory")
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny shape, full finetuning, 8 steps")
     return parser.parse_args(argv)
@@ -220,7 +225,10 @@ def plan(args: argparse.Namespace) -> tuple[Settings, list[RunSpec]]:
     ):
         if unknown := set(values) - set(allowed):
             raise SystemExit(f"--{name}: unknown {sorted(unknown)}; choose from {', '.join(allowed)}")
-    runs = build_matrix(shapes, strategies, finetunes, workers)
+    syncs = _csv(args.embedding_sync)
+    if unknown := set(syncs) - {"rows", "dense"}:
+        raise SystemExit(f"--embedding-sync: unknown {sorted(unknown)}; choose from rows, dense")
+    runs = build_matrix(shapes, strategies, finetunes, workers, syncs)
     if s.device == "cuda":  # one GPU per worker: leave out what this machine cannot run
         import torch
 

@@ -64,14 +64,19 @@ def token_accounting(strategy, texts: list[str], labels: list[int], batch_size: 
 def comparisons(rows: list[dict], memory: list[dict]) -> list[dict]:
     """The ratios the targets speak of: label scoring against the classifier head, 2 workers against 1."""
     out = []
-    rate = {(r["shape"], r["finetune"], r["workers"], r["strategy"]): r["samples_per_s"] for r in rows}
-    for (shape, finetune, workers, strategy), value in rate.items():
+    rate = {
+        (r["shape"], r["finetune"], r["workers"], r["strategy"], r.get("embedding_sync", "rows")): r["samples_per_s"]
+        for r in rows
+    }
+    for (shape, finetune, workers, strategy, sync), value in rate.items():
         where = {"shape": shape, "finetune": finetune}
-        if strategy == "label_scoring" and (other := rate.get((shape, finetune, workers, "classifier"))):
+        if strategy == "label_scoring" and (other := rate.get((shape, finetune, workers, "classifier", sync))):
             what = "label_scoring / classifier samples/s"
             out.append(_ratio(what, where, f"{workers} worker(s)", value / other, TARGETS["throughput"]))
-        if workers == 1 and (two := rate.get((shape, finetune, 2, strategy))):
-            out.append(_ratio("2 workers / 1 worker samples/s", where, strategy, two / value, TARGETS["speedup"]))
+        for two_sync in ("rows", "dense") if workers == 1 else ():
+            if two := rate.get((shape, finetune, 2, strategy, two_sync)):
+                of = strategy if finetune != "full" else f"{strategy}, embedding sync {two_sync}"
+                out.append(_ratio("2 workers / 1 worker samples/s", where, of, two / value, TARGETS["speedup"]))
     by = {(m["shape"], m["finetune"], m["strategy"]): m for m in memory}
     for (shape, finetune, strategy), ls in by.items():
         if strategy != "label_scoring" or (cls := by.get((shape, finetune, "classifier"))) is None:
@@ -120,7 +125,7 @@ def write_report(s: Settings, runs: list[RunSpec], rows: list[dict], memory: lis
     payload = {
         "settings": asdict(s),
         "shapes": [shape_summary(shape) for shape in dict.fromkeys(r.shape for r in runs)],
-        "matrix": [f"{r.shape} {r.strategy} {r.finetune} ×{r.workers}" for r in runs],
+        "matrix": [f"{r.shape} {r.strategy} {r.finetune} ×{r.workers} ({r.embedding_sync})" for r in runs],
         "worker_threads": threads,
         # Other work on the machine skews CPU timings: the 1-minute load average when the run started and ended.
         "load_average_1min": {"start": load, "end": os.getloadavg()[0]},

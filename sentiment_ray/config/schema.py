@@ -154,6 +154,9 @@ class TrainConfig:
     """`auto` (latest checkpoint in output_dir), `none` (start over) or a checkpoint folder path."""
     max_failures: int = 0
     """Worker-group failures Ray Train retries from the latest checkpoint (-1: unlimited)."""
+    embedding_sync: str = "rows"
+    """With several workers and a trainable embedding (full finetuning): `rows` sends only the embedding rows a
+    step touched (exact, sentiment_ray/training/sparse_rows.py), `dense` lets DDP all-reduce the whole matrix."""
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
     """Where rank 0 logs metrics: any of tensorboard (under output_dir), wandb, mlflow; or none."""
 
@@ -168,6 +171,7 @@ class TrainConfig:
     def __post_init__(self):
         for target in self.report_to:
             check_choice("train.report_to", target, REPORT_TARGETS)
+        check_choice("train.embedding_sync", self.embedding_sync, ("rows", "dense"))
         for name in ("batch_size", "eval_batch_size", "grad_accumulation", "save_steps", "logging_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")

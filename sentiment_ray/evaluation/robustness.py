@@ -2,8 +2,9 @@
 
 The predictor is any `predict_fn(list[str]) -> list[dict]` returning Prediction dicts (docs/contracts.md:
 `label_id`, `prob_positive`, `error`, one per input, in order): `SentimentPredictor.predict_batch`, a Ray
-Data pipeline collected to a list, or a plain rule in tests. It is called once on the clean texts and
-once per perturbation, so a batch-scoring caller pays (1 + number of perturbations) passes.
+Data pipeline collected to a list, or a plain rule in tests. It is called once, on the clean texts (unless the
+caller passes their predictions) followed by every perturbed variant: a batch-scoring caller pays one job and one
+model load for the whole analysis, not one per perturbation.
 
 Rows whose clean or perturbed prediction has an `error` are excluded from that perturbation's statistics
 and counted; rows whose label is None count for flip rate but not accuracy.
@@ -12,6 +13,7 @@ and counted; rows whose label is None count for flip rate but not accuracy.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from sentiment_ray.evaluation.perturb import PERTURBATIONS, perturb_all
 
@@ -26,6 +28,40 @@ ACCURACY_DROP_DEFINITION = (
 )
 
 
+class ScoredVariants(NamedTuple):
+    """The clean texts' predictions and every perturbed variant with its predictions, in input order."""
+
+    clean: list[dict]
+    texts: dict[str, list]
+    predictions: dict[str, list[dict]]
+
+
+def score_variants(
+    predict_fn: PredictFn,
+    texts: Sequence,
+    *,
+    seed: int = 0,
+    perturbations: Sequence[str] | None = None,
+    clean_predictions: Sequence[dict] | None = None,
+) -> ScoredVariants:
+    """Perturb `texts` and score them with the clean texts (unless `clean_predictions` is given) in one call."""
+    texts = list(texts)
+    names = list(PERTURBATIONS) if perturbations is None else list(perturbations)
+    unknown = [n for n in names if n not in PERTURBATIONS]
+    if unknown:
+        raise KeyError(f"unknown perturbations {unknown}; known: {', '.join(PERTURBATIONS)}")
+    variants = {name: perturb_all(texts, name, seed) for name in names}
+    batch = ([] if clean_predictions is not None else texts) + [t for variant in variants.values() for t in variant]
+    rows = list(predict_fn(batch))
+    if len(rows) != len(batch):
+        raise ValueError(f"predict_fn returned {len(rows)} predictions for {len(batch)} texts")
+    clean = list(clean_predictions) if clean_predictions is not None else rows[: len(texts)]
+    start, predictions = (0 if clean_predictions is not None else len(texts)), {}
+    for name in variants:  # the batch holds the variants in this order, each len(texts) long
+        predictions[name], start = rows[start : start + len(texts)], start + len(texts)
+    return ScoredVariants(clean, variants, predictions)
+
+
 def robustness_result(
     predict_fn: PredictFn,
     texts: Sequence,
@@ -35,21 +71,25 @@ def robustness_result(
     perturbations: Sequence[str] | None = None,
     n_examples: int = 5,
     clean_predictions: Sequence[dict] | None = None,
+    scored: ScoredVariants | None = None,
 ) -> dict:
     """The `robustness_result.json` dict: clean accuracy, per-perturbation statistics, robustness score.
 
-    `clean_predictions` (predictions of the unperturbed texts, if the caller already has them) saves one pass.
+    `clean_predictions` (predictions of the unperturbed texts, if the caller already has them) or `scored` (from
+    `score_variants` with the same texts, seed and perturbations) saves scoring them again.
     """
     texts, labels = list(texts), list(labels)
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-    names = list(PERTURBATIONS) if perturbations is None else list(perturbations)
-    unknown = [n for n in names if n not in PERTURBATIONS]
-    if unknown:
-        raise KeyError(f"unknown perturbations {unknown}; known: {', '.join(PERTURBATIONS)}")
-    clean = list(clean_predictions) if clean_predictions is not None else _predict(predict_fn, texts)
+    if scored is None:
+        opts = {"seed": seed, "perturbations": perturbations, "clean_predictions": clean_predictions}
+        scored = score_variants(predict_fn, texts, **opts)
+    clean = scored.clean
     clean_ok = [i for i, row in enumerate(clean) if row.get("error") is None]
-    per = {name: _one_perturbation(name, predict_fn, texts, labels, clean, seed, n_examples) for name in names}
+    per = {
+        name: _one_perturbation(texts, variant, scored.predictions[name], labels, clean, n_examples)
+        for name, variant in scored.texts.items()
+    }
     flip_rates = [r["flip_rate"] for r in per.values() if r["flip_rate"] is not None]
     return {
         "seed": seed,
@@ -61,13 +101,6 @@ def robustness_result(
         "robustness_score_definition": ROBUSTNESS_SCORE_DEFINITION,
         "accuracy_drop_definition": ACCURACY_DROP_DEFINITION,
     }
-
-
-def _predict(predict_fn: PredictFn, texts: list) -> list[dict]:
-    rows = list(predict_fn(texts))
-    if len(rows) != len(texts):
-        raise ValueError(f"predict_fn returned {len(rows)} predictions for {len(texts)} texts")
-    return rows
 
 
 def _accuracy(preds: list[dict], labels: list, rows: list[int]) -> float | None:
@@ -83,10 +116,8 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def _one_perturbation(
-    name: str, predict_fn: PredictFn, texts: list, labels: list, clean: list[dict], seed: int, n_examples: int
+    texts: list, perturbed_texts: list, perturbed: list[dict], labels: list, clean: list[dict], n_examples: int
 ) -> dict:
-    perturbed_texts = perturb_all(texts, name, seed)
-    perturbed = _predict(predict_fn, perturbed_texts)
     changed = [a != b for a, b in zip(texts, perturbed_texts, strict=True)]
     # Rows both scored without error: the only rows where a flip or an accuracy change means anything.
     valid = [i for i in range(len(texts)) if clean[i].get("error") is None and perturbed[i].get("error") is None]

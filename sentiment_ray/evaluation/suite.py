@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,16 +54,18 @@ class EvaluateOptions:
 class RayDataPredictions:
     """predict_fn(texts) -> Prediction dicts in input order, computed by the Ray Data scoring pipeline."""
 
-    def __init__(self, model_path: str, workdir: Path, opts: EvaluateOptions):
-        self.model_path, self.workdir, self.opts, self.calls = model_path, workdir, opts, 0
+    def __init__(self, model_path: str, workdir: Path, opts: EvaluateOptions, tally: dict | None = None):
+        self.model_path, self.workdir, self.opts = model_path, workdir, opts
+        self.tally = tally if tally is not None else new_tally()  # shared by every pipeline of one evaluation
 
     def __call__(self, texts: list) -> list[dict]:
         from sentiment_ray.inference.batch import PREDICTION_COLUMNS, ScoreOptions, read_output, run_scoring
 
-        self.calls += 1
-        source = self.workdir / f"texts-{self.calls}.parquet"
+        started = time.monotonic()
+        self.tally["jobs"] += 1
+        source = self.workdir / f"texts-{self.tally['jobs']}.parquet"
         pd.DataFrame({"text": pd.Series(texts, dtype=object)}).to_parquet(source)
-        output = self.workdir / f"predictions-{self.calls}"
+        output = self.workdir / f"predictions-{self.tally['jobs']}"
         run_scoring(
             ScoreOptions(
                 model_path=self.model_path,
@@ -81,7 +84,14 @@ class RayDataPredictions:
         if len(frame) != len(texts):
             raise RuntimeError(f"scoring returned {len(frame)} rows for {len(texts)} texts")
         frame = frame[PREDICTION_COLUMNS].astype(object).where(frame[PREDICTION_COLUMNS].notna(), None)
+        self.tally["texts_scored"] += len(texts)
+        self.tally["seconds"] = round(self.tally["seconds"] + time.monotonic() - started, 3)
         return frame.to_dict("records")
+
+
+def new_tally() -> dict:
+    """What an evaluation's scoring cost: Ray Data jobs (one model load each), texts scored, their wall seconds."""
+    return {"jobs": 0, "texts_scored": 0, "seconds": 0.0}
 
 
 def evaluation_rows(opts: EvaluateOptions) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
@@ -124,7 +134,7 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
     from sentiment_ray.evaluation.baselines import baseline_comparison
     from sentiment_ray.evaluation.confidence import confidence_analysis
     from sentiment_ray.evaluation.report import write_evaluation
-    from sentiment_ray.evaluation.robustness import robustness_result
+    from sentiment_ray.evaluation.robustness import robustness_result, score_variants
     from sentiment_ray.evaluation.selective import selective_result
     from sentiment_ray.models.folder import prepare_folder_base
     from sentiment_ray.provenance import provenance
@@ -142,14 +152,16 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
         train = _model_training_rows(meta, opts)
     texts, labels = rows["text"].tolist(), rows["label"].astype(int).to_numpy()
     with tempfile.TemporaryDirectory(prefix="sentiment-eval-") as tmp:
-        predict = RayDataPredictions(opts.model_path, Path(tmp), opts)
-        predictions = predict(texts)
+        predict = RayDataPredictions(opts.model_path, Path(tmp), opts, tally := new_tally())
+        scored = score_variants(predict, texts, seed=opts.seed)  # one scoring job: clean + every perturbation
+        predictions = scored.clean
         metrics = {**_metrics(labels, predictions), "data": data_report}
         prob = [p["prob_positive"] for p in predictions]
         confidence = confidence_analysis(labels, prob, texts, rows["id"].tolist())
         selective = selective_result(labels.tolist(), prob, meta.get("calibration"))
-        robustness = robustness_result(predict, texts, labels.tolist(), seed=opts.seed, clean_predictions=predictions)
-        baselines = _baselines(meta, opts, Path(tmp), texts, labels, train)
+        robustness = robustness_result(predict, texts, labels.tolist(), seed=opts.seed, scored=scored)
+        baselines = _baselines(meta, opts, Path(tmp), texts, labels, train, tally)
+    metrics["scoring"] = tally
     comparison = baseline_comparison(metrics, baselines, model_name=_model_name(meta))
     origin = provenance()
     report_meta = {
@@ -203,7 +215,7 @@ def _model_training_rows(meta: dict, opts: EvaluateOptions) -> pd.DataFrame | No
         return None
 
 
-def _baselines(meta, opts, workdir: Path, texts, labels, train) -> dict:
+def _baselines(meta, opts, workdir: Path, texts, labels, train, tally: dict) -> dict:
     from sentiment_ray.evaluation.baselines import tfidf_baseline
     from sentiment_ray.models.folder import ZERO_SHOT, prompt_of, save_zero_shot_folder
 
@@ -212,7 +224,7 @@ def _baselines(meta, opts, workdir: Path, texts, labels, train) -> dict:
         folder = save_zero_shot_folder(
             meta["base_model"], workdir / "zero-shot", prompt_of(meta), meta["max_length"], meta.get("tiny_seed", 0)
         )
-        predictions = RayDataPredictions(str(folder), workdir, opts)(texts)
+        predictions = RayDataPredictions(str(folder), workdir, opts, tally)(texts)
         baselines["zero-shot"] = {
             "metrics": _metrics(labels, predictions),
             "description": f"label scoring with the prompt on the untouched base model {meta['base_model']}",

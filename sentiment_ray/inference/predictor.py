@@ -142,13 +142,14 @@ class SentimentPredictor:
 
     def _predictions(self, texts: Sequence, batch_size: int | None) -> list[dict]:
         results: list[dict | None] = [None] * len(texts)
-        encoded = {}
+        valid = []
         for i, text in enumerate(texts):
             problem = text_problem(text, self.max_text_chars)
             if problem:
                 results[i] = _error_row(problem)
             else:
-                encoded[i] = self.strategy.encode(text)
+                valid.append(i)
+        encoded = dict(zip(valid, self.strategy.encode.many([texts[i] for i in valid]), strict=True))
         for index, prob in self._probabilities(encoded, batch_size or self.batch_size):
             results[index] = _prediction_row(self._calibrate(prob))
         return results

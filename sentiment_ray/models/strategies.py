@@ -63,11 +63,20 @@ class PromptEncoder:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def __call__(self, text: str) -> list[int]:
-        ids = self._ids(self.template.format(text=text))
-        if len(ids) <= self.max_length:
-            return ids
-        budget = self.max_length - len(self._prefix_ids) - len(self._suffix_ids)
-        return self._prefix_ids + self._ids(text)[:budget] + self._suffix_ids
+        return self.many([text])[0]
+
+    def many(self, texts: list[str]) -> list[list[int]]:
+        """`self(text)` for every text, through the fast tokenizer's batch call (one Rust call, not one per text)."""
+        if not texts:
+            return []
+        rows = self.tokenizer([self.template.format(text=t) for t in texts], add_special_tokens=False)["input_ids"]
+        long = [i for i, ids in enumerate(rows) if len(ids) > self.max_length]
+        if long:  # cut the review, keep the prompt: re-encode those reviews alone
+            budget = self.max_length - len(self._prefix_ids) - len(self._suffix_ids)
+            reviews = self.tokenizer([texts[i] for i in long], add_special_tokens=False)["input_ids"]
+            for i, ids in zip(long, reviews, strict=True):
+                rows[i] = self._prefix_ids + ids[:budget] + self._suffix_ids
+        return rows
 
 
 def position_ids_for(attention_mask: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ class EncodedReviews(torch.utils.data.Dataset):
     """Token ids + label per review; HF's length-grouped sampler reads `input_ids` lengths from it."""
 
     def __init__(self, strategy, texts: list[str], labels: list[int]):
-        self.input_ids = [strategy.encode(t) for t in texts]
+        self.input_ids = strategy.encode.many(list(texts))
         self.labels = labels
 
     def __len__(self) -> int:

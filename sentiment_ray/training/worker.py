@@ -34,6 +34,7 @@ from sentiment_ray.training.callbacks import (
     fault_injection,
 )
 from sentiment_ray.training.model import build_training_model
+from sentiment_ray.training.sparse_rows import average_touched_rows, embedding_parameter_name, keep_out_of_ddp
 
 FINAL_RESULTS = "final_results.json"
 log = logging.getLogger(__name__)
@@ -42,14 +43,29 @@ log = logging.getLogger(__name__)
 class SentimentTrainer(Trainer):
     """HF Trainer whose loss is cross-entropy over the strategy's two scores (for every strategy)."""
 
-    def __init__(self, *args, strategy, **kwargs):
+    def __init__(self, *args, strategy, embedding_sync: str = "dense", **kwargs):
         super().__init__(*args, **kwargs)
         self.strategy = strategy
+        self.synced_embedding = self._take_embedding_sync(embedding_sync)
+
+    def _take_embedding_sync(self, embedding_sync: str):
+        """The embedding weight whose gradient this trainer averages itself (sparse_rows), or None."""
+        name = embedding_parameter_name(self.model)
+        if embedding_sync != "rows" or name is None or self.args.world_size < 2:
+            return None
+        keep_out_of_ddp(self.model, [name])  # before the Trainer wraps the model in DDP, at train()
+        return self.model.get_parameter(name)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         scores = self.strategy.scores(model, inputs)  # [batch, 2] float32
         loss = F.cross_entropy(scores, inputs["labels"])
         return (loss, {"logits": scores}) if return_outputs else loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self.synced_embedding is not None and self.accelerator.sync_gradients:  # last backward of the step
+            average_touched_rows(self.synced_embedding)  # before clipping and the optimizer see the gradient
+        return loss
 
 
 def eval_metrics(eval_pred) -> dict:
@@ -113,6 +129,7 @@ def train_loop(loop_config: dict) -> None:
         compute_metrics=eval_metrics,
         callbacks=[RankZeroReportCallback(), ProgressCallback(), step_timer, *fault_injection(loop_config)],
         strategy=strategy,
+        embedding_sync=cfg.train.embedding_sync,
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; ProgressCallback prints one line
     trainer = prepare_trainer(trainer)

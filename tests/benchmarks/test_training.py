@@ -85,3 +85,29 @@ def test_default_matrix_and_explicit_flags():
     assert wide == {("lora", 1), ("full", 1), ("lora", 2)}
     explicit = build_matrix(["1.5b-width"], ["classifier"], ("qlora",), (2,))
     assert [(r.strategy, r.finetune, r.workers) for r in explicit] == [("classifier", "qlora", 2)]
+
+
+def test_full_finetuning_on_two_workers_runs_once_per_embedding_sync():
+    runs = build_matrix(["tiny"], ["classifier"], ("full", "lora"), (1, 2), ("rows", "dense"))
+    found = [(r.finetune, r.workers, r.embedding_sync) for r in runs]
+    assert found == [
+        ("full", 1, "rows"),
+        ("full", 2, "rows"),
+        ("full", 2, "dense"),
+        ("lora", 1, "rows"),
+        ("lora", 2, "rows"),
+    ]
+    rows = [
+        {
+            "shape": "tiny",
+            "finetune": "full",
+            "workers": w,
+            "strategy": "classifier",
+            "samples_per_s": rate,
+            "embedding_sync": sync,
+        }
+        for w, sync, rate in [(1, "rows", 10.0), (2, "rows", 17.0), (2, "dense", 11.0)]
+    ]
+    found = {(r["comparison"], r["of"]): r["value"] for r in comparisons(rows, [])}
+    assert found[("2 workers / 1 worker samples/s", "classifier, embedding sync rows")] == pytest.approx(1.7)
+    assert found[("2 workers / 1 worker samples/s", "classifier, embedding sync dense")] == pytest.approx(1.1)

@@ -56,6 +56,9 @@ def test_evaluation_suite(ray_cluster, tmp_path, eval_csv, model_folder, classif
     names = [row["name"] for row in comparison["rows"]]
     assert names[0].startswith(strategy) and "zero-shot" in names and "tfidf-char-ngram" in names
     assert comparison["n_test"] == 40
+    # One Ray Data job for the model (clean + 5 perturbations, 6 x 40 texts), one for the zero-shot baseline
+    scoring = json.loads((tmp_path / "eval" / "metrics.json").read_text())["scoring"]
+    assert scoring["jobs"] == 2 and scoring["texts_scored"] == 6 * 40 + 40 and scoring["seconds"] > 0
     assert report.name == "report.md" and "tiny-model numbers" in text
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sentiment_ray.evaluation.perturb import PERTURBATIONS, perturb_all
-from sentiment_ray.evaluation.robustness import robustness_result
+from sentiment_ray.evaluation.robustness import robustness_result, score_variants
 
 POSITIVE_WORDS = ("好", "喜欢")  # 好 is the same in traditional script; 喜欢 becomes 喜歡
 
@@ -92,3 +92,25 @@ def test_all_rows_erroring_gives_null_score():
     assert result["clean_accuracy"] is None
     assert result["perturbations"]["typo"]["flip_rate"] is None
     assert result["robustness_score"] is None
+
+
+def test_every_variant_is_scored_in_one_call_and_each_row_gets_its_own_prediction():
+    calls = []
+
+    def recording_rule(texts: list) -> list[dict]:
+        calls.append(list(texts))
+        return keyword_rule(texts)
+
+    names = ["traditional", "width"]
+    clean = keyword_rule(TEXTS)
+    with_clean = robustness_result(recording_rule, TEXTS, LABELS, perturbations=names, clean_predictions=clean)
+    without_clean = robustness_result(recording_rule, TEXTS, LABELS, perturbations=names)
+
+    variants = [t for name in names for t in perturb_all(TEXTS, name, 0)]
+    assert calls == [variants, TEXTS + variants]  # one pass each: a Ray Data caller loads its model once
+    assert with_clean == without_clean == robustness_result(keyword_rule, TEXTS, LABELS, perturbations=names)
+    scored = score_variants(recording_rule, TEXTS, perturbations=names)  # what `evaluate` scores in its one job
+    assert scored.clean == clean and scored.texts["width"] == perturb_all(TEXTS, "width", 0)
+    assert robustness_result(None, TEXTS, LABELS, perturbations=names, scored=scored) == with_clean
+    examples = with_clean["perturbations"]["traditional"]["examples"]
+    assert all(e["perturbed_pred"] == keyword_rule([e["perturbed"]])[0]["label_id"] for e in examples)

@@ -151,3 +151,25 @@ def test_prompt_encoder_truncates_the_review_not_the_cue(tokenizer):
     assert encode("很好") == tokenizer("评论：很好\n情感倾向：", add_special_tokens=False)["input_ids"]
     with pytest.raises(ValueError, match="no room"):
         PromptEncoder(tokenizer, PromptConfig().template, max_length=4)
+
+
+def test_batch_encoding_equals_one_text_at_a_time(tokenizer):
+    """`many` (one fast-tokenizer call) gives each text the ids a separate call gives it, truncated ones included."""
+    template, max_length = PromptConfig().template, 40
+    encoder = PromptEncoder(tokenizer, template, max_length)
+    prefix, suffix = (tokenizer(part, add_special_tokens=False)["input_ids"] for part in template.split("{text}"))
+
+    def one_at_a_time(text):
+        ids = tokenizer(template.format(text=text), add_special_tokens=False)["input_ids"]
+        if len(ids) <= max_length:
+            return ids
+        return (
+            prefix
+            + tokenizer(text, add_special_tokens=False)["input_ids"][: max_length - len(prefix + suffix)]
+            + suffix
+        )
+
+    texts = [*TEXTS, "好" * 200, "  空格 ", "emoji 😀👍 ok", "Ｆｕｌｌ　ｗｉｄｔｈ", "長" * 39, "line\r\nbreak"]
+    many = encoder.many(texts)
+    assert many == [one_at_a_time(t) for t in texts] == [encoder(t) for t in texts]
+    assert max(map(len, many)) == max_length and encoder.many([]) == []

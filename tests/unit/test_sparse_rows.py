@@ -1,0 +1,73 @@
+"""The embedding's row-sparse gradient sync against DDP's dense average, in a real 2-process gloo group."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from sentiment_ray.training.sparse_rows import average_touched_rows, embedding_parameter_name
+
+ROWS, WIDTH = 1000, 8
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank_gradient(rank: int) -> torch.Tensor:
+    """Each rank touches its own rows (some shared with the other rank), as its batches' tokens would."""
+    grad = torch.zeros(ROWS, WIDTH)
+    rows = torch.tensor([3, 17, 999]) if rank == 0 else torch.tensor([17, 500])
+    grad[rows] = torch.randn(len(rows), WIDTH, generator=torch.Generator().manual_seed(rank))
+    return grad
+
+
+def _worker(rank: int, port: int, results) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        param = torch.nn.Parameter(torch.zeros(ROWS, WIDTH))
+        param.grad = _rank_gradient(rank)
+        sent = average_touched_rows(param)
+        dense = _rank_gradient(rank)
+        dist.all_reduce(dense)  # what DDP does with the whole matrix
+        dense /= 2
+        results[rank] = (sent, param.grad.clone(), dense)
+        empty = torch.nn.Parameter(torch.zeros(ROWS, WIDTH))  # a rank with no gradient at all still takes part
+        if rank == 1:
+            empty.grad = _rank_gradient(rank)
+        average_touched_rows(empty)
+        results[rank + 2] = empty.grad.clone()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_row_sync_equals_the_dense_average_on_every_rank():
+    results = mp.Manager().dict()
+    mp.spawn(_worker, args=(_free_port(), results), nprocs=2, join=True)
+
+    (sent0, synced0, dense0), (sent1, synced1, _) = results[0], results[1]
+    assert (sent0, sent1) == (3, 2)  # only touched rows travel
+    assert torch.allclose(synced0, dense0, atol=1e-7) and torch.equal(synced0, synced1)
+    untouched = torch.ones(ROWS, dtype=torch.bool)
+    untouched[[3, 17, 500, 999]] = False
+    assert synced0[untouched].abs().sum() == 0 and synced0[~untouched].abs().sum() > 0
+    assert torch.equal(results[2], results[3]) and torch.allclose(results[2], _rank_gradient(1) / 2)
+
+
+def test_only_a_trainable_embedding_is_synced_by_rows():
+    from transformers import Qwen2ForCausalLM
+
+    from sentiment_ray.models.tiny import tiny_qwen2_config
+
+    config = tiny_qwen2_config(vocab_size=64, tie_word_embeddings=True, pad_token_id=0, bos_token_id=0, eos_token_id=0)
+    model = Qwen2ForCausalLM(config)
+    assert embedding_parameter_name(model) == "model.embed_tokens.weight"  # tied lm_head: one parameter
+    model.get_input_embeddings().weight.requires_grad_(False)  # LoRA: the embedding is frozen
+    assert embedding_parameter_name(model) is None
