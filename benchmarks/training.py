@@ -64,10 +64,10 @@ class RunSpec:
     strategy: str
     finetune: str
     workers: int
-    embedding_sync: str = "rows"  # train.embedding_sync; it matters only for full finetuning on several workers
+    embedding_sync: str = "dense"  # train.embedding_sync; it matters only for full finetuning on several workers
 
 
-def build_matrix(shapes, strategies, finetunes=None, workers=None, syncs=("rows",)) -> list[RunSpec]:
+def build_matrix(shapes, strategies, finetunes=None, workers=None, syncs=("dense",)) -> list[RunSpec]:
     """Every run of the matrix; a full finetune on several workers runs once per embedding sync in `syncs`."""
     runs = []
     for shape in shapes:
@@ -76,7 +76,7 @@ def build_matrix(shapes, strategies, finetunes=None, workers=None, syncs=("rows"
             modes = modes or ("full", "lora", "qlora")
             counts = counts or (1, 2)
             for f, w, s in itertools.product(modes, counts, strategies):
-                runs += [RunSpec(shape, s, f, w, sync) for sync in (syncs if f == "full" and w > 1 else ("rows",))]
+                runs += [RunSpec(shape, s, f, w, sync) for sync in (syncs if f == "full" and w > 1 else ("dense",))]
     return runs
 
 
@@ -199,7 +199,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for flag in ("steps", "warmup-steps", "batch-size", "max-length", "eval-rows"):
         parser.add_argument(f"--{flag}", type=int)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--embedding-sync", default="rows", help="rows,dense: each for full finetuning on 2 workers")
+    parser.add_argument("--embedding-sync", default="dense", help="dense,rows: each for full finetuning on 2 workers")
     parser.add_argument("--parts", default="throughput,memory", help="throughput,memory")
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny shape, full finetuning, 8 steps")
     return parser.parse_args(argv)

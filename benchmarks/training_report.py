@@ -65,7 +65,7 @@ def comparisons(rows: list[dict], memory: list[dict]) -> list[dict]:
     """The ratios the targets speak of: label scoring against the classifier head, 2 workers against 1."""
     out = []
     rate = {
-        (r["shape"], r["finetune"], r["workers"], r["strategy"], r.get("embedding_sync", "rows")): r["samples_per_s"]
+        (r["shape"], r["finetune"], r["workers"], r["strategy"], r.get("embedding_sync", "dense")): r["samples_per_s"]
         for r in rows
     }
     for (shape, finetune, workers, strategy, sync), value in rate.items():

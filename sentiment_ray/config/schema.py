@@ -154,9 +154,10 @@ class TrainConfig:
     """`auto` (latest checkpoint in output_dir), `none` (start over) or a checkpoint folder path."""
     max_failures: int = 0
     """Worker-group failures Ray Train retries from the latest checkpoint (-1: unlimited)."""
-    embedding_sync: str = "rows"
-    """With several workers and a trainable embedding (full finetuning): `rows` sends only the embedding rows a
-    step touched (exact, sentiment_ray/training/sparse_rows.py), `dense` lets DDP all-reduce the whole matrix."""
+    embedding_sync: str = "dense"
+    """With several workers and a trainable embedding (full finetuning): `dense` lets DDP all-reduce the whole
+    matrix; `rows` sends only the rows a step touched (exact, sentiment_ray/training/sparse_rows.py), measured
+    slower on 2 CPU workers (results/bench/training_embedding_sync.md)."""
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
     """Where rank 0 logs metrics: any of tensorboard (under output_dir), wandb, mlflow; or none."""
 

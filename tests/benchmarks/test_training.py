@@ -91,11 +91,11 @@ def test_full_finetuning_on_two_workers_runs_once_per_embedding_sync():
     runs = build_matrix(["tiny"], ["classifier"], ("full", "lora"), (1, 2), ("rows", "dense"))
     found = [(r.finetune, r.workers, r.embedding_sync) for r in runs]
     assert found == [
-        ("full", 1, "rows"),
+        ("full", 1, "dense"),
         ("full", 2, "rows"),
         ("full", 2, "dense"),
-        ("lora", 1, "rows"),
-        ("lora", 2, "rows"),
+        ("lora", 1, "dense"),
+        ("lora", 2, "dense"),
     ]
     rows = [
         {
