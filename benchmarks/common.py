@@ -189,7 +189,8 @@ def markdown_report(name: str, payload: dict, table: list[dict], origin: dict, n
         f"# Benchmark: {name}",
         "",
         f"- command: `{origin['command']}`",
-        f"- machine: {machine['processor']}, {machine['cpu_count']} CPUs, GPUs: {machine['gpus']}",
+        f"- machine: {machine['processor']}, {machine['cpu_count']} CPUs "
+        f"(matmul flags: {machine.get('cpu_matmul_flags', 'not recorded')}), GPUs: {machine['gpus']}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in origin["versions"].items()),
         f"- created: {origin['created_at']}",
         *(f"- {k}: {json.dumps(v, ensure_ascii=False, default=str)}" for k, v in payload.items()),

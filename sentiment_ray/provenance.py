@@ -29,8 +29,30 @@ def machine_info() -> dict:
         "platform": platform.platform(),
         "processor": _cpu_model(),
         "cpu_count": os.cpu_count(),
+        "cpu_matmul_flags": " ".join(cpu_matmul_flags()) or "none",
         "gpus": gpus or "none",
     }
+
+
+MATMUL_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+"""CPU features that decide matmul speed: a bf16 number means little without knowing whether avx512_bf16 was there."""
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_matmul_flags() -> list[str]:
+    present = cpu_flags()
+    return [flag for flag in MATMUL_FLAGS if flag in present]
 
 
 def _cpu_model() -> str:
