@@ -111,3 +111,17 @@ def test_full_finetuning_on_two_workers_runs_once_per_embedding_sync():
     found = {(r["comparison"], r["of"]): r["value"] for r in comparisons(rows, [])}
     assert found[("2 workers / 1 worker samples/s", "classifier, embedding sync rows")] == pytest.approx(1.7)
     assert found[("2 workers / 1 worker samples/s", "classifier, embedding sync dense")] == pytest.approx(1.1)
+
+
+def test_ddp_phase_rates_add_each_sync_to_compute_and_optimizer():
+    from benchmarks.ddp_phases import step_rates
+
+    phases = {
+        1: {"compute": 150.0, "optimizer": 50.0},
+        2: {"compute": 150.0, "optimizer": 50.0, "dense_allreduce": 200.0, "bf16_allreduce": 100.0, "row_sync": 0.0},
+    }
+    rows = {r["setup"]: r for r in step_rates(phases, batch_size=8)}
+    assert rows["1 worker"]["samples_per_s"] == pytest.approx(40.0)  # 8 rows per 200 ms
+    assert rows["2 workers, dense_allreduce"]["vs_1_worker"] == pytest.approx(1.0)  # 16 rows per 400 ms
+    assert rows["2 workers, bf16_allreduce"]["ms_per_step"] == pytest.approx(300.0)
+    assert rows["2 workers, row_sync"]["vs_1_worker"] == pytest.approx(2.0)
