@@ -36,12 +36,14 @@ lint: setup
 	$(VENV)/bin/ruff check sentiment_ray tests jobs benchmarks
 	$(VENV)/bin/ruff format --check sentiment_ray tests jobs benchmarks
 
-# The benchmark suite (results/bench/*.json + .md). Run on an otherwise idle machine; about 30 minutes on 2 cores.
+# The benchmark suite (results/bench/*.json + .md). Run on an otherwise idle machine; about 45 minutes on 2 cores.
 # Uses runs/tiny/model (from `make train`) as the tiny shape's model folder when it exists.
 TINY_MODEL := $(if $(wildcard runs/tiny/model/sentiment_meta.json),--model-path runs/tiny/model,)
 bench: setup
 	$(PY) -m benchmarks.scoring $(TINY_MODEL)
 	$(PY) -m benchmarks.training
+	$(PY) -m benchmarks.ddp_phases
+	$(PY) -m benchmarks.score_job $(TINY_MODEL)
 	$(PY) -m benchmarks.serve_load $(TINY_MODEL)
 	$(if $(TINY_MODEL),$(PY) -m benchmarks.precision $(TINY_MODEL),@echo "precision bench skipped: make train first")
 
