@@ -1,15 +1,15 @@
 """Ray Serve under load: req/s and p50/p90/p99 latency for N closed-loop clients, with and without batching.
 
     python -m benchmarks.serve_load [--model-path F] [--concurrency 1,8,32] [--duration S]
-        [--batching on,off] [--device cpu|cuda] [--quick]
+        [--batching on,off] [--device cpu|cuda] [--cpus-per-replica C] [--name serve] [--quick]
 
 Per batching setting, the real app (`sentiment_ray.inference.serve.run_server`, as `sentiment-ray serve` runs it) starts
 on a local Ray at 127.0.0.1:<free port>; after /readyz, each client count runs a closed loop: N clients each
 POST `{"text": <review>}` (offline test split, cycling) and send again once answered. Requests that START in
 the window (after a warm-up) are recorded; any non-200, bad body or exception is an error, never dropped.
 The load generator is a spawned process, so its CPU time is its own (it competes with Serve for cores).
-No --model-path: a zero-shot folder over the offline tiny model. Writes results/bench/serve.{json,md}
-(`--quick`: serve_quick.*, a smoke run, not numbers to quote).
+No --model-path: a zero-shot folder over the offline tiny model. Writes results/bench/<name>.{json,md}
+(`--quick`: serve_quick.*, a smoke run, not numbers to quote). The replica's torch threads = --cpus-per-replica.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def wait_ready(base_url: str, timeout_s: float = 300.0) -> float:
         time.sleep(0.5)
 
 
-def start_server(model_path: str, port: int, settings: dict, device: str, precision: str) -> None:
+def start_server(model_path: str, port: int, settings: dict, device: str, precision: str, cpus: float = 1.0) -> None:
     from sentiment_ray.inference.serve import run_server
     from sentiment_ray.runtime import init_ray
 
@@ -72,7 +72,7 @@ def start_server(model_path: str, port: int, settings: dict, device: str, precis
     # access log lines streamed to this terminal (Serve still writes them to its log files)
     init_ray(log_to_driver=False)
     gpus = 1.0 if device == "cuda" else 0.0  # a replica that reserves no GPU may be placed where there is none
-    options = {"device": device, "precision": precision, "gpus_per_replica": gpus, **settings}
+    options = {"device": device, "precision": precision, "gpus_per_replica": gpus, "cpus_per_replica": cpus, **settings}
     run_server({"default": model_path}, host="127.0.0.1", port=port, **options)
 
 
@@ -103,7 +103,7 @@ def bench_setting(mode: str, args, model_path: str, bodies: list[bytes], pool) -
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     try:
-        start_server(model_path, port, settings, args.device, args.precision)
+        start_server(model_path, port, settings, args.device, args.precision, args.cpus_per_replica)
         ready_s = wait_ready(base)
         print(f"[serve_load] batching {mode} {settings} ready on {base} after {ready_s:.1f}s", flush=True)
         rows, pid = [], replica_pid()
@@ -158,13 +158,17 @@ def describe(model_path: str, args, bodies: list[bytes]) -> tuple[dict, list[str
         "data": f"offline corpus test split (seed 42), {len(bodies)} reviews cycled in order, "
         f"mean body {sum(map(len, bodies)) / len(bodies):.0f} bytes",
         "batching": {mode: batching_settings(mode) for mode in args.batching},
-        "deployment_options": {m: deployment_options(batching_settings(m)["max_batch_size"]) for m in args.batching},
+        "deployment_options": {
+            m: deployment_options(batching_settings(m)["max_batch_size"], cpus_per_replica=args.cpus_per_replica)
+            for m in args.batching
+        },
         "device": str(device),
         "dtype": str(dtype).replace("torch.", ""),
         "duration_s": args.duration,
         "warmup_s": args.warmup,
         "client": "aiohttp closed loop in a spawned process (N clients, one kept-alive connection each)",
         "ray": "local Ray started by sentiment_ray.runtime.init_ray(log_to_driver=False); 1 replica, Serve's proxy",
+        "cpus_per_replica": args.cpus_per_replica,
     }
     notes = [
         ("TINY-MODEL NUMBERS: " if tiny else "")
@@ -188,6 +192,8 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--batching", default="on,off", help="on, off or on,off")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    parser.add_argument("--cpus-per-replica", type=float, default=1.0, help="the replica's CPUs = torch threads")
+    parser.add_argument("--name", default="serve", help="result name: results/bench/<name>.{json,md}")
     parser.add_argument("--quick", action="store_true", help="short smoke run, written as serve_quick.*")
     args = parser.parse_args(argv)
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
@@ -212,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         for mode in args.batching:
             rows += bench_setting(mode, args, model_path, bodies, pool)
-    path = write_result("serve_quick" if args.quick else "serve", payload, rows, notes)
+    path = write_result("serve_quick" if args.quick else args.name, payload, rows, notes)
     print(f"[serve_load] wrote {path} and {path.with_suffix('.md')} (model folder: {model_path})")
 
 
