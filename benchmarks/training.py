@@ -23,6 +23,9 @@ from pathlib import Path
 # one step's memory: training_memory; steady rates, token accounting, ratios, notes, the report: training_report
 from benchmarks.training_memory import memory_table
 from benchmarks.training_report import steady_rate, step_wall_times, token_accounting, write_report
+from sentiment_ray.config.schema import TrainConfig
+
+DEFAULT_SYNC = TrainConfig.embedding_sync  # the library's default, defined there once
 
 STRATEGY_NAMES = ("label_scoring", "classifier")
 # (finetune modes, worker counts) runs per shape; on CPU the 1.5B-width full matrix would take hours, so it
@@ -64,10 +67,10 @@ class RunSpec:
     strategy: str
     finetune: str
     workers: int
-    embedding_sync: str = "dense"  # train.embedding_sync; it matters only for full finetuning on several workers
+    embedding_sync: str = DEFAULT_SYNC  # it matters only for full finetuning on several workers
 
 
-def build_matrix(shapes, strategies, finetunes=None, workers=None, syncs=("dense",)) -> list[RunSpec]:
+def build_matrix(shapes, strategies, finetunes=None, workers=None, syncs=(DEFAULT_SYNC,)) -> list[RunSpec]:
     """Every run of the matrix; a full finetune on several workers runs once per embedding sync in `syncs`."""
     runs = []
     for shape in shapes:
@@ -76,7 +79,9 @@ def build_matrix(shapes, strategies, finetunes=None, workers=None, syncs=("dense
             modes = modes or ("full", "lora", "qlora")
             counts = counts or (1, 2)
             for f, w, s in itertools.product(modes, counts, strategies):
-                runs += [RunSpec(shape, s, f, w, sync) for sync in (syncs if f == "full" and w > 1 else ("dense",))]
+                runs += [
+                    RunSpec(shape, s, f, w, sync) for sync in (syncs if f == "full" and w > 1 else (DEFAULT_SYNC,))
+                ]
     return runs
 
 
@@ -199,7 +204,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for flag in ("steps", "warmup-steps", "batch-size", "max-length", "eval-rows"):
         parser.add_argument(f"--{flag}", type=int)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--embedding-sync", default="dense", help="dense,rows: each for full finetuning on 2 workers")
+    parser.add_argument(
+        "--embedding-sync", default=DEFAULT_SYNC, help="dense,rows: each for full finetuning on 2 workers"
+    )
     parser.add_argument("--parts", default="throughput,memory", help="throughput,memory")
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny shape, full finetuning, 8 steps")
     return parser.parse_args(argv)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.training_memory import MEMORY_NOTE
+from sentiment_ray.config.schema import TrainConfig
 
 if TYPE_CHECKING:
     from benchmarks.training import RunSpec, Settings
@@ -64,8 +65,11 @@ def token_accounting(strategy, texts: list[str], labels: list[int], batch_size: 
 def comparisons(rows: list[dict], memory: list[dict]) -> list[dict]:
     """The ratios the targets speak of: label scoring against the classifier head, 2 workers against 1."""
     out = []
+    default_sync = TrainConfig.embedding_sync  # rows written before the option existed used the default
     rate = {
-        (r["shape"], r["finetune"], r["workers"], r["strategy"], r.get("embedding_sync", "dense")): r["samples_per_s"]
+        (r["shape"], r["finetune"], r["workers"], r["strategy"], r.get("embedding_sync", default_sync)): r[
+            "samples_per_s"
+        ]
         for r in rows
     }
     for (shape, finetune, workers, strategy, sync), value in rate.items():
