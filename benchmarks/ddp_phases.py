@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import time
 
 from benchmarks import common
@@ -104,12 +103,6 @@ def _worker(rank: int, world: int, port: int, args, folder: str, results) -> Non
     dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def step_rates(phases: dict[int, dict], batch_size: int) -> list[dict]:
     """Samples/s of a step built from measured phases: 1 worker, and 2 workers with each sync."""
     one = phases[1]["compute"] + phases[1]["optimizer"]
@@ -132,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     folder = resolve_base(common.shape_base_folder(args.shape))
     results = mp.Manager().dict()
     for world in (1, 2):
-        mp.spawn(_worker, args=(world, _free_port(), args, folder, results), nprocs=world, join=True)
+        mp.spawn(_worker, args=(world, common.free_port(), args, folder, results), nprocs=world, join=True)
     phases = {1: dict(results[1]), 2: dict(results[2])}
     table = [{"workers": w, **{f"{k}_ms": v for k, v in phases[w].items()}} for w in (1, 2)]
     payload = {

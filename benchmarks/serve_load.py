@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import time
 import urllib.request
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +23,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 # the client side (load generator, percentiles, summaries) lives in load_client; run_load is also reachable from here
+from benchmarks.common import free_port
 from benchmarks.load_client import run_load
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / "runs" / "bench" / "zero-shot-tiny"
@@ -40,12 +40,6 @@ def batching_settings(mode: str) -> dict:
     if mode == "off":  # every text still passes @serve.batch, which then never waits (batch full at 1)
         return {"max_batch_size": 1, "batch_wait_timeout_s": 0.0}
     raise ValueError(f"batching must be 'on' or 'off', got {mode!r}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_ready(base_url: str, timeout_s: float = 300.0) -> float:
