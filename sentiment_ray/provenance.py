@@ -40,14 +40,7 @@ MATMUL_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf1
 
 def cpu_flags() -> set[str]:
     """The CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    return set((_cpuinfo_value("flags") or "").split())
 
 
 def cpu_matmul_flags() -> list[str]:
@@ -56,14 +49,19 @@ def cpu_matmul_flags() -> list[str]:
 
 
 def _cpu_model() -> str:
+    return _cpuinfo_value("model name") or platform.processor() or "unknown"
+
+
+def _cpuinfo_value(key: str) -> str | None:
+    """The first CPU's `key` in /proc/cpuinfo, or None (no such file, e.g. macOS, or no such key)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith(key):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return None
 
 
 def command_line() -> str:
