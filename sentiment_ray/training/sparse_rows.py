@@ -29,11 +29,18 @@ def embedding_parameter_name(model: torch.nn.Module) -> str | None:
     return next(name for name, param in model.named_parameters() if param is weight)
 
 
-def keep_out_of_ddp(model: torch.nn.Module, names: list[str]) -> None:
-    """Tell DDP (when it wraps `model` later) not to bucket these parameters: their sync is ours."""
+def keep_out_of_ddp(model: torch.nn.Module, param: torch.nn.Parameter) -> list[str]:
+    """Tell DDP (when it wraps `model` later) not to bucket `param`: its sync is ours. Returns the names ignored.
+
+    Every name of the parameter is listed: DDP builds its buckets from each module's own parameters, so a tied
+    lm_head would otherwise bring the embedding back in as `lm_head.weight`, and it was all-reduced densely and
+    then synced by rows again (both exact, so only the time showed it).
+    """
     from torch.nn.parallel import DistributedDataParallel
 
+    names = [name for name, p in model.named_parameters(remove_duplicate=False) if p is param]
     DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, names)
+    return names
 
 
 def average_touched_rows(param: torch.nn.Parameter) -> int:

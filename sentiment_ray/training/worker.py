@@ -53,8 +53,9 @@ class SentimentTrainer(Trainer):
         name = embedding_parameter_name(self.model)
         if embedding_sync != "rows" or name is None or self.args.world_size < 2:
             return None
-        keep_out_of_ddp(self.model, [name])  # before the Trainer wraps the model in DDP, at train()
-        return self.model.get_parameter(name)
+        weight = self.model.get_parameter(name)
+        keep_out_of_ddp(self.model, weight)  # before the Trainer wraps the model in DDP, at train()
+        return weight
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         scores = self.strategy.scores(model, inputs)  # [batch, 2] float32

@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from sentiment_ray.training.sparse_rows import average_touched_rows, embedding_parameter_name
+from sentiment_ray.training.sparse_rows import average_touched_rows, embedding_parameter_name, keep_out_of_ddp
 
 ROWS, WIDTH = 1000, 8
 
@@ -71,3 +71,44 @@ def test_only_a_trainable_embedding_is_synced_by_rows():
     assert embedding_parameter_name(model) == "model.embed_tokens.weight"  # tied lm_head: one parameter
     model.get_input_embeddings().weight.requires_grad_(False)  # LoRA: the embedding is frozen
     assert embedding_parameter_name(model) is None
+
+
+def _tied_tiny_model():
+    from transformers import Qwen2ForCausalLM
+
+    from sentiment_ray.models.tiny import tiny_qwen2_config
+
+    config = tiny_qwen2_config(vocab_size=64, tie_word_embeddings=True, pad_token_id=0, bos_token_id=0, eos_token_id=0)
+    torch.manual_seed(0)  # the same initial weights on both ranks, as DDP's broadcast would make them
+    return Qwen2ForCausalLM(config)
+
+
+def _ddp_worker(rank: int, port: int, results) -> None:
+    """One DDP step of a tied model whose embedding is kept out of DDP; rows sync it afterwards."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        model = _tied_tiny_model()
+        weight = model.get_input_embeddings().weight
+        ignored = keep_out_of_ddp(model, weight)
+        ddp = torch.nn.parallel.DistributedDataParallel(model)
+        ids = torch.tensor([[5, 6, 7, 8]]) if rank == 0 else torch.tensor([[9, 10, 11, 12]])
+        ddp(input_ids=ids).logits[:, -1, :2].sum().backward()  # two head rows, as label scoring reads
+        local = weight.grad.clone()
+        average_touched_rows(weight)
+        norm = model.model.norm.weight.grad  # a parameter DDP does average
+        results[rank] = (ignored, local, weight.grad.clone(), norm.clone())
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_leaves_a_tied_embedding_to_the_row_sync():
+    """A tied lm_head is the embedding under a second name: DDP must not all-reduce it under either name."""
+    results = mp.Manager().dict()
+    mp.spawn(_ddp_worker, args=(_free_port(), results), nprocs=2, join=True)
+
+    (ignored, local0, synced0, norm0), (_, local1, synced1, norm1) = results[0], results[1]
+    assert sorted(ignored) == ["lm_head.weight", "model.embed_tokens.weight"]
+    assert not torch.allclose(local0, local1)  # DDP left each rank's own embedding gradient alone
+    assert torch.allclose(synced0, (local0 + local1) / 2, atol=1e-7) and torch.equal(synced0, synced1)
+    assert torch.equal(norm0, norm1)  # the rest of the model is still averaged by DDP
