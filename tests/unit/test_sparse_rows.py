@@ -9,7 +9,12 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from sentiment_ray.training.sparse_rows import average_touched_rows, embedding_parameter_name, keep_out_of_ddp
+from sentiment_ray.training.sparse_rows import (
+    average_touched_rows,
+    embedding_parameter_name,
+    keep_out_of_ddp,
+    touched_rows,
+)
 
 ROWS, WIDTH = 1000, 8
 
@@ -112,3 +117,15 @@ def test_ddp_leaves_a_tied_embedding_to_the_row_sync():
     assert not torch.allclose(local0, local1)  # DDP left each rank's own embedding gradient alone
     assert torch.allclose(synced0, (local0 + local1) / 2, atol=1e-7) and torch.equal(synced0, synced1)
     assert torch.equal(norm0, norm1)  # the rest of the model is still averaged by DDP
+
+
+def test_touched_rows_finds_every_row_with_a_value_across_scan_slices():
+    """Rows in several of the scan's slices, a lone value in the last column, a NaN row; -0.0 is no value."""
+    grad = torch.zeros(5000, 300)  # 1,747 rows per 2 MB slice: three slices
+    grad[0, 5] = 1e-30
+    grad[1747, 299] = -2.0
+    grad[4999] = float("nan")
+    grad[3000, 0] = -0.0
+    grad[3500] = torch.randn(300)
+    assert touched_rows(grad).tolist() == [0, 1747, 3500, 4999]
+    assert touched_rows(torch.zeros(7, 4)).numel() == 0
