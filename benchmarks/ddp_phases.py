@@ -6,7 +6,8 @@ Two processes (and, for the baseline, one), 1 torch thread each, no Ray: the tin
 loss on the last position (two head rows, like the library's strategy), random token ids. Per step, timed apart:
 forward + backward; a dense fp32 all-reduce of every gradient (what DDP sends); the same in bf16 (what
 `bf16_compress_hook` sends, with its casts); the library's row sync of the embedding
-(`training/sparse_rows.average_touched_rows`) plus one flat all-reduce of the rest; fused AdamW (HF's default).
+(`training/sparse_rows.TouchedRowSync`, on the dense gradient: the scan's cost) plus one flat all-reduce of the
+rest; fused AdamW (HF's default).
 Each sync runs on its own copy of the gradients, so the phases do not disturb each other.
 Writes results/bench/<name>.{json,md}. Random-init model: this machine's costs, not Qwen2.5-1.5B's.
 """
@@ -53,11 +54,11 @@ def _rows(grads, embedding_index: int):
     import torch
     import torch.distributed as dist
 
-    from sentiment_ray.training.sparse_rows import average_touched_rows
+    from sentiment_ray.training.sparse_rows import TouchedRowSync
 
     embedding = torch.nn.Parameter(torch.empty_like(grads[embedding_index]))  # a holder for the copied gradient
     embedding.grad = grads[embedding_index]
-    average_touched_rows(embedding)
+    TouchedRowSync(embedding)()
     rest = torch.cat([g.flatten() for i, g in enumerate(grads) if i != embedding_index])
     dist.all_reduce(rest)
 

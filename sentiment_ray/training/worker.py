@@ -34,7 +34,7 @@ from sentiment_ray.training.callbacks import (
     fault_injection,
 )
 from sentiment_ray.training.model import build_training_model
-from sentiment_ray.training.sparse_rows import average_touched_rows, embedding_parameter_name, keep_out_of_ddp
+from sentiment_ray.training.sparse_rows import TouchedRowSync, embedding_parameter_name, keep_out_of_ddp, sparse_lookups
 
 FINAL_RESULTS = "final_results.json"
 log = logging.getLogger(__name__)
@@ -46,16 +46,17 @@ class SentimentTrainer(Trainer):
     def __init__(self, *args, strategy, embedding_sync: str = "dense", **kwargs):
         super().__init__(*args, **kwargs)
         self.strategy = strategy
-        self.synced_embedding = self._take_embedding_sync(embedding_sync)
+        self.embedding_sync = self._take_embedding_sync(embedding_sync)
 
-    def _take_embedding_sync(self, embedding_sync: str):
-        """The embedding weight whose gradient this trainer averages itself (sparse_rows), or None."""
+    def _take_embedding_sync(self, embedding_sync: str) -> TouchedRowSync | None:
+        """The row sync of the embedding gradient, which this trainer averages itself (sparse_rows), or None."""
         name = embedding_parameter_name(self.model)
         if embedding_sync != "rows" or name is None or self.args.world_size < 2:
             return None
         weight = self.model.get_parameter(name)
         keep_out_of_ddp(self.model, weight)  # before the Trainer wraps the model in DDP, at train()
-        return weight
+        sparse_lookups(self.model)  # backward then yields the touched rows themselves: no scan of every row
+        return TouchedRowSync(weight)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         scores = self.strategy.scores(model, inputs)  # [batch, 2] float32
@@ -64,8 +65,8 @@ class SentimentTrainer(Trainer):
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         loss = super().training_step(model, inputs, num_items_in_batch)
-        if self.synced_embedding is not None and self.accelerator.sync_gradients:  # last backward of the step
-            average_touched_rows(self.synced_embedding)  # before clipping and the optimizer see the gradient
+        if self.embedding_sync is not None and self.accelerator.sync_gradients:  # last backward of the step
+            self.embedding_sync()  # before clipping and the optimizer see the gradient
         return loss
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import socket
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from sentiment_ray.models.strategies import LabelRowsHead
 from sentiment_ray.training.sparse_rows import (
-    average_touched_rows,
+    TouchedRowSync,
     embedding_parameter_name,
     keep_out_of_ddp,
+    sparse_lookups,
     touched_rows,
 )
 
@@ -39,7 +42,7 @@ def _worker(rank: int, port: int, results) -> None:
     try:
         param = torch.nn.Parameter(torch.zeros(ROWS, WIDTH))
         param.grad = _rank_gradient(rank)
-        sent = average_touched_rows(param)
+        sent = TouchedRowSync(param)()
         dense = _rank_gradient(rank)
         dist.all_reduce(dense)  # what DDP does with the whole matrix
         dense /= 2
@@ -47,7 +50,7 @@ def _worker(rank: int, port: int, results) -> None:
         empty = torch.nn.Parameter(torch.zeros(ROWS, WIDTH))  # a rank with no gradient at all still takes part
         if rank == 1:
             empty.grad = _rank_gradient(rank)
-        average_touched_rows(empty)
+        TouchedRowSync(empty)()
         results[rank + 2] = empty.grad.clone()
     finally:
         dist.destroy_process_group()
@@ -88,35 +91,47 @@ def _tied_tiny_model():
     return Qwen2ForCausalLM(config)
 
 
-def _ddp_worker(rank: int, port: int, results) -> None:
-    """One DDP step of a tied model whose embedding is kept out of DDP; rows sync it afterwards."""
+def _ddp_worker(rank: int, port: int, label_rows_head: bool, results) -> None:
+    """Two DDP steps of a tied model whose embedding is kept out of DDP, looked up sparsely and synced by rows.
+
+    With the library's LabelRowsHead the whole gradient is sparse; a plain lm_head adds a dense part."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
     try:
         model = _tied_tiny_model()
+        if label_rows_head:
+            model.lm_head = LabelRowsHead(model.lm_head, rows=[0, 1], tied=True)
         weight = model.get_input_embeddings().weight
         ignored = keep_out_of_ddp(model, weight)
+        assert sparse_lookups(model)
         ddp = torch.nn.parallel.DistributedDataParallel(model)
-        ids = torch.tensor([[5, 6, 7, 8]]) if rank == 0 else torch.tensor([[9, 10, 11, 12]])
-        ddp(input_ids=ids).logits[:, -1, :2].sum().backward()  # two head rows, as label scoring reads
-        local = weight.grad.clone()
-        average_touched_rows(weight)
-        norm = model.model.norm.weight.grad  # a parameter DDP does average
-        results[rank] = (ignored, local, weight.grad.clone(), norm.clone())
+        sync = TouchedRowSync(weight)
+        steps = []
+        for step_ids in ([[5, 6, 7, 8]], [[9, 10, 11, 12]]) if rank == 0 else ([[9, 10, 11, 5]], [[20, 21, 22, 23]]):
+            model.zero_grad(set_to_none=True)  # as HF's Trainer does between optimizer steps
+            ddp(input_ids=torch.tensor(step_ids)).logits[:, -1, :2].sum().backward()  # two head rows
+            local = weight.grad.to_dense() if weight.grad.is_sparse else weight.grad.clone()
+            assert weight.grad.is_sparse == label_rows_head
+            sync()
+            steps.append((local, weight.grad.clone(), model.model.norm.weight.grad.clone()))
+        results[rank] = (ignored, steps)
     finally:
         dist.destroy_process_group()
 
 
-def test_ddp_leaves_a_tied_embedding_to_the_row_sync():
-    """A tied lm_head is the embedding under a second name: DDP must not all-reduce it under either name."""
+@pytest.mark.parametrize("label_rows_head", [True, False], ids=["sparse-gradient", "dense-gradient"])
+def test_ddp_leaves_a_tied_embedding_to_the_row_sync(label_rows_head):
+    """A tied lm_head is the embedding under a second name: DDP must not all-reduce it under either name. The
+    sparse gradient becomes the dense average, and the next step's average holds none of this step's rows."""
     results = mp.Manager().dict()
-    mp.spawn(_ddp_worker, args=(_free_port(), results), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(_free_port(), label_rows_head, results), nprocs=2, join=True)
 
-    (ignored, local0, synced0, norm0), (_, local1, synced1, norm1) = results[0], results[1]
+    (ignored, steps0), (_, steps1) = results[0], results[1]
     assert sorted(ignored) == ["lm_head.weight", "model.embed_tokens.weight"]
-    assert not torch.allclose(local0, local1)  # DDP left each rank's own embedding gradient alone
-    assert torch.allclose(synced0, (local0 + local1) / 2, atol=1e-7) and torch.equal(synced0, synced1)
-    assert torch.equal(norm0, norm1)  # the rest of the model is still averaged by DDP
+    for (local0, synced0, norm0), (local1, synced1, norm1) in zip(steps0, steps1, strict=True):
+        assert not torch.allclose(local0, local1)  # DDP left each rank's own embedding gradient alone
+        assert torch.allclose(synced0, (local0 + local1) / 2, atol=1e-7) and torch.equal(synced0, synced1)
+        assert torch.equal(norm0, norm1)  # the rest of the model is still averaged by DDP
 
 
 def test_touched_rows_finds_every_row_with_a_value_across_scan_slices():
