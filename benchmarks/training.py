@@ -67,11 +67,12 @@ class RunSpec:
     strategy: str
     finetune: str
     workers: int
-    embedding_sync: str = DEFAULT_SYNC  # it matters only for full finetuning on several workers
+    embedding_sync: str = DEFAULT_SYNC  # it matters only for full finetuning (a trainable embedding)
 
 
 def build_matrix(shapes, strategies, finetunes=None, workers=None, syncs=(DEFAULT_SYNC,)) -> list[RunSpec]:
-    """Every run of the matrix; a full finetune on several workers runs once per embedding sync in `syncs`."""
+    """Every run of the matrix; a full finetune runs once per embedding sync in `syncs` (with one worker, too:
+    `rows` looks tokens up sparsely there as well)."""
     runs = []
     for shape in shapes:
         blocks = DEFAULT_MATRIX[shape] if finetunes is None and workers is None else [(finetunes, workers)]
@@ -79,9 +80,7 @@ def build_matrix(shapes, strategies, finetunes=None, workers=None, syncs=(DEFAUL
             modes = modes or ("full", "lora", "qlora")
             counts = counts or (1, 2)
             for f, w, s in itertools.product(modes, counts, strategies):
-                runs += [
-                    RunSpec(shape, s, f, w, sync) for sync in (syncs if f == "full" and w > 1 else (DEFAULT_SYNC,))
-                ]
+                runs += [RunSpec(shape, s, f, w, sync) for sync in (syncs if f == "full" else (DEFAULT_SYNC,))]
     return runs
 
 
@@ -204,9 +203,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for flag in ("steps", "warmup-steps", "batch-size", "max-length", "eval-rows"):
         parser.add_argument(f"--{flag}", type=int)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument(
-        "--embedding-sync", default=DEFAULT_SYNC, help="dense,rows: each for full finetuning on 2 workers"
-    )
+    parser.add_argument("--embedding-sync", default=DEFAULT_SYNC, help="dense,rows: each for full finetuning")
     parser.add_argument("--parts", default="throughput,memory", help="throughput,memory")
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny shape, full finetuning, 8 steps")
     return parser.parse_args(argv)

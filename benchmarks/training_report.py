@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.training_memory import MEMORY_NOTE
-from sentiment_ray.config.schema import TrainConfig
 
 if TYPE_CHECKING:
     from benchmarks.training import RunSpec, Settings
@@ -65,11 +64,8 @@ def token_accounting(strategy, texts: list[str], labels: list[int], batch_size: 
 def comparisons(rows: list[dict], memory: list[dict]) -> list[dict]:
     """The ratios the targets speak of: label scoring against the classifier head, 2 workers against 1."""
     out = []
-    default_sync = TrainConfig.embedding_sync  # rows written before the option existed used the default
-    rate = {
-        (r["shape"], r["finetune"], r["workers"], r["strategy"], r.get("embedding_sync", default_sync)): r[
-            "samples_per_s"
-        ]
+    rate = {  # rows written before the option existed synced densely
+        (r["shape"], r["finetune"], r["workers"], r["strategy"], r.get("embedding_sync", "dense")): r["samples_per_s"]
         for r in rows
     }
     for (shape, finetune, workers, strategy, sync), value in rate.items():
@@ -77,10 +73,9 @@ def comparisons(rows: list[dict], memory: list[dict]) -> list[dict]:
         if strategy == "label_scoring" and (other := rate.get((shape, finetune, workers, "classifier", sync))):
             what = "label_scoring / classifier samples/s"
             out.append(_ratio(what, where, f"{workers} worker(s)", value / other, TARGETS["throughput"]))
-        for two_sync in ("rows", "dense") if workers == 1 else ():
-            if two := rate.get((shape, finetune, 2, strategy, two_sync)):
-                of = strategy if finetune != "full" else f"{strategy}, embedding sync {two_sync}"
-                out.append(_ratio("2 workers / 1 worker samples/s", where, of, two / value, TARGETS["speedup"]))
+        if workers == 1 and (two := rate.get((shape, finetune, 2, strategy, sync))):
+            of = strategy if finetune != "full" else f"{strategy}, embedding sync {sync}"
+            out.append(_ratio("2 workers / 1 worker samples/s", where, of, two / value, TARGETS["speedup"]))
     by = {(m["shape"], m["finetune"], m["strategy"]): m for m in memory}
     for (shape, finetune, strategy), ls in by.items():
         if strategy != "label_scoring" or (cls := by.get((shape, finetune, "classifier"))) is None:

@@ -74,7 +74,8 @@ def sparse_lookups(model: torch.nn.Module) -> bool:
 class TouchedRowSync:
     """Averages one parameter's gradient ([rows, width]) over the process group, sending only its touched rows.
 
-    Call it on every rank at the same point (a collective), after the last backward of an optimizer step. The
+    Call it on every rank at the same point (a collective), after the last backward of an optimizer step; with
+    one worker (no process group) it only makes a sparse gradient dense. The
     gradient may be dense (rows found by `touched_rows`) or sparse, as `nn.Embedding(sparse=True)` and a tied
     `LabelRowsHead` leave it (rows read off its indices: no scan, and backward never builds the vocab-sized
     dense gradient). A sparse one is replaced by a dense gradient that this object keeps between steps and
@@ -90,7 +91,7 @@ class TouchedRowSync:
     def __call__(self) -> int:
         """Average the gradient in place of `param.grad`; returns the rows this rank sent."""
         rows, values = self._local_rows()
-        world = dist.get_world_size()
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
         all_rows, all_values = _all_gather_rows(rows, values, world)
         grad = self._cleared_gradient(rows)
         for sent_rows, sent_values in zip(all_rows, all_values, strict=True):
@@ -125,6 +126,8 @@ class TouchedRowSync:
 
 def _all_gather_rows(rows: torch.Tensor, values: torch.Tensor, world: int) -> tuple[list, list]:
     """Every rank's (rows, values), padded to the longest with row 0 and zero values (which add nothing)."""
+    if world == 1:  # one worker: nothing to exchange, only the sparse gradient to make dense
+        return [rows], [values]
     counts = [torch.zeros(1, dtype=torch.int64, device=rows.device) for _ in range(world)]
     dist.all_gather(counts, torch.tensor([rows.numel()], dtype=torch.int64, device=rows.device))
     width = int(max(c.item() for c in counts))

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 class SentimentTrainer(Trainer):
     """HF Trainer whose loss is cross-entropy over the strategy's two scores (for every strategy)."""
 
-    def __init__(self, *args, strategy, embedding_sync: str = "dense", **kwargs):
+    def __init__(self, *args, strategy, embedding_sync: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.strategy = strategy
         self.embedding_sync = self._take_embedding_sync(embedding_sync)
@@ -51,7 +51,7 @@ class SentimentTrainer(Trainer):
     def _take_embedding_sync(self, embedding_sync: str) -> TouchedRowSync | None:
         """The row sync of the embedding gradient, which this trainer averages itself (sparse_rows), or None."""
         name = embedding_parameter_name(self.model)
-        if embedding_sync != "rows" or name is None or self.args.world_size < 2:
+        if embedding_sync != "rows" or name is None:
             return None
         weight = self.model.get_parameter(name)
         keep_out_of_ddp(self.model, weight)  # before the Trainer wraps the model in DDP, at train()

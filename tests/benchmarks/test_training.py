@@ -5,7 +5,7 @@ import pytest
 from benchmarks.training import build_matrix
 from benchmarks.training_memory import StepSpec, measure_step
 from benchmarks.training_report import comparisons, steady_rate, step_wall_times, token_accounting
-from sentiment_ray.config import PromptConfig
+from sentiment_ray.config import PromptConfig, TrainConfig
 from sentiment_ray.models.strategies import make_strategy
 
 
@@ -87,15 +87,17 @@ def test_default_matrix_and_explicit_flags():
     assert [(r.strategy, r.finetune, r.workers) for r in explicit] == [("classifier", "qlora", 2)]
 
 
-def test_full_finetuning_on_two_workers_runs_once_per_embedding_sync():
+def test_full_finetuning_runs_once_per_embedding_sync():
     runs = build_matrix(["tiny"], ["classifier"], ("full", "lora"), (1, 2), ("rows", "dense"))
     found = [(r.finetune, r.workers, r.embedding_sync) for r in runs]
+    default = TrainConfig.embedding_sync  # an adapter leaves the embedding frozen: the sync plays no part
     assert found == [
+        ("full", 1, "rows"),
         ("full", 1, "dense"),
         ("full", 2, "rows"),
         ("full", 2, "dense"),
-        ("lora", 1, "dense"),
-        ("lora", 2, "dense"),
+        ("lora", 1, default),
+        ("lora", 2, default),
     ]
     rows = [
         {
@@ -106,11 +108,11 @@ def test_full_finetuning_on_two_workers_runs_once_per_embedding_sync():
             "samples_per_s": rate,
             "embedding_sync": sync,
         }
-        for w, sync, rate in [(1, "rows", 10.0), (2, "rows", 17.0), (2, "dense", 11.0)]
+        for w, sync, rate in [(1, "rows", 10.0), (1, "dense", 8.0), (2, "rows", 17.0), (2, "dense", 11.0)]
     ]
     found = {(r["comparison"], r["of"]): r["value"] for r in comparisons(rows, [])}
     assert found[("2 workers / 1 worker samples/s", "classifier, embedding sync rows")] == pytest.approx(1.7)
-    assert found[("2 workers / 1 worker samples/s", "classifier, embedding sync dense")] == pytest.approx(1.1)
+    assert found[("2 workers / 1 worker samples/s", "classifier, embedding sync dense")] == pytest.approx(11 / 8)
 
 
 def test_ddp_phase_rates_add_each_sync_to_compute_and_optimizer():

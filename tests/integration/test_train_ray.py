@@ -32,7 +32,8 @@ def small_run(tmp_path, name, **updates):
 
 
 @pytest.mark.parametrize(
-    ("strategy", "finetune"), [("label_scoring", "full"), ("classifier", "lora"), ("label_scoring", "qlora")]
+    ("strategy", "finetune"),
+    [("label_scoring", "full"), ("classifier", "full"), ("classifier", "lora"), ("label_scoring", "qlora")],
 )
 def test_two_worker_run_yields_a_loadable_model_folder(ray_cluster, tmp_path, strategy, finetune):
     cfg = small_run(tmp_path, strategy, **{"model.strategy": strategy, "model.finetune": finetune})

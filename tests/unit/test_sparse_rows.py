@@ -144,3 +144,20 @@ def test_touched_rows_finds_every_row_with_a_value_across_scan_slices():
     grad[3500] = torch.randn(300)
     assert touched_rows(grad).tolist() == [0, 1747, 3500, 4999]
     assert touched_rows(torch.zeros(7, 4)).numel() == 0
+
+
+def test_one_worker_gets_the_dense_gradient_of_sparse_lookups_without_a_process_group():
+    """No process group (one worker): the sparse gradient becomes the dense one plain lookups would give."""
+    dense_model, sparse_model = _tied_tiny_model(), _tied_tiny_model()
+    for model in (dense_model, sparse_model):
+        model.lm_head = LabelRowsHead(model.lm_head, rows=[0, 1], tied=True)
+    assert sparse_lookups(sparse_model)
+    sync = TouchedRowSync(sparse_model.get_input_embeddings().weight)
+    for ids, touched in (([[5, 6, 5, 8]], 5), ([[9, 10, 11, 12]], 6)):  # distinct tokens + the two label rows
+        for model in (dense_model, sparse_model):
+            model.zero_grad(set_to_none=True)
+            model(input_ids=torch.tensor(ids)).logits[:, -1].sum().backward()
+        assert sparse_model.get_input_embeddings().weight.grad.is_sparse
+        assert sync() == touched  # a repeated token is one row
+        expected = dense_model.get_input_embeddings().weight.grad
+        assert torch.allclose(sparse_model.get_input_embeddings().weight.grad, expected, atol=1e-7)
