@@ -75,12 +75,11 @@ class TouchedRowSync:
     """Averages one parameter's gradient ([rows, width]) over the process group, sending only its touched rows.
 
     Call it on every rank at the same point (a collective), after the last backward of an optimizer step; with
-    one worker (no process group) it only makes a sparse gradient dense. The
-    gradient may be dense (rows found by `touched_rows`) or sparse, as `nn.Embedding(sparse=True)` and a tied
-    `LabelRowsHead` leave it (rows read off its indices: no scan, and backward never builds the vocab-sized
-    dense gradient). A sparse one is replaced by a dense gradient that this object keeps between steps and
-    clears only where it last wrote, so the optimizer gets a dense gradient without a fresh 78 MB (tiny) to
-    933 MB (1.5B width) allocation per step.
+    one worker (no process group) it only makes a sparse gradient dense. The gradient may be dense (rows found
+    by `touched_rows`) or sparse, as `nn.Embedding(sparse=True)` and a tied `LabelRowsHead` leave it (rows read
+    off its indices: no scan, and backward never builds the vocab-sized dense gradient). A sparse one is
+    replaced by a dense gradient that this object keeps between steps and clears only where it last wrote, so
+    the optimizer gets a dense gradient without a fresh 78 MB (tiny) to 933 MB (1.5B width) allocation per step.
     """
 
     def __init__(self, param: torch.nn.Parameter):
