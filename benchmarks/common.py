@@ -18,10 +18,11 @@ RESULTS_DIR = REPO / "results" / "bench"
 """Where every benchmark writes, wherever it is run from (the benchmarks live in the repository, not the package)."""
 
 SHAPES = ("tiny", "1.5b-width")
-"""Benchmark shapes: the offline tiny preset, and Qwen2.5-1.5B's widths (hidden, MLP, heads, vocab) at 2 layers
-with random weights, the per-layer and vocab-projection costs of the real model at a size this machine runs fast.
-The full 28-layer shape is `random:qwen2.5-1.5b` (sentiment_ray/models/shapes.py; benchmarks/real_shape.py)."""
-LIBRARY_SHAPES = {"1.5b-width": "random:qwen2.5-1.5b-width"}
+"""Default benchmark shapes: the offline tiny preset, and Qwen2.5-1.5B's widths (hidden, MLP, heads, vocab) at
+2 layers with random weights, the per-layer and vocab-projection costs of the real model at a size this machine
+runs fast. `1.5b` (asked for by name: `--shapes 1.5b`) is the full 28-layer architecture, random weights
+(sentiment_ray/models/shapes.py): what users score with, where the layers, not the vocabulary, dominate."""
+LIBRARY_SHAPES = {"1.5b-width": "random:qwen2.5-1.5b-width", "1.5b": "random:qwen2.5-1.5b"}
 
 
 def shape_config(shape: str):
@@ -33,7 +34,7 @@ def shape_config(shape: str):
     if shape == "tiny":
         return tiny_qwen2_config()
     if shape not in LIBRARY_SHAPES:
-        raise ValueError(f"unknown shape {shape!r}; choose one of {', '.join(SHAPES)}")
+        raise ValueError(f"unknown shape {shape!r}; choose one of tiny, {', '.join(LIBRARY_SHAPES)}")
     return library_shape(LIBRARY_SHAPES[shape].removeprefix(RANDOM_PREFIX))
 
 

