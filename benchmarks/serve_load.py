@@ -10,6 +10,10 @@ the window (after a warm-up) are recorded; any non-200, bad body or exception is
 The load generator is a spawned process, so its CPU time is its own (it competes with Serve for cores).
 No --model-path: a zero-shot folder over the offline tiny model. Writes results/bench/<name>.{json,md}
 (`--quick`: serve_quick.*, a smoke run, not numbers to quote). The replica's torch threads = --cpus-per-replica.
+
+Before Serve starts, the same folder runs in process (in the spawned process, with the replica's torch threads,
+on the same reviews): one text per call, and OFFLINE_TEXTS_PER_CALL texts per call (the predictor plans those
+into length-sorted forwards, as `score` does). Each Serve row's `of_in_process` is its req/s over the better one.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from benchmarks.common import free_port
 from benchmarks.load_client import run_load
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / "runs" / "bench" / "zero-shot-tiny"
+OFFLINE_TEXTS_PER_CALL = 256
+"""Texts per predict_batch call of the in-process reference's offline case (the score job hands its actor 512)."""
 
 # ---- the server side ----
 
@@ -82,6 +88,39 @@ def replica_pid() -> int | None:
         if title.startswith(b"ray::ServeReplica:") and title.endswith(b":SentimentService"):
             pids.append(int(cmdline.parent.name))
     return pids[0] if len(pids) == 1 else None
+
+
+def in_process_rates(model_path: str, bodies: list[bytes], threads: int, args) -> list[dict]:
+    """The served model without Serve: reviews/s of predict_batch in this process with `threads` torch threads
+    (the replica's), on the request bodies' texts, cycling for --duration seconds per case."""
+    import torch
+
+    from sentiment_ray.inference.predictor import SentimentPredictor
+
+    torch.set_num_threads(threads)
+    texts = [json.loads(body)["text"] for body in bodies]
+    predictor = SentimentPredictor.from_pretrained(model_path, args.device, args.precision)
+    predictor.predict_batch(texts[:8])  # warm-up: kernels, allocator
+    rows = []
+    for per_call in (1, OFFLINE_TEXTS_PER_CALL):
+        rows.append({"path": "in process", "texts_per_call": per_call, "torch_threads": threads})
+        rows[-1] |= timed_calls(predictor, texts, per_call, args.duration)
+    return rows
+
+
+def timed_calls(predictor, texts: list[str], per_call: int, duration_s: float) -> dict:
+    """predict_batch on consecutive `per_call` texts (cycling) until `duration_s` has passed; every text counts."""
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < duration_s:
+        first = done % len(texts)
+        chunk = texts[first : first + per_call]  # shorter at the end of the list: counted as it is
+        results = predictor.predict_batch(chunk)
+        failed = [r["error"] for r in results if r.get("error")]
+        if failed:  # a reference that skipped texts would overstate its speed
+            raise RuntimeError(f"in-process reference: a text failed: {failed[0]}")
+        done += len(chunk)
+    seconds = time.perf_counter() - started
+    return {"reviews": done, "seconds": seconds, "reviews_per_s": done / seconds}
 
 
 def stop_server() -> None:
@@ -173,6 +212,7 @@ def describe(model_path: str, args, bodies: list[bytes]) -> tuple[dict, list[str
         "client_cpu_share / replica_cpu_share: CPU seconds of the load generator / the Serve replica process "
         "over (window × all cores); the rest went to the Serve proxy, Ray and other processes. "
         "mean_batch/max_batch: texts per model call in the window (the replica's /stats).",
+        "of_in_process: req_per_s over the better in-process reviews/s (table below), measured in the same run.",
     ]
     return payload, notes
 
@@ -200,7 +240,7 @@ def parse_args(argv: list[str] | None):
 
 
 def main(argv: list[str] | None = None) -> None:
-    from benchmarks.common import write_result
+    from benchmarks.common import append_table, write_result
 
     args = parse_args(argv)
     model_path = resolve_model_folder(args.model_path)
@@ -208,11 +248,20 @@ def main(argv: list[str] | None = None) -> None:
     bodies = request_bodies()
     payload, notes = describe(model_path, args, bodies)
     rows: list[dict] = []
+    threads = max(1, int(args.cpus_per_replica))  # as the replica sets its torch threads
     # spawn: a fresh interpreter without Ray or torch state, so its CPU time is the load generator's alone
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        in_process = pool.submit(in_process_rates, model_path, bodies, threads, args).result()
+        print(f"[serve_load] in process: {json.dumps(in_process)}", flush=True)
         for mode in args.batching:
             rows += bench_setting(mode, args, model_path, bodies, pool)
-    path = write_result("serve_quick" if args.quick else args.name, payload, rows, notes)
+    best = max(r["reviews_per_s"] for r in in_process)
+    for row in rows:
+        row["of_in_process"] = row["req_per_s"] / best
+    name = "serve_quick" if args.quick else args.name
+    path = write_result(name, payload | {"in_process_best_reviews_per_s": best}, rows, notes)
+    title = "The same model in process (no Serve): predict_batch with the replica's torch threads, same reviews"
+    append_table(name, "in_process", title, in_process)
     print(f"[serve_load] wrote {path} and {path.with_suffix('.md')} (model folder: {model_path})")
 
 

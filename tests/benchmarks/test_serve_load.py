@@ -18,7 +18,7 @@ from benchmarks.load_client import (
     summarise,
     window_usage,
 )
-from benchmarks.serve_load import batching_settings, free_port, parse_args
+from benchmarks.serve_load import OFFLINE_TEXTS_PER_CALL, batching_settings, free_port, in_process_rates, parse_args
 
 ANSWER = json.dumps({"model": "default", "predictions": [{"label": "positive"}]})
 
@@ -140,3 +140,24 @@ def test_load_generator_counts_refused_connections():
     assert result["warmup_requests"] == result["warmup_errors"] > 0  # warm-up errors are reported too
     assert result["requests"] == result["errors"] > 0 and result["ok"] == 0 and result["p50_ms"] is None
     assert list(result["error_kinds"]) == ["error_ClientConnectorError"]
+
+
+def _reference_args(duration: float):
+    return parse_args(["--duration", str(duration), "--precision", "fp32"])
+
+
+def test_in_process_reference_times_both_cases_on_the_served_folder(model_folder):
+    bodies = [json.dumps({"text": t}, ensure_ascii=False).encode() for t in ("很好", "太差了，再也不买", "一般")]
+    rows = in_process_rates(str(model_folder), bodies, threads=1, args=_reference_args(0.2))
+    assert [r["texts_per_call"] for r in rows] == [1, OFFLINE_TEXTS_PER_CALL]
+    for row in rows:
+        assert row["path"] == "in process" and row["torch_threads"] == 1
+        assert row["reviews"] > 0 and row["seconds"] >= 0.2
+        assert row["reviews_per_s"] == pytest.approx(row["reviews"] / row["seconds"])
+    assert rows[1]["reviews"] % len(bodies) == 0  # whole cycles: every call scored all three texts
+
+
+def test_in_process_reference_refuses_a_failed_text(model_folder):
+    bodies = [json.dumps({"text": t}).encode() for t in ("很好", "   ")]  # the blank text gets an error row
+    with pytest.raises(RuntimeError, match="text is empty"):
+        in_process_rates(str(model_folder), bodies, threads=1, args=_reference_args(0.1))
