@@ -36,6 +36,8 @@ def server(ray_cluster, model_folder, classifier_folder, calibrated_folder):
         port=port,
         max_batch_size=16,
         batch_wait_timeout_s=0.05,
+        # fp32, not `auto`: on a CPU with AVX512-BF16 `auto` is bf16, and the tests compare against fp32 paths
+        precision="fp32",
         limits=Limits(max_texts=8, max_text_chars=500, max_body_bytes=20_000, body_timeout_s=3),
         api_token=TOKEN,
     )
@@ -80,7 +82,7 @@ def test_probes_that_give_up_while_the_model_loads_share_one_load(server):
 
 
 def test_single_and_batch_predictions_equal_the_predictor(server, model_folder):
-    expected = SentimentPredictor.from_pretrained(model_folder).predict_batch(TEXTS)
+    expected = SentimentPredictor.from_pretrained(model_folder, precision="fp32").predict_batch(TEXTS)
     status, single = call(server, "/predict", {"text": TEXTS[0]})
     assert status == 200 and single["model"] == "default"
     assert single["predictions"][0]["label"] == expected[0]["label"]
@@ -140,7 +142,7 @@ def test_token_is_required_except_on_health(server):
 
 
 def test_two_models_are_multiplexed(server, classifier_folder):
-    expected = SentimentPredictor.from_pretrained(classifier_folder).predict_batch(TEXTS)
+    expected = SentimentPredictor.from_pretrained(classifier_folder, precision="fp32").predict_batch(TEXTS)
     by_header = call(server, "/predict", {"texts": TEXTS}, headers={"serve_multiplexed_model_id": "cls"})[1]
     by_body = call(server, "/predict", {"texts": TEXTS, "model": "cls"})[1]
     for response in (by_header, by_body):
