@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export RAY_AUTH_MODE := token
 
-.PHONY: setup train test test-slow test-cluster test-all lint bench bench-gpu smoke-real-shape gpu-check
+.PHONY: setup train test test-slow test-cluster test-slow-cluster test-all lint bench bench-gpu smoke-real-shape gpu-check
 
 setup: $(VENV)/.installed
 
@@ -17,8 +17,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,offline]"
 	touch $@
 
+# The console is also kept in the run folder (tiny.yaml's output_dir), where tests/e2e/test_main_job.py reads it.
+TINY_RUN := runs/tiny
+TRAIN := $(VENV)/bin/sentiment-ray train --config jobs/configs/tiny.yaml
 train: setup
-	$(VENV)/bin/sentiment-ray train --config jobs/configs/tiny.yaml
+	@mkdir -p $(TINY_RUN)
+	@echo "$(TRAIN)   # console kept in $(TINY_RUN)/console.txt"
+	@set -o pipefail; $(TRAIN) 2>&1 | tee $(TINY_RUN)/console.txt
 
 test: setup
 	$(PY) -m pytest
@@ -29,12 +34,16 @@ test-slow: setup
 test-cluster: setup
 	$(PY) -m pytest -m cluster
 
+# Both in one pytest run (one collection, one session Ray, one local S3): what CI runs after `make test`.
+test-slow-cluster: setup
+	$(PY) -m pytest -m "slow or cluster"
+
 test-all: setup
 	$(PY) -m pytest -m ""
 
 lint: setup
-	$(VENV)/bin/ruff check sentiment_ray tests jobs benchmarks
-	$(VENV)/bin/ruff format --check sentiment_ray tests jobs benchmarks
+	$(VENV)/bin/ruff check sentiment_ray tests jobs benchmarks scripts
+	$(VENV)/bin/ruff format --check sentiment_ray tests jobs benchmarks scripts
 
 # The benchmark suite (results/bench/*.json + .md). Run on an otherwise idle machine; about 45 minutes on 2 cores.
 # Uses runs/tiny/model (from `make train`) as the tiny shape's model folder when it exists.
