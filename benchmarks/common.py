@@ -7,7 +7,6 @@ Every benchmark writes `results/bench/<name>.json` (numbers + provenance) and `r
 from __future__ import annotations
 
 import json
-import socket
 import time
 from pathlib import Path
 
@@ -227,10 +226,3 @@ def append_table(name: str, key: str, title: str, rows: list[dict]) -> None:
         lines.append("(none run)")
     with (RESULTS_DIR / f"{name}.md").open("a", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now (for a server or a process group the benchmark starts)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

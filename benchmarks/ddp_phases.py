@@ -19,6 +19,7 @@ import os
 import time
 
 from benchmarks import common
+from benchmarks.net import free_port
 
 PHASES = ("compute", "dense_allreduce", "bf16_allreduce", "row_sync", "optimizer")
 
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     folder = resolve_base(common.shape_base_folder(args.shape))
     results = mp.Manager().dict()
     for world in (1, 2):
-        mp.spawn(_worker, args=(world, common.free_port(), args, folder, results), nprocs=world, join=True)
+        mp.spawn(_worker, args=(world, free_port(), args, folder, results), nprocs=world, join=True)
     phases = {1: dict(results[1]), 2: dict(results[2])}
     table = [{"workers": w, **{f"{k}_ms": v for k, v in phases[w].items()}} for w in (1, 2)]
     payload = {

@@ -15,6 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from benchmarks.net import wait_ready
+
 CLI = [sys.executable, "-m", "sentiment_ray.cli"]
 REVIEW = "物流太慢了，包装也破了，很失望。"
 
@@ -174,15 +176,13 @@ def serve(folder: Path, port: int, device: str, timeout_s: float) -> dict:
 
 
 def _wait_ready(port: int, started: float, timeout_s: float, server) -> float | None:
-    while time.monotonic() - started < timeout_s and server.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
-                if response.status == 200:
-                    return round(time.monotonic() - started, 1)
-        except OSError:
-            pass
-        time.sleep(2)
-    return None
+    """Seconds from `started` until /readyz answered 200, or None (timed out, or the server exited)."""
+    try:
+        left_s = max(1.0, timeout_s - (time.monotonic() - started))
+        wait_ready(f"http://127.0.0.1:{port}", left_s, process=server, interval_s=2)
+    except (TimeoutError, RuntimeError):
+        return None
+    return round(time.monotonic() - started, 1)
 
 
 def _post(port: int, body: dict) -> dict | None:

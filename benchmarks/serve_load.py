@@ -21,14 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import urllib.request
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
 # the client side (load generator, percentiles, summaries) lives in load_client; run_load is also reachable from here
-from benchmarks.common import free_port
 from benchmarks.load_client import run_load
+from benchmarks.net import free_port, wait_ready
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / "runs" / "bench" / "zero-shot-tiny"
 OFFLINE_TEXTS_PER_CALL = 256
@@ -46,22 +45,6 @@ def batching_settings(mode: str) -> dict:
     if mode == "off":  # every text still passes @serve.batch, which then never waits (batch full at 1)
         return {"max_batch_size": 1, "batch_wait_timeout_s": 0.0}
     raise ValueError(f"batching must be 'on' or 'off', got {mode!r}")
-
-
-def wait_ready(base_url: str, timeout_s: float = 300.0) -> float:
-    """Poll GET /readyz (which loads the default model) until 200; returns the seconds it took."""
-    started = time.monotonic()
-    while True:
-        try:
-            with urllib.request.urlopen(base_url + "/readyz", timeout=60) as response:
-                response.read()  # read the answer before closing, or the proxy logs a client disconnect
-                if response.status == 200:
-                    return time.monotonic() - started
-        except OSError:  # not listening yet, or 5xx while the replica starts
-            pass
-        if time.monotonic() - started > timeout_s:
-            raise TimeoutError(f"{base_url}/readyz did not answer 200 within {timeout_s:.0f}s")
-        time.sleep(0.5)
 
 
 def start_server(model_path: str, port: int, settings: dict, device: str, precision: str, cpus: float = 1.0) -> None:

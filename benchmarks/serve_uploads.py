@@ -19,14 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.serve_load import (
-    free_port,
-    replica_pid,
-    resolve_model_folder,
-    start_server,
-    stop_server,
-    wait_ready,
-)
+from benchmarks.net import free_port, wait_ready
+from benchmarks.serve_load import replica_pid, resolve_model_folder, start_server, stop_server
 
 CHUNK = 65536
 

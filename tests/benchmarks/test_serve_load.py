@@ -18,7 +18,8 @@ from benchmarks.load_client import (
     summarise,
     window_usage,
 )
-from benchmarks.serve_load import OFFLINE_TEXTS_PER_CALL, batching_settings, free_port, in_process_rates, parse_args
+from benchmarks.net import free_port
+from benchmarks.serve_load import OFFLINE_TEXTS_PER_CALL, batching_settings, in_process_rates, parse_args
 
 ANSWER = json.dumps({"model": "default", "predictions": [{"label": "positive"}]})
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -44,12 +43,6 @@ class TwoNodeCluster:
         flags += ["--no-wait"] if no_wait else []
         flags += ["--submission-id", submission_id] if submission_id else []
         return self.ray("job", "submit", *flags, "--", *entrypoint, env=env)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cluster_env(token_path: Path) -> dict:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from ray_nodes import REPO, TwoNodeCluster, cluster_env, free_port, start_node, stop_node, wait_for_nodes
+from ray_nodes import REPO, TwoNodeCluster, cluster_env, start_node, stop_node, wait_for_nodes
+
+from benchmarks.net import free_port
 
 pytestmark = pytest.mark.cluster
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from benchmarks.net import free_port
 from sentiment_ray.models.strategies import LabelRowsHead
 from sentiment_ray.training.sparse_rows import (
     TouchedRowSync,
@@ -20,12 +20,6 @@ from sentiment_ray.training.sparse_rows import (
 )
 
 ROWS, WIDTH = 1000, 8
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rank_gradient(rank: int) -> torch.Tensor:
@@ -58,7 +52,7 @@ def _worker(rank: int, port: int, results) -> None:
 
 def test_row_sync_equals_the_dense_average_on_every_rank():
     results = mp.Manager().dict()
-    mp.spawn(_worker, args=(_free_port(), results), nprocs=2, join=True)
+    mp.spawn(_worker, args=(free_port(), results), nprocs=2, join=True)
 
     (sent0, synced0, dense0), (sent1, synced1, _) = results[0], results[1]
     assert (sent0, sent1) == (3, 2)  # only touched rows travel
@@ -124,7 +118,7 @@ def test_ddp_leaves_a_tied_embedding_to_the_row_sync(label_rows_head):
     """A tied lm_head is the embedding under a second name: DDP must not all-reduce it under either name. The
     sparse gradient becomes the dense average, and the next step's average holds none of this step's rows."""
     results = mp.Manager().dict()
-    mp.spawn(_ddp_worker, args=(_free_port(), label_rows_head, results), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(free_port(), label_rows_head, results), nprocs=2, join=True)
 
     (ignored, steps0), (_, steps1) = results[0], results[1]
     assert sorted(ignored) == ["lm_head.weight", "model.embed_tokens.weight"]
