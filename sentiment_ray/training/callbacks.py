@@ -100,11 +100,7 @@ class FailAtStepCallback(TrainerCallback):
             os._exit(1)
 
 
-def _fault_injection(loop_config: dict) -> list:
-    step = loop_config.get("fail_at_step")
-    return [FailAtStepCallback(step, loop_config["fail_marker"])] if step else []
-
-
 def fault_injection(loop_config: dict) -> list:
+    """The fault-injection callback when the driver asked for one (SENTIMENT_RAY_FAIL_AT_STEP), else none."""
     step = loop_config.get("fail_at_step")
     return [FailAtStepCallback(step, loop_config["fail_marker"])] if step else []

@@ -99,7 +99,8 @@ def training_arguments(cfg: RunConfig, checkpoint_dir: str, bf16: bool) -> Train
         seed=t.seed,
         bf16=bf16,
         use_cpu=not cfg.scaling.use_gpu,
-        ddp_backend=None if cfg.scaling.use_gpu else "gloo",
+        # gloo on CPU inside Ray Train's process group; none in a plain process (one worker, no group to join)
+        ddp_backend="gloo" if not cfg.scaling.use_gpu and torch.distributed.is_initialized() else None,
         ddp_find_unused_parameters=False,
         train_sampling_strategy="group_by_length",  # similar lengths per batch: less padding
         remove_unused_columns=False,
@@ -114,26 +115,34 @@ def _latest_state(checkpoint_dir: Path) -> dict:
     return json.loads(state.read_text()) if state.is_file() else {}
 
 
+def sentiment_trainer(cfg: RunConfig, splits: dict, checkpoint_dir: str, callbacks: list) -> tuple:
+    """(HF trainer, tokenizer, encoded splits) of one worker for `cfg`, without Ray: the model, data, loss and
+    arguments every worker trains with. `splits`: {name: (texts, labels)} with train and validation."""
+    model, tokenizer, strategy, _device, dtype = build_training_model(cfg)
+    encoded = {name: EncodedReviews(strategy, *rows) for name, rows in splits.items()}
+    trainer = SentimentTrainer(
+        model=model,
+        args=training_arguments(cfg, checkpoint_dir, bf16=dtype == torch.bfloat16),
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["validation"],
+        data_collator=LeftPadCollator(tokenizer.pad_token_id),
+        compute_metrics=eval_metrics,
+        callbacks=callbacks,
+        strategy=strategy,
+        embedding_sync=cfg.train.embedding_sync,
+    )
+    trainer.remove_callback(PrinterCallback)  # it prints every log dict; ProgressCallback prints one line
+    return trainer, tokenizer, encoded
+
+
 def train_loop(loop_config: dict) -> None:
     """Ray Train entry point (runs on every worker)."""
     show_progress()  # this worker's progress lines on its stdout, which Ray forwards to the driver
     cfg = build_dataclass(RunConfig, loop_config["config"])
     restored = ray.train.get_checkpoint()
-    model, tokenizer, strategy, _device, dtype = build_training_model(cfg)
-    splits = {name: EncodedReviews(strategy, *rows) for name, rows in loop_config["splits"].items()}
     step_timer = StepTimeCallback()
-    trainer = SentimentTrainer(
-        model=model,
-        args=training_arguments(cfg, loop_config["checkpoint_dir"], bf16=dtype == torch.bfloat16),
-        train_dataset=splits["train"],
-        eval_dataset=splits["validation"],
-        data_collator=LeftPadCollator(tokenizer.pad_token_id),
-        compute_metrics=eval_metrics,
-        callbacks=[RankZeroReportCallback(), ProgressCallback(), step_timer, *fault_injection(loop_config)],
-        strategy=strategy,
-        embedding_sync=cfg.train.embedding_sync,
-    )
-    trainer.remove_callback(PrinterCallback)  # it prints every log dict; ProgressCallback prints one line
+    callbacks = [RankZeroReportCallback(), ProgressCallback(), step_timer, *fault_injection(loop_config)]
+    trainer, tokenizer, splits = sentiment_trainer(cfg, loop_config["splits"], loop_config["checkpoint_dir"], callbacks)
     trainer = prepare_trainer(trainer)
     train_output = _fit(trainer, restored, loop_config.get("resume_path"))
     _upload_tensorboard(loop_config.get("tensorboard_uri"))
