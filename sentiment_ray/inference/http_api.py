@@ -143,7 +143,7 @@ class RequestGuard:
 
     def check_headers(self, scope) -> None:
         headers = Headers(scope=scope)
-        if self.api_token and scope["path"] not in OPEN_PATHS:
+        if self.api_token and route_path(scope) not in OPEN_PATHS:
             given = headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {self.api_token}".encode()):
                 raise ApiError(401, "unauthorized", f"missing or wrong bearer token (see {TOKEN_ENV})")
@@ -170,6 +170,15 @@ class RequestGuard:
             if not started:
                 message = "the server could not handle this request; see the server log"
                 await error_response(500, "internal", message)(scope, receive, send)
+
+
+def route_path(scope) -> str:
+    """The path as the app's routes see it: without the prefix an app deployed under a route prefix gets (ASGI's
+    `root_path`), so /healthz and /readyz stay open under `route_prefix: /sentiment` too."""
+    path, root = scope["path"], scope.get("root_path", "").rstrip("/")
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path
 
 
 def replay(body: bytes, receive):
