@@ -115,21 +115,26 @@ def _sweep_as_started(cfg: RunConfig, tc: TuneConfig, output_dir: Path) -> tuple
 
 
 def _init_ray_with_state_api():
-    """`init_ray()`, but an embedded cluster also tells its workers its own address.
+    """`init_ray()`, but the sweep's workers are also told the cluster's address.
 
     Ray Train frees the placement group of a trial that ASHA stops from a worker process, through the State
     API. A worker finds the API by auto-detecting the local cluster, which fails as soon as a second Ray
     instance runs on the machine (a test session, another sweep): the cleaner's thread dies with a
     ConnectionError, the group stays reserved, and once leaks use up the CPUs the next trial hangs at worker
-    startup. Pinning the GCS port lets every worker get RAY_ADDRESS through the job's runtime env.
+    startup. Every worker gets RAY_ADDRESS through the job's runtime env: the address this process joins, or,
+    for an embedded cluster, its GCS port pinned before it starts.
     """
     import ray
     from ray.util import get_node_ip_address
 
-    from sentiment_ray.runtime import init_ray
+    from sentiment_ray.runtime import in_ray_job_working_dir, init_ray
 
-    if ray.is_initialized() or os.environ.get("RAY_ADDRESS"):
+    if ray.is_initialized():
         return init_ray()
+    if os.environ.get("RAY_ADDRESS"):  # joining a running cluster
+        if in_ray_job_working_dir():  # `ray job submit`: the job's own runtime env stays as submitted
+            return init_ray()
+        return init_ray(runtime_env={"env_vars": {"RAY_ADDRESS": os.environ["RAY_ADDRESS"]}})
     with socket.socket() as s:  # a free port for the GCS (a tiny race with other processes, acceptable here)
         s.bind(("", 0))
         port = s.getsockname()[1]
