@@ -1,9 +1,10 @@
-"""Shared fixtures: the offline tiny Qwen2 (built once, cached under ~/.cache/sentiment-ray) and its tokenizer."""
+"""Shared fixtures, each built once per pytest session: the offline tiny Qwen2 and its tokenizer, model folders, the
+local S3 server, one local Ray cluster, and one Ray-trained run per strategy."""
 
 import os
 
 import pytest
-from helpers import build_model_folder
+from helpers import TRAINED, build_model_folder, small_run
 
 # Every process that starts or reaches a Ray cluster runs with token auth (docs/ray-2.60.md).
 os.environ.setdefault("RAY_AUTH_MODE", "token")
@@ -33,6 +34,59 @@ def model_folder(tmp_path_factory, tiny_path, tokenizer):
 @pytest.fixture(scope="session")
 def classifier_folder(tmp_path_factory, tiny_path, tokenizer):
     return build_model_folder(tmp_path_factory.mktemp("classifier") / "model", tiny_path, tokenizer, "classifier")
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """The S3 protocol served locally (tests/s3_local.py); its AWS_* variables are set for this process, and so
+    reach every Ray node and CLI process started after it."""
+    from s3_local import local_s3
+
+    with local_s3() as variables:
+        yield variables
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(s3):
+    """The one local Ray of this test run, started after the local S3 so that its workers inherit the AWS_*
+    variables. CLI processes the tests start join it through RAY_ADDRESS (`ray_env`), as a user's commands join a
+    cluster. With the dashboard: Tune's ASHA frees stopped trials through its State API. 4 logical CPUs on a
+    2-core machine: 2 Train workers plus the controller and Ray Data's tasks fit. Workers' output stays in Ray's
+    session logs (/tmp/ray/session_latest/logs): with log_to_driver, `ray.shutdown()` at the end of a run once
+    hung for good in closing the log subscriber (Ray 2.60), and Serve's access lines flooded the test log."""
+    import ray
+
+    from benchmarks.net import free_port
+
+    ray.init(
+        num_cpus=4,
+        include_dashboard=True,
+        dashboard_host="127.0.0.1",
+        dashboard_port=free_port(),
+        log_to_driver=False,
+    )
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_env(ray_cluster) -> dict:
+    """The environment of a CLI process that joins the session's Ray (its GCS address in RAY_ADDRESS)."""
+    return {**os.environ, "RAY_ADDRESS": ray_cluster.get_runtime_context().gcs_address}
+
+
+@pytest.fixture(scope="session")
+def trained_runs(ray_cluster, tmp_path_factory) -> dict:
+    """strategy → TrainOutcome of one 2-worker Ray Train run (4 steps on 64 reviews, `small_run`), trained once per
+    session. For tests that need a run trained through Ray; `model_folder` and `classifier_folder` (built in
+    process, adapters randomised so that they matter) serve tests that only need a model folder."""
+    from sentiment_ray.training.driver import run_training
+
+    root = tmp_path_factory.mktemp("trained")
+    return {
+        strategy: run_training(small_run(root / strategy, **{"model.strategy": strategy, "model.finetune": finetune}))
+        for strategy, finetune in TRAINED.items()
+    }
 
 
 @pytest.fixture(scope="session")

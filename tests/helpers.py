@@ -7,6 +7,9 @@ from sentiment_ray.models.folder import save_model_folder
 from sentiment_ray.models.loading import load_base_model, prepare_for_training
 from sentiment_ray.models.strategies import make_strategy
 
+TRAINED = {"label_scoring": "full", "classifier": "lora"}
+"""The fine-tune mode of each strategy's shared Ray-trained run (`trained_runs`): the main job's, and the default."""
+
 
 def randomised_model(tiny_path, tokenizer, strategy_name="label_scoring", finetune="lora"):
     """(config, strategy, model) on the tiny base with its trainable adapters/head randomised, so they matter."""
@@ -36,3 +39,26 @@ def build_model_folder(folder, tiny_path, tokenizer, strategy_name="label_scorin
     """A LoRA model folder on the tiny base (no Ray), written with the library's own save function."""
     cfg, _, model = randomised_model(tiny_path, tokenizer, strategy_name)
     return save_model_folder(model, tokenizer, cfg, folder)
+
+
+def small_run(output_dir, **updates) -> RunConfig:
+    """A Ray Train run of a few steps on 64 reviews, 2 workers: every stage runs, in seconds of compute."""
+    from sentiment_ray.config import load_config
+
+    base = {
+        "model.name": "tiny",
+        "data.source": "offline",
+        "data.max_train_samples": 64,
+        "data.val_size": 32,
+        "data.test_size": 32,
+        "data.max_length": 48,
+        "train.max_steps": 4,
+        "train.save_steps": 2,
+        "train.logging_steps": 1,
+        "train.batch_size": 4,
+        "train.eval_batch_size": 16,
+        "train.learning_rate": 1e-3,
+        "scaling.num_workers": 2,
+        "output_dir": str(output_dir),
+    }
+    return load_config(None, updates={**base, **updates})

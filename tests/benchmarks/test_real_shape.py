@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 
 from benchmarks import common, real_shape, real_shape_steps
+from benchmarks.net import free_port
 
 
 @pytest.mark.slow
-def test_the_smoke_runs_every_step_on_the_tiny_base_and_records_it(tmp_path, monkeypatch):
+def test_the_smoke_runs_every_step_on_the_tiny_base_and_records_it(tmp_path, monkeypatch, ray_env):
     monkeypatch.setattr(common, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setenv("RAY_ADDRESS", ray_env["RAY_ADDRESS"])  # its commands join the session's Ray
     argv = ["--model", "tiny", "--presets", "lora", "--strategies", "label_scoring", "--workers", "1,2", "--rows", "20"]
-    argv += ["--work-dir", str(tmp_path / "runs"), "--port", "8793"]
+    argv += ["--work-dir", str(tmp_path / "runs"), "--port", str(free_port())]
 
     assert real_shape.main(argv) == 0
 

@@ -6,20 +6,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from ray_nodes import TwoNodeCluster, cluster_env, free_port, start_node, stop_node, wait_for_nodes
+from ray_nodes import TwoNodeCluster, cluster_env, start_node, stop_node, wait_for_nodes
 
-
-@pytest.fixture(scope="session")
-def s3():
-    """The S3 protocol served locally (tests/s3_local.py), started first: both nodes inherit its AWS_* variables."""
-    from s3_local import local_s3
-
-    with local_s3() as variables:
-        yield variables
+from benchmarks.net import free_port
 
 
 @pytest.fixture(scope="session")
 def two_node_cluster(s3):
+    """Started after the local S3 (tests/conftest.py): both nodes inherit its AWS_* variables."""
     # Short temp dirs: Ray's unix socket paths under them must stay below the 107-byte limit.
     root = Path(tempfile.mkdtemp(prefix="srt", dir="/tmp"))
     token_path = root / "auth_token"

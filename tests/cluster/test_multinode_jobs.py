@@ -9,7 +9,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.cluster
@@ -53,35 +52,10 @@ def test_submission_without_the_token_is_refused(two_node_cluster, tmp_path):
     assert jobs.returncode == 0 and "should never run" not in jobs.stdout + jobs.stderr
 
 
-def test_train_job_spreads_workers_over_both_nodes_then_score_and_evaluate_jobs_use_its_model(
-    two_node_cluster, tmp_path
-):
-    extra = ("--set=scaling.placement_strategy=STRICT_SPREAD", "--set=train.max_steps=4", "--set=train.save_steps=2")
-    assert_succeeded(two_node_cluster.submit(*train_job(tmp_path, *extra)))
-    out = tmp_path / "out"
-    results = json.loads((out / "train_results.json").read_text())
-    assert results["global_step"] == 4
-    assert len({w["node_id"] for w in results["workers"]}) == 2, results["workers"]  # one worker per node
-    assert (out / "model" / "sentiment_meta.json").is_file() and (out / "model" / "model.safetensors").is_file()
-    assert list((tmp_path / "storage").glob("train-*/checkpoint_*")), "no checkpoint in the shared storage_path"
-    reviews = tmp_path / "reviews.csv"
-    pd.DataFrame({"id": range(40), "text": ["质量很好，推荐购买", "太差了，退货"] * 20}).to_csv(reviews, index=False)
-    score = ["python", "jobs/score.py", f"--model-path={out / 'model'}", f"--input={reviews}"]
-    assert_succeeded(two_node_cluster.submit(*score, f"--output={tmp_path / 'scored'}", "--num-actors=2"))
-    scored = pd.read_parquet(tmp_path / "scored")
-    assert sorted(scored["id"].astype(int)) == list(range(40)) and scored["label"].isin(["positive", "negative"]).all()
-    evaluation = ["python", "jobs/evaluate.py", f"--model-path={out / 'model'}", "--data=offline", "--max-rows=40"]
-    assert_succeeded(two_node_cluster.submit(*evaluation, f"--output-dir={tmp_path / 'eval'}"))
-    assert "tiny-model numbers" in (tmp_path / "eval" / "report.md").read_text()
-    zero_shot = ["python", "jobs/zero_shot.py", "--model=tiny", "--max-length=64", "--data=offline", "--max-rows=40"]
-    assert_succeeded(two_node_cluster.submit(*zero_shot, f"--output-dir={tmp_path / 'zero-shot'}"))
-    assert (tmp_path / "zero-shot" / "report.md").is_file()
-
-
 def test_stopped_job_resubmitted_with_resume_auto_continues_the_step_count(two_node_cluster, tmp_path):
-    job = train_job(
-        tmp_path, "--set=data.max_train_samples=256", "--set=train.max_steps=120", "--set=train.save_steps=5"
-    )
+    """LoRA, small checkpoints: what is tested is stopping and resuming a job, not the size of what it saves."""
+    lora = ("--set=model.finetune=lora", "--set=data.max_train_samples=256")
+    job = train_job(tmp_path, *lora, "--set=train.max_steps=60", "--set=train.save_steps=5")
     first = f"kill-me-{uuid.uuid4().hex[:8]}"
     two_node_cluster.submit(*job, no_wait=True, submission_id=first)
     wait_for_checkpoint(tmp_path / "storage", timeout=300)
@@ -92,7 +66,7 @@ def test_stopped_job_resubmitted_with_resume_auto_continues_the_step_count(two_n
     assert_succeeded(two_node_cluster.submit(*job, "--resume=auto"))  # the same command again
     results = json.loads((tmp_path / "out" / "train_results.json").read_text())
     assert results["resumed_from_step"] >= 5 and results["resumed_from_step"] % 5 == 0
-    assert results["global_step"] == 120
+    assert results["global_step"] == 60
     assert len(list((tmp_path / "storage").glob("train-*"))) == 1, "the rerun started a new Ray run"
     print(
         f"stop → resubmitted run training again from step {results['resumed_from_step']}: "

@@ -1,33 +1,41 @@
-"""The model travels: train on two nodes into `s3://`, then score and serve it from there, with no head-node path.
+"""The model travels: train on two nodes into `s3://`, then score, evaluate and serve it from there, no local path.
 
 The S3 protocol is served locally (moto, tests/s3_local.py); both nodes reach it through the standard AWS_*
 variables, as they would reach AWS, MinIO or R2. Every path handed to the jobs after training is a URI.
 """
 
-import time
 import urllib.request
 import uuid
 
 import pandas as pd
 import pytest
-from ray_nodes import free_port
 from s3_local import BUCKET, s3_keys
 from test_multinode_jobs import SMALL_RUN, assert_succeeded
+
+from benchmarks.net import free_port, wait_ready
 
 pytestmark = pytest.mark.cluster
 
 
-def test_train_to_s3_then_score_and_serve_from_s3_on_two_nodes(two_node_cluster, tmp_path):
+def test_train_spread_over_two_nodes_into_s3_then_score_evaluate_and_serve_from_s3(two_node_cluster, tmp_path):
+    """One train job, its 2 workers on 2 nodes (STRICT_SPREAD), into `s3://`; then the score, evaluate and
+    zero-shot jobs and Serve read what they need from there."""
+    import json
+
     from sentiment_ray.inference.batch import read_output
-    from sentiment_ray.storage import upload_folder
+    from sentiment_ray.storage import read_bytes, upload_folder
 
     run = f"s3://{BUCKET}/cluster/run"
     train = ["python", "jobs/train.py", "--config=jobs/configs/tiny.yaml", f"--output-dir={run}", *SMALL_RUN]
-    spread = ("--set=scaling.placement_strategy=STRICT_SPREAD", "--set=train.max_steps=2", "--set=train.save_steps=2")
+    spread = ("--set=scaling.placement_strategy=STRICT_SPREAD", "--set=train.max_steps=4", "--set=train.save_steps=2")
     assert_succeeded(two_node_cluster.submit(*train, *spread))
+    results = json.loads(read_bytes(f"{run}/train_results.json"))
+    assert results["global_step"] == 4
+    assert len({w["node_id"] for w in results["workers"]}) == 2, results["workers"]  # one worker per node
     keys = s3_keys("cluster/run/")
-    assert {"cluster/run/model/sentiment_meta.json", "cluster/run/train_results.json"} <= set(keys)
-    assert any("/tensorboard/" in k for k in keys) and any(k.startswith("cluster/run/ray/train-") for k in keys)
+    assert {"cluster/run/model/sentiment_meta.json", "cluster/run/model/model.safetensors"} <= set(keys)
+    assert "cluster/run/train_results.json" in keys and any("/tensorboard/" in k for k in keys)
+    assert any(k.startswith("cluster/run/ray/train-") and "/checkpoint_" in k for k in keys)  # the shared storage
 
     reviews = tmp_path / "reviews"
     reviews.mkdir()
@@ -39,6 +47,12 @@ def test_train_to_s3_then_score_and_serve_from_s3_on_two_nodes(two_node_cluster,
     assert_succeeded(two_node_cluster.submit(*score, f"--output=s3://{BUCKET}/cluster/scored", "--num-actors=2"))
     scored = read_output(f"s3://{BUCKET}/cluster/scored")
     assert sorted(scored["id"].astype(int)) == list(range(40)) and scored["label"].isin(["positive", "negative"]).all()
+    evaluation = ["python", "jobs/evaluate.py", f"--model-path={run}/model", "--data=offline", "--max-rows=40"]
+    assert_succeeded(two_node_cluster.submit(*evaluation, f"--output-dir={tmp_path / 'eval'}"))
+    assert "tiny-model numbers" in (tmp_path / "eval" / "report.md").read_text()
+    zero_shot = ["python", "jobs/zero_shot.py", "--model=tiny", "--max-length=64", "--data=offline", "--max-rows=40"]
+    assert_succeeded(two_node_cluster.submit(*zero_shot, f"--output-dir={tmp_path / 'zero-shot'}"))
+    assert (tmp_path / "zero-shot" / "report.md").is_file()
 
     port = free_port()
     serve = ["python", "-m", "sentiment_ray.cli", "serve", f"--model-path={run}/model", f"--port={port}"]
@@ -47,7 +61,7 @@ def test_train_to_s3_then_score_and_serve_from_s3_on_two_nodes(two_node_cluster,
     try:
         try:
             answer = post_when_ready(f"http://127.0.0.1:{port}", {"text": "质量很好，推荐购买"}, timeout=300)
-        except AssertionError as err:
+        except (TimeoutError, OSError) as err:
             logs = two_node_cluster.ray("job", "logs", "--address", two_node_cluster.dashboard_url, job)
             raise AssertionError(f"{err}\n{logs.stdout[-4000:]}") from None
         (prediction,) = answer["predictions"]
@@ -65,17 +79,10 @@ def test_a_relative_output_dir_inside_a_ray_job_is_refused_before_training(two_n
 
 
 def post_when_ready(url: str, body: dict, timeout: float) -> dict:
+    """POST /predict once `url`'s /readyz answers 200 (the Serve job runs on the cluster, not in a local process)."""
     import json
 
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        try:
-            request = urllib.request.Request(
-                f"{url}/predict", json.dumps(body).encode(), {"Content-Type": "application/json"}
-            )
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return json.loads(response.read())
-        except OSError as err:  # not up yet: connection refused, or 503 while replicas load
-            last = err
-            time.sleep(2)
-    raise AssertionError(f"the Serve job answered no request at {url} within {timeout}s ({last})")
+    wait_ready(url, timeout_s=timeout, interval_s=2)
+    request = urllib.request.Request(f"{url}/predict", json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from hostile_requests import all_kinds, build_request, exchange
 
+from benchmarks.load_client import batch_delta
+from benchmarks.net import free_port, wait_ready
 from benchmarks.serve_uploads import chunked_upload
 from sentiment_ray.inference.http_api import Limits
 from sentiment_ray.inference.predictor import SentimentPredictor
@@ -17,12 +19,6 @@ from sentiment_ray.inference.serve import run_server
 
 TOKEN = "test-token-123"
 TEXTS = ["质量很好，物流也快", "太差了，不推荐", "一般般吧。", "非常满意，还会再买"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -60,25 +56,29 @@ def call(url, path, body=None, *, raw=None, token=TOKEN, headers=None):
         return err.code, json.loads(err.read())
 
 
-def test_probes_that_give_up_while_the_model_loads_share_one_load(server):
-    """First in this module: the replica has not loaded its default model yet. Each probe below hangs up after
-    50 ms, which cancels its handler; the load it started must go on and be shared, not restarted per probe (at
-    1.5 B parameters restarted loads held several copies and the replica never became ready)."""
-    for _ in range(20):
-        try:
-            urllib.request.urlopen(server + "/readyz", timeout=0.05)
-        except (urllib.error.URLError, TimeoutError, ConnectionError):
-            pass
-    status = None
-    for _ in range(120):
-        try:
-            status = call(server, "/readyz", token=None)[0]
-        except urllib.error.URLError:
-            status = None
-        if status == 200:
-            break
-    assert status == 200
-    assert call(server, "/stats")[1]["model_loads"] == {"default": 1}
+def test_probes_that_give_up_while_the_model_loads_share_one_load(server, model_folder):
+    """A fresh app beside the module's one (route /probe, its own replica): its default model is not loaded yet,
+    whatever ran before. Each probe below hangs up after 50 ms, which cancels its handler; the load it started must
+    go on and be shared, not restarted per probe (at 1.5 B parameters restarted loads held several copies and the
+    replica never became ready). The probes carry no token: /readyz stays open under a route prefix too."""
+    from ray import serve
+
+    from sentiment_ray.inference.serve import build_application
+    from sentiment_ray.inference.serve_config import serve_config
+
+    cfg = serve_config({"model_path": str(model_folder), "precision": "fp32"}, "probe")
+    serve.run(build_application(cfg, api_token=TOKEN), name="probe", route_prefix="/probe")
+    try:
+        assert call(server, "/probe/stats")[1]["model_loads"] == {}  # nothing loaded before the probes
+        for _ in range(20):
+            try:
+                urllib.request.urlopen(server + "/probe/readyz", timeout=0.05)
+            except (urllib.error.URLError, TimeoutError, ConnectionError):
+                pass
+        wait_ready(server + "/probe", timeout_s=120)
+        assert call(server, "/probe/stats")[1]["model_loads"] == {"default": 1}
+    finally:
+        serve.delete("probe")
 
 
 def test_single_and_batch_predictions_equal_the_predictor(server, model_folder):
@@ -92,13 +92,14 @@ def test_single_and_batch_predictions_equal_the_predictor(server, model_folder):
 
 
 def test_concurrent_requests_are_batched(server):
+    """32 requests of one text each, at once: a batch of more than one text holds texts of several requests."""
     before = call(server, "/stats")[1]
     with ThreadPoolExecutor(32) as pool:
         results = list(pool.map(lambda t: call(server, "/predict", {"text": t}), TEXTS * 8))
     assert all(status == 200 for status, _ in results)
-    after = call(server, "/stats")[1]
-    assert after["max_batch_size_seen"] > 1, after  # some batch held texts of several requests
-    assert after["batches"] - before["batches"] < 32  # fewer batches than requests
+    burst = batch_delta(before, call(server, "/stats")[1])  # only this test's batches, not earlier requests'
+    assert burst["max_batch"] > 1, burst
+    assert burst["batches"] < 32, burst  # fewer batches than requests
 
 
 @pytest.mark.parametrize(

@@ -7,31 +7,8 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 
-import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_ready(url: str, proc: subprocess.Popen, timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[1][-3000:]
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(1)
-    raise AssertionError(f"{url} not ready after {timeout_s}s")
+from benchmarks.net import free_port, wait_ready
 
 
 def port_is_closed(port: int) -> bool:
@@ -39,37 +16,35 @@ def port_is_closed(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_serve_stops_cleanly_on_a_stop_signal(model_folder, tmp_path, signum):
+def start_serve(model_folder, log) -> tuple[subprocess.Popen, int]:
+    """`sentiment-ray serve` with its own embedded Ray (no RAY_ADDRESS): stopping must take that Ray down too."""
     port = free_port()
-    # Its own embedded Ray (a new temp dir), apart from the test session's cluster.
-    env = {**os.environ, "RAY_ADDRESS": "", "HF_HUB_OFFLINE": "1"}
-    env.pop("RAY_ADDRESS")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sentiment_ray.cli.commands",
-            "serve",
-            "--model-path",
-            str(model_folder),
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    command = [sys.executable, "-m", "sentiment_ray.cli.commands", "serve", "--model-path", str(model_folder)]
+    proc = subprocess.Popen([*command, "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    return proc, port
+
+
+def test_serve_stops_cleanly_on_sigterm_and_on_ctrl_c(model_folder, tmp_path):
+    """Two servers started together (their start-ups overlap), one stopped with SIGTERM, one with SIGINT."""
+    logs = {signum: (tmp_path / f"serve-{signum.name}.log").open("w+") for signum in (signal.SIGTERM, signal.SIGINT)}
+    servers = {signum: start_serve(model_folder, log) for signum, log in logs.items()}
     try:
-        wait_until_ready(f"http://127.0.0.1:{port}", proc)
-        proc.send_signal(signum)
-        stdout, stderr = proc.communicate(timeout=120)
+        for proc, port in servers.values():
+            wait_ready(f"http://127.0.0.1:{port}", timeout_s=240, process=proc)
+        outputs = {}
+        for signum, (proc, _) in servers.items():
+            proc.send_signal(signum)
+            outputs[signum] = proc.communicate(timeout=120)[0]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, stderr[-3000:]
-    assert "shutting Serve down" in stdout
-    for crash in ("SIGTERM received", "Aborted", "Fatal Python error", "Traceback"):
-        assert crash not in stderr, stderr[-3000:]
-    assert port_is_closed(port)
+        for proc, _ in servers.values():
+            if proc.poll() is None:
+                proc.kill()
+    for signum, (proc, port) in servers.items():
+        logs[signum].seek(0)
+        stderr = logs[signum].read()
+        assert proc.returncode == 0, (signum.name, stderr[-3000:])
+        assert f"{signum.name}: shutting Serve down" in outputs[signum]
+        for crash in ("SIGTERM received", "Aborted", "Fatal Python error", "Traceback"):
+            assert crash not in stderr, (signum.name, stderr[-3000:])
+        assert port_is_closed(port)

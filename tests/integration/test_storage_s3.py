@@ -90,12 +90,12 @@ def test_a_run_with_an_s3_output_dir_keeps_nothing_of_it_on_the_drivers_disk_but
 ):
     import json
 
-    from test_train_ray import small_run
+    from helpers import small_run
 
     from sentiment_ray.storage import read_bytes
     from sentiment_ray.training.driver import run_dir, run_training
 
-    cfg = small_run(tmp_path, "unused", **{"train.max_steps": 2, "output_dir": f"s3://{BUCKET}/runs/first"})
+    cfg = small_run(f"s3://{BUCKET}/runs/first", **{"train.max_steps": 2})
     outcome = run_training(cfg)
     assert outcome.output_dir == f"s3://{BUCKET}/runs/first" and outcome.model_dir == f"{outcome.output_dir}/model"
     keys = s3_keys("runs/first/")

@@ -1,7 +1,7 @@
-"""Ray Tune sweeps: config section, ASHA early stopping, best model export, restore after completion / interrupt.
+"""Ray Tune sweeps: config section, ASHA early stopping, best model export, resume after Ctrl-C, restore when done.
 
-The sweeps run through the CLI in a subprocess: it starts its own embedded Ray *with* the dashboard, which
-ASHA needs (docs/ray-2.60.md), while the session's `ray_cluster` fixture runs without one.
+The sweep runs through the CLI in a subprocess that joins the session's Ray (RAY_ADDRESS), as a user's `tune`
+joins a cluster; that Ray has the dashboard, whose State API ASHA needs (docs/ray-2.60.md).
 """
 
 import csv
@@ -57,32 +57,23 @@ def test_max_concurrent_trials_follows_the_cluster():
     assert max_concurrent_trials(cfg, fixed, {"CPU": 2}) == 5
 
 
-def test_asha_refused_when_workers_cannot_reach_the_state_api(ray_cluster):
-    from sentiment_ray.tuning.sweep import _require_state_api
-
-    # The session cluster runs without the dashboard: a stopped trial's placement group would leak.
-    with pytest.raises(ConfigError, match="State API"):
-        _require_state_api()
-
-
-def sweep(out: Path, *extra: str, timeout: int = 600, **popen) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "-m",
-        "sentiment_ray.cli.commands",
-        "tune",
-        "--config",
-        str(PRESET),
-        "--output-dir",
-        str(out),
-    ]
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # an embedded Ray of its own
-    return subprocess.run([*command, *extra], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def read_trials(out: Path) -> list[dict]:
-    with (out / "trials.csv").open(encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+def test_asha_refused_when_workers_cannot_reach_the_state_api():
+    """A Ray started without the dashboard (a start-up of its own: the session's Ray has one), as
+    `ray start --include-dashboard=false` or `ray.init(include_dashboard=False)` leave a user's cluster."""
+    script = (
+        "import ray\n"
+        "from sentiment_ray.errors import ConfigError\n"
+        "from sentiment_ray.tuning.sweep import _require_state_api\n"
+        "ray.init(num_cpus=1, include_dashboard=False)\n"
+        "try:\n"
+        "    _require_state_api()\n"
+        "except ConfigError as err:\n"
+        "    print('refused:', err)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "refused: tune.scheduler=asha needs the Ray dashboard's State API" in done.stdout, done.stdout[-3000:]
 
 
 # Sequential trials (max_concurrent 1) and an aggressive ASHA: the second and later trials meet a rung
@@ -95,14 +86,45 @@ ASHA = [
 ]  # fmt: skip
 
 
-def test_asha_sweep_stops_trials_early_exports_the_best_and_restores(tmp_path):
+def sweep_command(out: Path, *extra: str) -> list[str]:
+    command = [sys.executable, "-m", "sentiment_ray.cli.commands", "tune", "--config", str(PRESET)]
+    return [*command, "--output-dir", str(out), *ASHA, *extra]
+
+
+def read_trials(out: Path) -> list[dict]:
+    with (out / "trials.csv").open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def trials_with_a_checkpoint(out: Path) -> set[str]:
+    """Trials whose Ray Train run holds a checkpoint (each trial's run is named after it)."""
+    return {p.parent.name for p in (out / "ray" / "train").glob("*/checkpoint_*")}
+
+
+def test_asha_sweep_interrupted_resumes_unfinished_trials_exports_the_best_and_then_restores(tmp_path, ray_env):
     from sentiment_ray.inference.predictor import SentimentPredictor
 
     out = tmp_path / "sweep"
-    first = sweep(out, *ASHA)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    log = tmp_path / "interrupted.log"
+    with log.open("w") as sink:  # a file, not a pipe: a full pipe would stall the sweep
+        proc = subprocess.Popen(sweep_command(out), cwd=ROOT, env=ray_env, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            _wait_for(lambda: len(trials_with_a_checkpoint(out)) >= 2, proc)  # trial 1 ended, trial 2 under way
+        finally:
+            proc.send_signal(signal.SIGINT)  # Ctrl-C: Tune saves the experiment state and stops
+            proc.wait(timeout=120)
+    assert proc.returncode == 1, log.read_text()[-3000:]  # "sweep interrupted: rerun the same command to resume it"
+    interrupted = {r["trial_id"]: r for r in read_trials(out)}
+    ended = {i: r for i, r in interrupted.items() if r["status"] in ("completed", "stopped_early")}
+    assert ended and any(r["status"] == "unfinished" for r in interrupted.values()), interrupted
+    assert not (out / "best").exists()
+
+    resumed = subprocess.run(sweep_command(out), cwd=ROOT, env=ray_env, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     rows = read_trials(out)
-    assert len(rows) == 3 and {r["status"] for r in rows} <= {"completed", "stopped_early"}
+    assert len(rows) == 3 and set(interrupted) <= {r["trial_id"] for r in rows}  # later trials were not drawn yet
+    assert {r["status"] for r in rows} <= {"completed", "stopped_early"}
+    assert all(r["time_s"] == ended[r["trial_id"]]["time_s"] for r in rows if r["trial_id"] in ended)  # not redone
     stopped = [r for r in rows if r["status"] == "stopped_early"]
     completed = [r for r in rows if r["status"] == "completed"]
     assert stopped and completed, rows
@@ -113,16 +135,17 @@ def test_asha_sweep_stops_trials_early_exports_the_best_and_restores(tmp_path):
     results = json.loads((out / "best" / "test_results.json").read_text())
     assert results["trial_id"] == best["trial_id"] and results["params"]["lora_r"] == int(best["lora_r"])
     assert results["test"]["n"] == 64 and results["test"]["accuracy"] == pytest.approx(float(best["test_accuracy"]))
-    assert f"best model: {out / 'best'}" in first.stdout and best["trial_id"] in first.stdout
+    assert f"best model: {out / 'best'}" in resumed.stdout and best["trial_id"] in resumed.stdout
     assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG" and "stopped_early" in (out / "trials.md").read_text()
-
     predictor = SentimentPredictor.from_pretrained(out / "best", device="cpu", precision="fp32")
     assert predictor.meta["finetune"] == "lora"
     assert all(p["error"] is None for p in predictor.predict_batch(["质量很好，推荐购买", "太差了，退货"]))
 
     checkpoints = sorted(p.name for p in (out / "ray" / "train").glob("*/checkpoint_*"))
     started = time.monotonic()
-    again = sweep(out, *ASHA, "--num-samples", "5")  # a restored sweep keeps the config it started with
+    again = subprocess.run(  # a restored sweep keeps the config it started with
+        sweep_command(out, "--num-samples", "5"), cwd=ROOT, env=ray_env, capture_output=True, text=True, timeout=600
+    )
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "restored from an earlier run" in again.stdout and "this run's config and flags differ" in again.stdout
     assert read_trials(out) == rows  # same ids, statuses and times: nothing was trained again
@@ -130,44 +153,9 @@ def test_asha_sweep_stops_trials_early_exports_the_best_and_restores(tmp_path):
     assert time.monotonic() - started < 90
 
 
-@pytest.mark.slow
-def test_interrupted_sweep_resumes_only_unfinished_trials(tmp_path):
-    out = tmp_path / "sweep"
-    args = ["--num-samples", "3", "--max-concurrent", "1", "--set", "tune.scheduler=none", "--set", "train.max_steps=6"]
-    command = [
-        sys.executable,
-        "-m",
-        "sentiment_ray.cli.commands",
-        "tune",
-        "--config",
-        str(PRESET),
-        "--output-dir",
-        str(out),
-    ]
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    proc = subprocess.Popen([*command, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_for(lambda: len(list((out / "ray" / "train").glob("*/checkpoint_*"))) >= 6, proc)  # into trial 2
-    finally:
-        proc.send_signal(signal.SIGINT)  # Ctrl-C: Tune saves the experiment state and stops
-        proc.wait(timeout=120)
-    first_ids = {r["trial_id"]: r for r in read_trials(out)}
-    done = {i: r for i, r in first_ids.items() if r["status"] == "completed"}
-    assert done and any(r["status"] == "unfinished" for r in first_ids.values()), first_ids
-    assert not (out / "best").exists()
-
-    resumed = sweep(out, *args)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    rows = {r["trial_id"]: r for r in read_trials(out)}
-    assert len(rows) == 3 and all(r["status"] == "completed" for r in rows.values())
-    assert set(first_ids) <= set(rows)
-    assert all(rows[i]["time_s"] == r["time_s"] for i, r in done.items())  # finished trials were not redone
-    assert (out / "best" / "test_results.json").is_file()
-
-
 def _wait_for(condition, proc, timeout: float = 400) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert proc.poll() is None, "the sweep ended before it could be interrupted"
         assert time.monotonic() < deadline, "timed out waiting for the sweep to progress"
-        time.sleep(1)
+        time.sleep(0.5)

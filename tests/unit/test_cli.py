@@ -1,39 +1,77 @@
-"""The `sentiment-ray` CLI as a user runs it: a real subprocess, real model folder, stdin for --interactive."""
+"""The `sentiment-ray` CLI as a user runs it: `main(argv)` in this process for mistakes that fail before Ray starts,
+a real subprocess where the process itself is the subject (the entry point, a Ray that must never start)."""
 
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from sentiment_ray import console
+from sentiment_ray.cli import main
+
+ROOT = Path(__file__).parents[2]
+GBK = str(ROOT / "tests" / "data" / "conformance" / "csv_gbk.csv")
+TUNE_PRESET = str(ROOT / "jobs" / "configs" / "tiny-tune.yaml")
 TOO_MANY = str(max(4, os.cpu_count() or 1) + 1)  # one more than the CPUs of the embedded Ray init_ray would start
 
 
-def cli(*args, stdin=None):
-    return subprocess.run(
-        [sys.executable, "-m", "sentiment_ray.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+@pytest.fixture
+def cli(capsys, monkeypatch, tmp_path):
+    """`cli(*argv)` → (exit code, stdout, stderr) of `main(argv)`, run from an empty folder (a run folder a command
+    creates lands there). Afterwards this process's logging is as it was: `train` routes it to a log file."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(console, "_log_file", None)
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "0"))
+    root = logging.getLogger()
+    saved_root = (root.level, list(root.handlers))
+    saved = {name: [(h, h.level) for h in logging.getLogger(name).handlers] for name in ("ray", "transformers")}
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        try:
+            code = main(list(argv))
+        except SystemExit as exit_:  # argparse: usage errors and --version
+            code = exit_.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    yield run
+    for handler in root.handlers[len(saved_root[1]) :]:
+        handler.close()
+    root.setLevel(saved_root[0])
+    root.handlers[:] = saved_root[1]
+    logging.captureWarnings(False)
+    for name, handlers in saved.items():
+        logging.getLogger(name).handlers[:] = [h for h, _ in handlers]
+        for handler, level in handlers:
+            handler.setLevel(level)
 
 
-def test_predict_text_and_demo(model_folder):
-    out = cli("predict", "--model-path", str(model_folder), "--text", "质量很好", "--text", "太差了")
+def test_predict_text_through_the_entry_point(model_folder):
+    """A real `python -m sentiment_ray.cli` process: the entry point users run."""
+    command = [sys.executable, "-m", "sentiment_ray.cli", "predict", "--model-path", str(model_folder)]
+    texts = ["--text", "质量很好", "--text", "太差了"]
+    out = subprocess.run([*command, *texts], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["text"] for r in rows] == ["质量很好", "太差了"]
     assert all(r["label"] in ("positive", "negative") and r["error"] is None for r in rows)
-    demo = cli("predict", "--model-path", str(model_folder), "--demo")
-    assert demo.returncode == 0 and len(demo.stdout.splitlines()) == 4
 
 
-def test_predict_interactive_reads_until_quit(model_folder):
-    out = cli("predict", "--model-path", str(model_folder), "--interactive", stdin="很好\n\nquit\n不会被读到\n")
-    assert out.returncode == 0, out.stderr
-    rows = [json.loads(line) for line in out.stdout.splitlines()[1:]]
+def test_predict_demo(cli, model_folder):
+    code, out, err = cli("predict", "--model-path", str(model_folder), "--demo")
+    assert code == 0 and len(out.splitlines()) == 4, err
+
+
+def test_predict_interactive_reads_until_quit(cli, model_folder, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("很好\n\nquit\n不会被读到\n"))
+    code, out, err = cli("predict", "--model-path", str(model_folder), "--interactive")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()[1:]]
     assert len(rows) == 2 and rows[0]["error"] is None and "empty" in rows[1]["error"]
 
 
@@ -49,75 +87,91 @@ def test_predict_interactive_reads_until_quit(model_folder):
         (["train", "--resume", "/nope"], "train.resume='/nope': not 'auto', 'none' or an HF checkpoint folder"),
         (["train", "--finetune", "qlora", "--set", "model.finetune=full"], "contradicts the flag that sets"),
         (["train", "--confg", "x.yaml"], "--confg: did you mean --config?"),
-        (
-            ["score", "--model-path", "/nope", "--input", "tests/data/conformance/csv_gbk.csv", "--output", "o"],
-            "/nope is not",
-        ),
+        (["score", "--model-path", "/nope", "--input", GBK, "--output", "o"], "/nope is not"),
         (["evaluate", "--model-path", "/nope", "--data", "x.csv", "--output-dir", "o"], "/nope is not a sentiment"),
         (["serve", "--model-path", "/nope"], "/nope is not a sentiment-ray model folder"),
         (["zero-shot", "--model", "/no/such", "--data", "offline", "--output-dir", "o"], "--model /no/such: no such"),
-        (["train", "--num-workers", TOO_MANY], "lower --num-workers"),
-        (["tune", "--config", "jobs/configs/tiny-tune.yaml", "--set", f"scaling.num_workers={TOO_MANY}"], "workers"),
     ],
 )
-def test_bad_input_is_one_clear_line_not_a_traceback(args, message):
-    """Each mistake fails on the driver before Ray starts (no Ray output), with one line saying what to change."""
-    out = cli(*args)
-    assert out.returncode == 2
-    assert message in out.stderr and "Traceback" not in out.stderr
-    lines = out.stderr.strip().splitlines()
+def test_bad_input_is_one_clear_line_not_a_traceback(cli, args, message):
+    """Each mistake fails on the driver before Ray starts, with one line saying what to change."""
+    code, out, err = cli(*args)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    lines = err.strip().splitlines()
     assert len([line for line in lines if not line.startswith(("usage:", " "))]) == 1  # argparse adds its usage
-    assert "Ray instance" not in out.stdout + out.stderr
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["score", "--input", "tests/data/conformance/csv_gbk.csv", "--output", "{tmp}", "--num-actors", TOO_MANY],
-        ["evaluate", "--data", "offline", "--output-dir", "{tmp}", "--num-actors", TOO_MANY],
-        ["serve", "--replicas", TOO_MANY],
-    ],
-    ids=["score", "evaluate", "serve"],
-)
-def test_more_actors_or_replicas_than_an_embedded_ray_holds_fail_before_ray(model_folder, args, tmp_path):
-    out = cli(args[0], "--model-path", str(model_folder), *(a.format(tmp=tmp_path / "out") for a in args[1:]))
-    assert out.returncode == 2, out.stderr
-    assert f"{TOO_MANY} CPU but the local Ray this command starts" in out.stderr and "lower --" in out.stderr
-    assert "Traceback" not in out.stderr and "Ray instance" not in out.stdout + out.stderr
-    assert not (tmp_path / "out").exists()
+EMBEDDED = {  # asks for more CPUs than the Ray these commands would start holds
+    "train": ["train", "--num-workers", TOO_MANY],
+    "tune": ["tune", "--config", TUNE_PRESET, "--set", f"scaling.num_workers={TOO_MANY}"],
+    "score": ["score", "--model-path", "{model}", "--input", GBK, "--output", "{tmp}", "--num-actors", TOO_MANY],
+    "evaluate": ["evaluate", "--model-path", "{model}", "--data", "offline", "--output-dir", "{tmp}"]
+    + ["--num-actors", TOO_MANY],
+    "serve": ["serve", "--model-path", "{model}", "--replicas", TOO_MANY],
+}
+EMBEDDED_SCRIPT = """
+import contextlib, io, json, sys
+import ray
+from sentiment_ray.cli import main
+results = {}
+for name, argv in json.loads(sys.argv[1]).items():
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(argv)
+    results[name] = {"code": code, "stderr": err.getvalue(), "ray_started": ray.is_initialized()}
+print(json.dumps(results))
+"""
 
 
-def test_score_refuses_a_missing_text_column_before_ray(model_folder, tmp_path):
+@pytest.fixture(scope="module")
+def embedded_refusals(model_folder, tmp_path_factory) -> dict:
+    """Every EMBEDDED command in one fresh process that has no Ray to join (no RAY_ADDRESS): its subject is the
+    embedded Ray that process would start, and whether it starts at all."""
+    tmp = tmp_path_factory.mktemp("embedded")
+    cases = {n: [a.format(model=model_folder, tmp=tmp / n / "out") for a in argv] for n, argv in EMBEDDED.items()}
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run(
+        [sys.executable, "-c", EMBEDDED_SCRIPT, json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Ray instance" not in done.stdout + done.stderr
+    return {**json.loads(done.stdout.splitlines()[-1]), "tmp": tmp}
+
+
+@pytest.mark.parametrize("command", sorted(EMBEDDED))
+def test_more_workers_actors_or_replicas_than_an_embedded_ray_holds_fail_before_ray(embedded_refusals, command):
+    result = embedded_refusals[command]
+    assert result["code"] == 2 and not result["ray_started"], result
+    assert f"{TOO_MANY} CPU but the local Ray this command starts" in result["stderr"], result
+    assert "lower --" in result["stderr"]
+    assert "Traceback" not in result["stderr"]
+    assert not (embedded_refusals["tmp"] / command / "out").exists()
+
+
+def test_score_refuses_a_missing_text_column_before_ray(cli, model_folder, tmp_path):
     reviews = tmp_path / "reviews.csv"
     reviews.write_text("id,review\n1,好\n", encoding="utf-8")
-    out = cli(
-        "score",
-        "--model-path",
-        str(model_folder),
-        "--input",
-        str(reviews),
-        "--text-column",
-        "txt",
-        "--output",
-        str(tmp_path / "o"),
-    )
-    assert out.returncode == 2
-    assert (
-        "reviews.csv: no column 'txt'; available columns: 'id', 'review'. Choose one with --text-column." in out.stderr
-    )
+    args = ["--model-path", str(model_folder), "--input", str(reviews), "--text-column", "txt"]
+    code, _, err = cli("score", *args, "--output", str(tmp_path / "o"))
+    assert code == 2
+    assert "reviews.csv: no column 'txt'; available columns: 'id', 'review'. Choose one with --text-column." in err
     assert not (tmp_path / "o").exists()
 
 
-def test_predict_on_cuda_without_cuda_is_one_line(model_folder):
-    out = cli("predict", "--model-path", str(model_folder), "--device", "cuda", "--text", "好")
-    assert out.returncode == 2 and out.stderr.strip() == (
-        "error: --device cuda: torch sees no CUDA device here; use --device cpu or auto"
-    )
+def test_predict_on_cuda_without_cuda_is_one_line(cli, model_folder):
+    code, _, err = cli("predict", "--model-path", str(model_folder), "--device", "cuda", "--text", "好")
+    assert code == 2 and err.strip() == "error: --device cuda: torch sees no CUDA device here; use --device cpu or auto"
 
 
-def test_version():
-    out = cli("--version")
-    assert out.returncode == 0 and out.stdout.startswith("sentiment-ray ")
+def test_version(cli):
+    code, out, _ = cli("--version")
+    assert code == 0 and out.startswith("sentiment-ray ")
 
 
 def test_unreachable_hub_model_is_a_clear_error():
@@ -136,12 +190,12 @@ def test_tune_takes_the_same_data_flags_as_train():
 
     data = ["--data", "reviews.tsv", "--text-column", "评论", "--label-column", "标签", "--id-column", "rid"]
     read = ["--encoding", "gb18030", "--quoting", "csv", "--sheet", "reviews"]
-    args = build_parser().parse_args(["tune", "--config", "jobs/configs/tiny-tune.yaml", *data, *read])
+    args = build_parser().parse_args(["tune", "--config", TUNE_PRESET, *data, *read])
     cfg, _ = tune_configs(args)
     d = cfg.data
     assert (d.source, d.text_column, d.label_column, d.id_column) == ("reviews.tsv", "评论", "标签", "rid")
     assert (d.encoding, d.quoting, d.sheet) == ("gb18030", "csv", "reviews")
-    unset = build_parser().parse_args(["tune", "--config", "jobs/configs/tiny-tune.yaml"])
+    unset = build_parser().parse_args(["tune", "--config", TUNE_PRESET])
     assert tune_configs(unset)[0].data.quoting == "auto"  # the YAML's value stays when a flag is not given
 
 
@@ -150,7 +204,7 @@ def test_a_sweep_over_an_inert_parameter_is_refused():
     from sentiment_ray.cli.parsers import build_parser
     from sentiment_ray.errors import ConfigError
 
-    full = ["tune", "--config", "jobs/configs/tiny-tune.yaml", "--set", "model.finetune=full"]
+    full = ["tune", "--config", TUNE_PRESET, "--set", "model.finetune=full"]
     with pytest.raises(ConfigError, match=r"tune.lora_r is searched, but model.finetune=full .* no effect"):
         tune_configs(build_parser().parse_args(full))
     cfg, tc = tune_configs(build_parser().parse_args([*full, "--set", "tune.lora_r=[8]"]))  # one value: fine
@@ -161,6 +215,6 @@ def test_a_set_that_repeats_the_yaml_is_no_contradiction():
     from sentiment_ray.cli.commands import tune_configs
     from sentiment_ray.cli.parsers import build_parser
 
-    args = ["tune", "--config", "jobs/configs/tiny-tune.yaml", "--set", "train.max_steps=4", "--num-samples", "2"]
+    args = ["tune", "--config", TUNE_PRESET, "--set", "train.max_steps=4", "--num-samples", "2"]
     cfg, tc = tune_configs(build_parser().parse_args(args))
     assert cfg.train.max_steps == 4 and tc.num_samples == 2

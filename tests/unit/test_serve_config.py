@@ -1,9 +1,6 @@
 """The Serve app's typed config: every key checked, by `serve run` (Ray's own validation of the builder's
 annotated argument), by `sentiment-ray serve --config` and by `sentiment-ray config validate`."""
 
-import subprocess
-import sys
-
 import pytest
 import yaml
 from pydantic import ValidationError
@@ -15,10 +12,17 @@ from sentiment_ray.inference.serve_config import ServeConfig, load_serve_yaml, s
 BAD = {"model_path": "runs/tiny/model", "max_batchsize": 8, "replica": 2}
 
 
-def cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "sentiment_ray.cli", *args], capture_output=True, text=True, timeout=120
-    )
+@pytest.fixture
+def cli(capsys):
+    """`cli(*argv)` → (exit code, stdout, stderr) of `main(argv)` in this process (these commands start nothing)."""
+    from sentiment_ray.cli import main
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
 
 
 def test_serve_run_refuses_a_misspelled_key_through_rays_typed_builder():
@@ -42,18 +46,18 @@ def test_the_serve_yaml_is_a_valid_config_and_its_args_are_what_the_builder_gets
     assert {k: getattr(cfg, k) for k in raw} == raw and cfg.host == "127.0.0.1"
 
 
-def test_cli_refuses_the_misspelled_key_before_anything_starts(tmp_path):
+def test_cli_refuses_the_misspelled_key_before_anything_starts(cli, tmp_path):
     bad = tmp_path / "serve.yaml"
     bad.write_text(yaml.safe_dump(BAD))
     for args in (["serve", "--config", str(bad)], ["config", "validate", str(bad)]):
-        out = cli(*args)
-        assert out.returncode == 2 and "unknown key 'replica' (did you mean 'replicas'?)" in out.stderr, out.stderr
+        code, _, err = cli(*args)
+        assert code == 2 and "unknown key 'replica' (did you mean 'replicas'?)" in err, err
 
 
-def test_config_validate_prints_the_resolved_config_of_each_kind():
-    train = cli("config", "validate", "tiny", "--set", "train.max_steps=2")
-    assert train.returncode == 0 and yaml.safe_load(train.stdout)["train"]["max_steps"] == 2
-    tune = cli("config", "validate", "jobs/configs/tiny-tune.yaml")
-    assert tune.returncode == 0 and "lora_r" in yaml.safe_load(tune.stdout)["tune"]
-    serve = cli("config", "validate", "jobs/configs/serve.yaml")
-    assert serve.returncode == 0 and yaml.safe_load(serve.stdout)["max_batch_size"] == 32
+def test_config_validate_prints_the_resolved_config_of_each_kind(cli):
+    code, out, _ = cli("config", "validate", "tiny", "--set", "train.max_steps=2")
+    assert code == 0 and yaml.safe_load(out)["train"]["max_steps"] == 2
+    code, out, _ = cli("config", "validate", "jobs/configs/tiny-tune.yaml")
+    assert code == 0 and "lora_r" in yaml.safe_load(out)["tune"]
+    code, out, _ = cli("config", "validate", "jobs/configs/serve.yaml")
+    assert code == 0 and yaml.safe_load(out)["max_batch_size"] == 32
