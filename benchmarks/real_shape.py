@@ -5,12 +5,13 @@
 
 For each preset (LoRA, QLoRA) x strategy x worker count it runs
 `sentiment-ray train --config jobs/configs/qwen2.5-1.5b-<preset>.yaml --config <overlay> --strategy S --num-workers W`
-(overlay: jobs/configs/cpu-real-shape.yaml; gpu-real-shape.yaml with --device cuda). On each 1-worker folder it
-then runs `predict`, `score` on --rows rows (bf16 and fp32), `evaluate` on --rows rows (robustness and baselines
-included) and `serve` (start, one request, Ctrl-C), and times the predictor's load and reviews/s in process. Each
-2-worker run is trained again from its first checkpoint (`--resume PATH`: adapters, optimizer and scheduler state
-mid-run). Per preset it runs a 2-trial x 2-step `tune`. A failing step fails the smoke (exit 1) after the others ran.
-Writes results/bench/<name>.{json,md}. Random weights: speeds, memory and sizes are real, accuracies are not.
+(overlay: jobs/configs/cpu-real-shape.yaml; gpu-real-shape.yaml with --device cuda). On the folder of each preset
+x strategy's first worker count (1 by default) it then runs `predict`, `score` on --rows rows (bf16 and fp32),
+`evaluate` on --rows rows (robustness and baselines included) and `serve` (start, one request, Ctrl-C), and times
+the predictor's load and reviews/s in process. Each 2-worker run is trained again from its first checkpoint
+(`--resume PATH`: adapters, optimizer and scheduler state mid-run). Per preset it runs a 2-trial x 2-step `tune`.
+A failing step fails the smoke (exit 1) after the others ran. Writes results/bench/<name>.{json,md}. Random
+weights: speeds, memory and sizes are real, accuracies are not.
 """
 
 from __future__ import annotations
@@ -58,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     overlay = Path(OVERLAYS[args.device])
     rows_file, texts = review_file(work, args.rows)
     done = {(r.get("preset"), r.get("strategy"), r.get("workers"), r["step"]) for r in table}
+    consumed = set()  # (preset, strategy) whose first planned folder runs the consumers
     for preset, strategy, workers in planned_cases(args):
+        consumers = (preset, strategy) not in consumed
+        consumed.add((preset, strategy))
         if (preset, strategy, workers, "train") not in done:
-            table += run_case(args, preset, strategy, workers, overlay, rows_file, texts)
+            table += run_case(args, (preset, strategy, workers), consumers, overlay, rows_file, texts)
             record(args, overlay, table)  # after every case: an interrupted smoke keeps what it measured
     for preset in dict.fromkeys(case[0] for case in planned_cases(args)):
         if not args.no_tune and (preset, None, None, "tune") not in done:
@@ -116,8 +120,10 @@ NOTES = [
 ]
 
 
-def run_case(args, preset: str, strategy: str, workers: int, overlay: Path, rows_file: Path, texts) -> list[dict]:
-    """Train one folder; on a 1-worker folder, every consumer of it."""
+def run_case(args, planned: tuple, consumers: bool, overlay: Path, rows_file: Path, texts) -> list[dict]:
+    """Train one folder (`planned`: preset, strategy, workers); a multi-worker folder is trained again from its first
+    checkpoint; with `consumers`, every consumer of the folder runs on it."""
+    preset, strategy, workers = planned
     out = Path(args.work_dir) / f"{preset}-{strategy}-{workers}w"
     shutil.rmtree(out, ignore_errors=True)  # a resumed smoke trains an unfinished case again from scratch
     tag = {"preset": preset, "strategy": strategy, "workers": workers}
@@ -125,11 +131,13 @@ def run_case(args, preset: str, strategy: str, workers: int, overlay: Path, rows
     trained = {**tag, **steps.train(Path(PRESETS[preset]), overlay, case, out, args.device)}
     if not trained["ok"]:
         return [trained]
+    results = [trained]
     if workers != 1:  # DDP over adapters, restarted from a mid-run checkpoint
-        resumed = steps.resume(Path(PRESETS[preset]), overlay, case, out, args.device, STEP_TIMEOUT_S)
-        return [trained, {**tag, **resumed}]
+        results.append(steps.resume(Path(PRESETS[preset]), overlay, case, out, args.device, STEP_TIMEOUT_S))
+    if not consumers:
+        return [{**tag, **r} for r in results]
     folder, device = out / "model", args.device
-    results = [trained, steps.predict(folder, device, STEP_TIMEOUT_S)]
+    results.append(steps.predict(folder, device, STEP_TIMEOUT_S))
     for precision in _csv(args.precisions):
         results.append(steps.score(folder, rows_file, out / f"scored-{precision}", device, precision, STEP_TIMEOUT_S))
         measure = lambda p=precision: steps.predictor_speed(folder, texts, device, p)  # noqa: E731

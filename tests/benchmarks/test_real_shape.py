@@ -1,6 +1,7 @@
 """The real-shape smoke's harness (benchmarks/real_shape.py) on the tiny base: every step through the real CLI (train
-with the Qwen2.5-1.5B LoRA preset + the CPU overlay on 1 and 2 workers, resume the 2-worker run from its first
-checkpoint, predict, score, evaluate, serve, tune), results recorded.
+with the Qwen2.5-1.5B LoRA preset + the CPU overlay on 2 workers, resume it from its first checkpoint, predict,
+score, evaluate, serve, tune), results recorded. One worker count and one precision: each step's subject has its
+own test; this one keeps the harness working.
 
 `make smoke-real-shape` runs the same harness on the 28-layer shape; this test keeps the harness itself working."""
 
@@ -17,15 +18,16 @@ from benchmarks.net import free_port
 def test_the_smoke_runs_every_step_on_the_tiny_base_and_records_it(tmp_path, monkeypatch, ray_env):
     monkeypatch.setattr(common, "RESULTS_DIR", tmp_path / "results")
     monkeypatch.setenv("RAY_ADDRESS", ray_env["RAY_ADDRESS"])  # its commands join the session's Ray
-    argv = ["--model", "tiny", "--presets", "lora", "--strategies", "label_scoring", "--workers", "1,2", "--rows", "20"]
+    argv = ["--model", "tiny", "--presets", "lora", "--strategies", "label_scoring", "--workers", "2", "--rows", "20"]
+    argv += ["--precisions", "fp32"]
     argv += ["--work-dir", str(tmp_path / "runs"), "--port", str(free_port())]
 
     assert real_shape.main(argv) == 0
 
     result = json.loads((tmp_path / "results" / "real_shape.json").read_text())
     steps = [r["step"] for r in result["rows"]]
-    expected = ["build base", "train", "predict", "score bf16", "predictor bf16", "score fp32", "predictor fp32"]
-    assert steps == [*expected, "evaluate", "serve", "train", "resume", "tune"]
+    consumers = ["predict", "score fp32", "predictor fp32", "evaluate", "serve"]  # on the first (here: only) folder
+    assert steps == ["build base", "train", "resume", *consumers, "tune"]
     assert all(r["ok"] for r in result["rows"]) and result["failed_steps"] == 0 and result["finished"]
     trained = result["rows"][1]
     assert trained["global_step"] == 3 and trained["seconds_per_step"] > 0 and trained["worker_peak_rss_mb"][0] > 0
