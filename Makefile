@@ -25,8 +25,13 @@ train: setup
 	@echo "$(TRAIN)   # console kept in $(TINY_RUN)/console.txt"
 	@set -o pipefail; $(TRAIN) 2>&1 | tee $(TINY_RUN)/console.txt
 
+# Two pytest-xdist workers on 2 cores (at most 4 elsewhere): the tests that share the session's Ray run in one,
+# in order; the rest beside them (tests/conftest.py groups them). One test file alone: $(PY) -m pytest FILE.
+TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 4 ? n : 4 )))
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
+
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest $(XDIST)
 
 test-slow: setup
 	$(PY) -m pytest -m slow
@@ -36,7 +41,7 @@ test-cluster: setup
 
 # Both in one pytest run (one collection, one session Ray, one local S3): what CI runs after `make test`.
 test-slow-cluster: setup
-	$(PY) -m pytest -m "slow or cluster"
+	$(PY) -m pytest $(XDIST) -m "slow or cluster"
 
 test-all: setup
 	$(PY) -m pytest -m ""

@@ -1,15 +1,59 @@
 """Shared fixtures, each built once per pytest session: the offline tiny Qwen2 and its tokenizer, model folders, the
 local S3 server, one local Ray cluster, and one Ray-trained run per strategy."""
 
+import logging
 import os
 
 import pytest
 from helpers import TRAINED, build_model_folder, small_run
 
+log = logging.getLogger(__name__)
+
 # Every process that starts or reaches a Ray cluster runs with token auth (docs/ray-2.60.md).
 os.environ.setdefault("RAY_AUTH_MODE", "token")
 # The Hub is unreachable here by design: fail fast instead of retrying for ~25 s.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+# `make test` runs two pytest-xdist workers (`--dist loadgroup`). A session fixture is built once per worker, so
+# the modules that need the session's Ray (or the two-node cluster) form a group: a group runs in one worker, in
+# collection order, and one Ray serves it. The Ray Train runs and the Tune sweep are a group of their own, on their
+# own Ray in the other worker; every other test goes wherever a worker is free. The groups are named by module
+# because xdist's scheduler sees only test ids (and pytest 9's ids no longer take xdist's `@group` suffix).
+GROUP_OF_MODULE = {
+    "tests/benchmarks/test_real_shape.py": "ray",
+    "tests/e2e/test_main_job.py": "ray",
+    "tests/integration/test_conformance.py": "ray",
+    "tests/integration/test_evaluate_ray.py": "ray",
+    "tests/integration/test_score_ray.py": "ray",
+    "tests/integration/test_serve_ray.py": "ray",
+    "tests/integration/test_storage_s3.py": "ray",
+    "tests/integration/test_train_ray.py": "training",
+    "tests/integration/test_tune_ray.py": "training",
+    "tests/cluster/test_multinode_jobs.py": "two-node",
+    "tests/cluster/test_shared_storage.py": "two-node",
+}
+GROUPED_FIXTURES = ("ray_cluster", "two_node_cluster")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return GROUP_OF_MODULE.get(nodeid.split("::")[0], nodeid)
+
+    return ModuleGroupScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that needs a grouped fixture but sits in no group would start another Ray in some worker."""
+    for item in items:
+        needs = [f for f in GROUPED_FIXTURES if f in item.fixturenames]
+        if needs and item.nodeid.split("::")[0] not in GROUP_OF_MODULE:
+            raise pytest.UsageError(f"{item.nodeid} uses {needs[0]}: add its module to GROUP_OF_MODULE in {__file__}")
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +110,27 @@ def ray_cluster(s3):
         log_to_driver=False,
     )
     yield ray
-    ray.shutdown()
+    shutdown_or_kill(ray)
+
+
+def shutdown_or_kill(ray, timeout_s: float = 120.0) -> None:
+    """`ray.shutdown()`, unless it hangs: on Ray 2.60 it once blocked for good closing the driver's error
+    subscriber (a blocking gRPC call) at the end of a long run, which held the whole test run. Then the node's
+    processes are killed, and the interpreter's exit does not call the hung shutdown again."""
+    import atexit
+    import threading
+
+    from ray._private import worker
+
+    node = worker._global_node
+    closing = threading.Thread(target=ray.shutdown, name="ray-shutdown", daemon=True)
+    closing.start()
+    closing.join(timeout_s)
+    if closing.is_alive():
+        log.warning("ray.shutdown() still running after %.0f s: killing the session's Ray processes", timeout_s)
+        atexit.unregister(worker.shutdown)
+        if node is not None:
+            node.kill_all_processes(check_alive=False, allow_graceful=False, wait=True)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from ray_nodes import TwoNodeCluster, cluster_env, start_node, stop_node, wait_for_nodes
+from ray_nodes import TwoNodeCluster, cluster_env, start_node, stop_nodes, wait_for_nodes
 
 from benchmarks.net import free_port
 
@@ -41,6 +41,5 @@ def two_node_cluster(s3):
         wait_for_nodes(cluster, 2)
         yield cluster
     finally:
-        for node in reversed(nodes):
-            stop_node(node)
+        stop_nodes(*nodes)
         shutil.rmtree(root, ignore_errors=True)

@@ -70,10 +70,15 @@ def wait_for_nodes(cluster: TwoNodeCluster, count: int, timeout: float = 120) ->
     raise RuntimeError(f"the Ray cluster did not reach {count} nodes in {timeout}s:\n{status.stdout}{status.stderr}")
 
 
-def stop_node(node: subprocess.Popen) -> None:
-    if node.poll() is None:
-        os.killpg(node.pid, signal.SIGTERM)  # `ray start --block` tears its node down on SIGTERM
+def stop_nodes(*nodes: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    """SIGTERM every node at once (`ray start --block` tears its node down on SIGTERM), then wait for them all:
+    each node's graceful stop takes seconds, and one after the other they added up."""
+    running = [node for node in nodes if node.poll() is None]
+    for node in running:
+        os.killpg(node.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for node in running:
         try:
-            node.wait(timeout=60)
+            node.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(node.pid, signal.SIGKILL)

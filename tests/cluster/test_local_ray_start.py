@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from ray_nodes import REPO, TwoNodeCluster, cluster_env, start_node, stop_node, wait_for_nodes
+from ray_nodes import REPO, TwoNodeCluster, cluster_env, start_node, stop_nodes, wait_for_nodes
 
 from benchmarks.net import free_port
 
@@ -35,5 +35,5 @@ def test_cli_joins_the_cluster_ray_start_started(model_folder):
         assert joined and f":{port}" in joined[0], done.stderr[-3000:]  # the started cluster, not an embedded one
         assert len(pd.read_parquet(root / "scored")) == 2
     finally:
-        stop_node(head)
+        stop_nodes(head)
         shutil.rmtree(root, ignore_errors=True)

@@ -82,7 +82,7 @@ ASHA = [
     "--num-samples", "3", "--max-concurrent", "1",
     "--set", "tune.metric=eval_loss", "--set", "tune.mode=min",
     "--set", "tune.grace_period=1", "--set", "tune.reduction_factor=2",
-    "--set", "train.max_steps=6",
+    "--set", "train.max_steps=4",
 ]  # fmt: skip
 
 
@@ -128,8 +128,8 @@ def test_asha_sweep_interrupted_resumes_unfinished_trials_exports_the_best_and_t
     stopped = [r for r in rows if r["status"] == "stopped_early"]
     completed = [r for r in rows if r["status"] == "completed"]
     assert stopped and completed, rows
-    assert all(int(r["steps"]) < 6 and not r["test_accuracy"] for r in stopped)
-    assert all(int(r["steps"]) == 6 and 0 <= float(r["test_accuracy"]) <= 1 for r in completed)
+    assert all(int(r["steps"]) < 4 and not r["test_accuracy"] for r in stopped)
+    assert all(int(r["steps"]) == 4 and 0 <= float(r["test_accuracy"]) <= 1 for r in completed)
 
     best = min(completed, key=lambda r: float(r["last_eval_loss"]))
     results = json.loads((out / "best" / "test_results.json").read_text())
@@ -142,7 +142,6 @@ def test_asha_sweep_interrupted_resumes_unfinished_trials_exports_the_best_and_t
     assert all(p["error"] is None for p in predictor.predict_batch(["质量很好，推荐购买", "太差了，退货"]))
 
     checkpoints = sorted(p.name for p in (out / "ray" / "train").glob("*/checkpoint_*"))
-    started = time.monotonic()
     again = subprocess.run(  # a restored sweep keeps the config it started with
         sweep_command(out, "--num-samples", "5"), cwd=ROOT, env=ray_env, capture_output=True, text=True, timeout=600
     )
@@ -150,7 +149,6 @@ def test_asha_sweep_interrupted_resumes_unfinished_trials_exports_the_best_and_t
     assert "restored from an earlier run" in again.stdout and "this run's config and flags differ" in again.stdout
     assert read_trials(out) == rows  # same ids, statuses and times: nothing was trained again
     assert sorted(p.name for p in (out / "ray" / "train").glob("*/checkpoint_*")) == checkpoints
-    assert time.monotonic() - started < 90
 
 
 def _wait_for(condition, proc, timeout: float = 400) -> None:
