@@ -86,12 +86,16 @@ def test_predictions_match_the_predictor(ray_cluster, tmp_path, model_folder):
             keep_columns=["text_a"],
             num_actors=2,
             batch_size=7,
+            precision="fp32",  # both sides in fp32: the batches differ, and bf16 would round them apart
         )
     )
     out = read_output(tmp_path / "out", "jsonl")
     assert list(out["text_a"]) == texts and list(out["id"].astype(str)) == [str(i) for i in range(1, len(texts) + 1)]
-    expected = SentimentPredictor.from_pretrained(model_folder).predict_batch(texts)
+    expected = SentimentPredictor.from_pretrained(model_folder, precision="fp32").predict_batch(texts)
     assert list(out["label"]) == [e["label"] for e in expected]
+    assert list(out["label_id"]) == [e["label_id"] for e in expected]
+    for column in ("prob_positive", "confidence"):  # every value column, not only the label it rounds to
+        assert out[column].tolist() == pytest.approx([e[column] for e in expected], abs=1e-4), column
 
 
 def test_interrupted_run_resumes_without_duplicates(ray_cluster, tmp_path, model_folder, monkeypatch):
