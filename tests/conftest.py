@@ -15,25 +15,32 @@ os.environ.setdefault("RAY_AUTH_MODE", "token")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-# `make test` runs two pytest-xdist workers (`--dist loadgroup`). A session fixture is built once per worker, so
-# the modules that need the session's Ray (or the two-node cluster) form a group: a group runs in one worker, in
-# collection order, and one Ray serves it. The Ray Train runs and the Tune sweep are a group of their own, on their
-# own Ray in the other worker; every other test goes wherever a worker is free. The groups are named by module
-# because xdist's scheduler sees only test ids (and pytest 9's ids no longer take xdist's `@group` suffix).
-GROUP_OF_MODULE = {
-    "tests/benchmarks/test_real_shape.py": "ray",
-    "tests/e2e/test_main_job.py": "ray",
-    "tests/integration/test_conformance.py": "ray",
-    "tests/integration/test_evaluate_ray.py": "ray",
-    "tests/integration/test_score_ray.py": "ray",
-    "tests/integration/test_serve_ray.py": "ray",
-    "tests/integration/test_storage_s3.py": "ray",
-    "tests/integration/test_train_ray.py": "training",
-    "tests/integration/test_tune_ray.py": "training",
-    "tests/cluster/test_multinode_jobs.py": "two-node",
-    "tests/cluster/test_shared_storage.py": "two-node",
-}
-GROUPED_FIXTURES = ("ray_cluster", "two_node_cluster")
+# `make test` runs two pytest-xdist workers (`--dist loadgroup`, scheduled below). A session fixture is built once
+# per worker: each worker that runs a Ray test starts its own session Ray. Work is handed out a module at a time, so
+# a module's fixtures are built once; the two-node cluster's modules are one unit. The modules that take minutes
+# go first: one started last would run alone at the end while the other worker idles. (Units are named by
+# module because xdist's scheduler sees only test ids, and pytest 9's ids no longer take xdist's `@group`.)
+SLOW_MODULES_FIRST = [
+    "tests/integration/test_tune_ray.py",
+    "tests/integration/test_train_ray.py",
+    "tests/benchmarks/test_real_shape.py",
+    "tests/cluster/test_shared_storage.py",
+    "tests/cluster/test_multinode_jobs.py",
+    "tests/integration/test_serve_ray.py",
+    "tests/integration/test_evaluate_ray.py",
+    "tests/integration/test_storage_s3.py",
+    "tests/integration/test_score_ray.py",
+    "tests/integration/test_serve_stop.py",
+    "tests/integration/test_conformance.py",
+    "tests/cluster/test_local_ray_start.py",
+    "tests/unit/test_strategies.py",
+    "tests/unit/test_training_loop.py",
+]
+TWO_NODE_MODULES = {"tests/cluster/test_multinode_jobs.py", "tests/cluster/test_shared_storage.py"}
+
+
+def module_of(nodeid: str) -> str:
+    return nodeid.split("::")[0]
 
 
 def pytest_xdist_make_scheduler(config, log):
@@ -41,19 +48,21 @@ def pytest_xdist_make_scheduler(config, log):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class ModuleGroupScheduling(LoadScopeScheduling):
+    class ModuleScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return GROUP_OF_MODULE.get(nodeid.split("::")[0], nodeid)
+            module = module_of(nodeid)
+            return "two-node cluster" if module in TWO_NODE_MODULES else module
 
-    return ModuleGroupScheduling(config, log)
+    config.option.loadscopereorder = False  # keep the collection order below: slow modules first
+    return ModuleScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
-    """A test that needs a grouped fixture but sits in no group would start another Ray in some worker."""
-    for item in items:
-        needs = [f for f in GROUPED_FIXTURES if f in item.fixturenames]
-        if needs and item.nodeid.split("::")[0] not in GROUP_OF_MODULE:
-            raise pytest.UsageError(f"{item.nodeid} uses {needs[0]}: add its module to GROUP_OF_MODULE in {__file__}")
+    rank = {module: i for i, module in enumerate(SLOW_MODULES_FIRST)}
+    items.sort(key=lambda item: rank.get(module_of(item.nodeid), len(rank)))  # stable: file order otherwise
+    for item in items:  # another module on the two-node cluster would start a second one in the other worker
+        if "two_node_cluster" in item.fixturenames and module_of(item.nodeid) not in TWO_NODE_MODULES:
+            raise pytest.UsageError(f"{item.nodeid} uses two_node_cluster: add its module to TWO_NODE_MODULES")
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +122,7 @@ def ray_cluster(s3):
     shutdown_or_kill(ray)
 
 
-def shutdown_or_kill(ray, timeout_s: float = 120.0) -> None:
+def shutdown_or_kill(ray, timeout_s: float = 30.0) -> None:
     """`ray.shutdown()`, unless it hangs: on Ray 2.60 it once blocked for good closing the driver's error
     subscriber (a blocking gRPC call) at the end of a long run, which held the whole test run. Then the node's
     processes are killed, and the interpreter's exit does not call the hung shutdown again."""

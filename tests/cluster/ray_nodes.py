@@ -70,9 +70,10 @@ def wait_for_nodes(cluster: TwoNodeCluster, count: int, timeout: float = 120) ->
     raise RuntimeError(f"the Ray cluster did not reach {count} nodes in {timeout}s:\n{status.stdout}{status.stderr}")
 
 
-def stop_nodes(*nodes: subprocess.Popen, timeout_s: float = 60.0) -> None:
-    """SIGTERM every node at once (`ray start --block` tears its node down on SIGTERM), then wait for them all:
-    each node's graceful stop takes seconds, and one after the other they added up."""
+def stop_nodes(*nodes: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """SIGTERM every node at once (`ray start --block` tears its node down on SIGTERM), wait for them all, and kill
+    what is left after `timeout_s`: a graceful stop of the two nodes took 34 s in CI, and nothing here needs it
+    (the cluster's temp dir is deleted next)."""
     running = [node for node in nodes if node.poll() is None]
     for node in running:
         os.killpg(node.pid, signal.SIGTERM)
@@ -82,3 +83,4 @@ def stop_nodes(*nodes: subprocess.Popen, timeout_s: float = 60.0) -> None:
             node.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(node.pid, signal.SIGKILL)
+            node.wait()
