@@ -25,8 +25,8 @@ train: setup
 	@echo "$(TRAIN)   # console kept in $(TINY_RUN)/console.txt"
 	@set -o pipefail; $(TRAIN) 2>&1 | tee $(TINY_RUN)/console.txt
 
-# Two pytest-xdist workers on 2 cores (at most 4 elsewhere): the tests that share the session's Ray run in one,
-# in order; the rest beside them (tests/conftest.py groups them). One test file alone: $(PY) -m pytest FILE.
+# pytest-xdist workers, one per core (at most 4): test modules are handed out one at a time, slow ones first
+# (tests/conftest.py; docs/testing.md). One test file alone: $(PY) -m pytest FILE.
 TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 4 ? n : 4 )))
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
 

@@ -1,5 +1,6 @@
-"""Shared fixtures, each built once per pytest session: the offline tiny Qwen2 and its tokenizer, model folders, the
-local S3 server, one local Ray cluster, and one Ray-trained run per strategy."""
+"""Shared fixtures, each built once per pytest process (once per xdist worker): the offline tiny Qwen2 and its
+tokenizer, model folders, the local S3 server, one local Ray cluster, and one Ray-trained run per strategy; and
+how `make test`'s workers share the modules out."""
 
 import logging
 import os
@@ -43,7 +44,7 @@ def module_of(nodeid: str) -> str:
     return nodeid.split("::")[0]
 
 
-def pytest_xdist_make_scheduler(config, log):
+def pytest_xdist_make_scheduler(config, log):  # `log`: xdist's own, the hook's argument
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
@@ -123,7 +124,7 @@ def ray_cluster(s3):
 
 
 def shutdown_or_kill(ray, timeout_s: float = 30.0) -> None:
-    """`ray.shutdown()`, unless it hangs: on Ray 2.60 it once blocked for good closing the driver's error
+    """`ray.shutdown()`, unless it hangs: on Ray 2.60 it sometimes blocks for good closing the driver's error
     subscriber (a blocking gRPC call) at the end of a long run, which held the whole test run. Then the node's
     processes are killed, and the interpreter's exit does not call the hung shutdown again."""
     import atexit
