@@ -4,6 +4,7 @@ The S3 protocol is served locally (moto, tests/s3_local.py); both nodes reach it
 variables, as they would reach AWS, MinIO or R2. Every path handed to the jobs after training is a URI.
 """
 
+import time
 import urllib.request
 import uuid
 
@@ -17,9 +18,12 @@ from benchmarks.net import free_port, wait_ready
 pytestmark = pytest.mark.cluster
 
 
-def test_train_spread_over_two_nodes_into_s3_then_score_evaluate_and_serve_from_s3(two_node_cluster, tmp_path):
-    """One train job, its 2 workers on 2 nodes (STRICT_SPREAD), into `s3://`; then the score, evaluate and
-    zero-shot jobs and Serve read what they need from there."""
+def test_train_spread_over_two_nodes_into_s3_stopped_resumed_then_scored_evaluated_and_served_from_s3(
+    two_node_cluster, tmp_path
+):
+    """One LoRA train job, its 2 workers on 2 nodes (STRICT_SPREAD), into `s3://`: stopped (`ray job stop`) once its
+    first checkpoint is in the bucket, then the same command again with `--resume=auto` continues the step count
+    from there. Then the score, evaluate and zero-shot jobs and Serve read what they need from the bucket."""
     import json
 
     from sentiment_ray.inference.batch import read_output
@@ -27,15 +31,29 @@ def test_train_spread_over_two_nodes_into_s3_then_score_evaluate_and_serve_from_
 
     run = f"s3://{BUCKET}/cluster/run"
     train = ["python", "jobs/train.py", "--config=jobs/configs/tiny.yaml", f"--output-dir={run}", *SMALL_RUN]
-    spread = ("--set=scaling.placement_strategy=STRICT_SPREAD", "--set=train.max_steps=4", "--set=train.save_steps=2")
-    assert_succeeded(two_node_cluster.submit(*train, *spread))
+    train += ["--set=scaling.placement_strategy=STRICT_SPREAD", "--set=model.finetune=lora"]
+    train += ["--set=data.max_train_samples=256", "--set=train.max_steps=40", "--set=train.save_steps=5"]
+    first = f"kill-me-{uuid.uuid4().hex[:8]}"
+    two_node_cluster.submit(*train, no_wait=True, submission_id=first)
+    wait_for(lambda: any("/checkpoint_" in k for k in s3_keys("cluster/run/ray/")), "a checkpoint in the bucket")
+    stop = two_node_cluster.ray("job", "stop", "--address", two_node_cluster.dashboard_url, first)
+    stopped_at = time.time()
+    assert stop.returncode == 0, stop.stderr[-2000:]
+    assert "cluster/run/train_results.json" not in s3_keys("cluster/run/"), "the job finished before it was stopped"
+    assert_succeeded(two_node_cluster.submit(*train, "--resume=auto"))  # the same command again
+
     results = json.loads(read_bytes(f"{run}/train_results.json"))
-    assert results["global_step"] == 4
+    assert results["resumed_from_step"] >= 5 and results["resumed_from_step"] % 5 == 0
+    assert results["global_step"] == 40
     assert len({w["node_id"] for w in results["workers"]}) == 2, results["workers"]  # one worker per node
     keys = s3_keys("cluster/run/")
-    assert {"cluster/run/model/sentiment_meta.json", "cluster/run/model/model.safetensors"} <= set(keys)
+    assert {"cluster/run/model/sentiment_meta.json", "cluster/run/model/adapter_model.safetensors"} <= set(keys)
     assert "cluster/run/train_results.json" in keys and any("/tensorboard/" in k for k in keys)
-    assert any(k.startswith("cluster/run/ray/train-") and "/checkpoint_" in k for k in keys)  # the shared storage
+    assert len({k.split("/")[3] for k in keys if k.startswith("cluster/run/ray/train-")}) == 1, "a new Ray run"
+    print(
+        f"stop → resubmitted run training again from step {results['resumed_from_step']}: "
+        f"{results['resumed_at_unix'] - stopped_at:.1f} s"
+    )
 
     reviews = tmp_path / "reviews"
     reviews.mkdir()
@@ -86,3 +104,10 @@ def post_when_ready(url: str, body: dict, timeout: float) -> dict:
     request = urllib.request.Request(f"{url}/predict", json.dumps(body).encode(), {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
+
+
+def wait_for(condition, what: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {timeout:.0f} s"
+        time.sleep(0.5)

@@ -35,6 +35,10 @@ class Hostile:
     headers: dict = field(default_factory=dict)
     raw_tail: bytes | None = None  # bytes sent as-is after the request line + Host (framing attacks)
     http_layer: bool = False
+    # The request carries the right token however it is spelled, so 401 is not required without the test's own
+    # token: HTTP drops a field value's trailing whitespace (RFC 9110, 5.5), and whether the server's HTTP parser
+    # has done so before the token check differs between parsers (a CI run saw 200, earlier ones 401).
+    carries_the_token: bool = False
 
 
 def js(value) -> bytes:
@@ -183,7 +187,12 @@ def _http_kinds() -> list[Hostile]:
         Hostile("auth: Bearer without token", ok, headers={"authorization": "Bearer"}),
         Hostile("auth: lowercase bearer", ok, headers={"authorization": "bearer test-token-123"}),
         Hostile("auth: Basic", ok, headers={"authorization": "Basic dXNlcjpwYXNz"}),
-        Hostile("auth: token + trailing space", ok, headers={"authorization": "Bearer test-token-123 "}),
+        Hostile(
+            "auth: token + trailing space",
+            ok,
+            headers={"authorization": "Bearer test-token-123 "},
+            carries_the_token=True,
+        ),
         Hostile("auth: 8 kB token", ok, headers={"authorization": "Bearer " + "t" * 8000}),
         Hostile("auth: non-ASCII token", ok, headers={"authorization": "Bearer 令牌"}),
         Hostile("content-length not a number", None, raw_tail=b"Content-Length: abc\r\n\r\n{}", http_layer=True),
