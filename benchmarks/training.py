@@ -119,7 +119,7 @@ def run_tokens(cfg, output_dir: Path) -> dict:
     from sentiment_ray.training.driver import load_run_splits
 
     output_dir.mkdir(parents=True, exist_ok=True)  # it writes data_report.json there
-    texts, labels = load_run_splits(cfg, output_dir)["train"]
+    texts, labels = load_run_splits(cfg, output_dir)[0]["train"]
     tokenizer = load_tokenizer(resolve_base(cfg.model.name, cfg.model.tiny_seed))
     strategy = make_strategy(cfg.model.strategy, tokenizer, cfg.prompt, cfg.data.max_length)
     return token_accounting(strategy, texts, labels, cfg.train.batch_size, cfg.train.seed)

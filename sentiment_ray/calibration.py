@@ -1,10 +1,10 @@
 """Calibrated probabilities and abstention with an accuracy guarantee, stored in the model folder.
 
-Temperature scaling: P(positive) becomes sigmoid(logit(p) / T), with T fitted by minimising the mean binary NLL
-on labelled calibration rows (`scipy.optimize.minimize_scalar` over log T, bounded). The predicted label never
-changes; only confidences do.
+Temperature scaling: the N class probabilities become softmax(log P / T) (two classes: P(class 1) becomes
+sigmoid(logit(p) / T), the same thing), with T fitted by minimising the mean NLL on labelled calibration rows
+(`scipy.optimize.minimize_scalar` over log T, bounded). The predicted label never changes; only confidences do.
 
-Abstention: a prediction is kept when its (calibrated) confidence max(p, 1 - p) is at least a threshold t. For
+Abstention: a prediction is kept when its (calibrated) top-label confidence max_k P_k is at least a threshold t. For
 each candidate t, the calibration rows give the coverage (share kept) and the accuracy of the kept rows, and a
 one-sided Clopper–Pearson lower bound on that accuracy at level 1 - δ (δ = 0.05). For a `target_accuracy`, the
 threshold is the lowest t whose **lower bound** reaches the target: on new rows exchangeable with the calibration
@@ -31,48 +31,108 @@ log = logging.getLogger(__name__)
 DELTA = 0.05
 """One-sided risk of the Clopper–Pearson bound: the bound holds with probability 1 - DELTA."""
 PROB_CLIP = 1e-7
-"""P(positive) is clipped to [1e-7, 1 - 1e-7] before taking logits (float32 softmax saturates to 1.0)."""
+"""Probabilities are clipped to at least 1e-7 (binary P(class 1) to [1e-7, 1 - 1e-7]) before taking logs: a float32
+softmax saturates to 0 and 1."""
 LOG_T_BOUNDS = (math.log(0.01), math.log(100.0))
 ECE_BINS = 10
 MAX_TABLE_ROWS = 200
 """The threshold table keeps at most this many candidate thresholds (quantiles of the calibration confidences)."""
 
 
-def logits(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), PROB_CLIP, 1.0 - PROB_CLIP)
-    return np.log(p) - np.log1p(-p)
+def as_matrix(probs) -> np.ndarray:
+    """[n, N] class probabilities; a 1-D array is binary P(class 1), i.e. [[1 - p, p], ...]."""
+    probs = np.asarray(probs, dtype=np.float64)
+    return np.stack([1.0 - probs, probs], axis=1) if probs.ndim == 1 else probs
 
 
-def apply_temperature(prob_positive, temperature: float) -> np.ndarray:
-    """sigmoid(logit(p) / T) for an array of P(positive)."""
-    return 1.0 / (1.0 + np.exp(-logits(prob_positive) / temperature))
+def predicted_ids(probs: np.ndarray) -> np.ndarray:
+    """The predicted class of each row: the most probable one (two classes: class 1 when P(class 1) >= 0.5)."""
+    return (probs[:, 1] >= 0.5).astype(np.int64) if probs.shape[1] == 2 else probs.argmax(axis=1)
 
 
-def nll(y: np.ndarray, p: np.ndarray) -> float:
-    margin = logits(p) * np.where(y == 1, 1.0, -1.0)
-    return float(np.mean(np.logaddexp(0.0, -margin)))
+def log_probs(probs: np.ndarray) -> np.ndarray:
+    """log P, each probability clipped to [PROB_CLIP, 1] first (float32 softmax saturates to 0 and 1)."""
+    return np.log(np.clip(probs, PROB_CLIP, 1.0))
 
 
-def brier(y: np.ndarray, p: np.ndarray) -> float:
-    return float(np.mean((np.asarray(p, dtype=np.float64) - y) ** 2))
+def apply_temperature(probs, temperature: float) -> np.ndarray:
+    """softmax(log P / T) per row of [n, N] probabilities; for a 1-D P(class 1): sigmoid(logit(p) / T)."""
+    matrix = as_matrix(probs)
+    if matrix.shape[1] == 2:  # the binary form keeps today's clipping of p to [1e-7, 1 - 1e-7]
+        p = np.clip(matrix[:, 1], PROB_CLIP, 1.0 - PROB_CLIP)
+        positive = 1.0 / (1.0 + np.exp(-(np.log(p) - np.log1p(-p)) / temperature))
+        return positive if np.ndim(probs) == 1 else np.stack([1.0 - positive, positive], axis=1)
+    scaled = log_probs(matrix) / temperature
+    scaled -= scaled.max(axis=1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=1, keepdims=True)
 
 
-def ece(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
-    """Expected calibration error of the top-label confidence, equal-width bins over [0.5, 1]."""
-    conf = np.maximum(p, 1.0 - p)
-    correct = ((p >= 0.5).astype(int) == y).astype(np.float64)
-    index = np.searchsorted(np.linspace(0.5, 1.0, bins + 1)[1:-1], conf, side="right")
+def clipped_log_probs(probs) -> np.ndarray:
+    """log P of [n, N] probabilities, clipped as PROB_CLIP says (binary: P(class 1) to [1e-7, 1 - 1e-7])."""
+    matrix = as_matrix(probs)
+    if matrix.shape[1] == 2:
+        p = np.clip(matrix[:, 1], PROB_CLIP, 1.0 - PROB_CLIP)
+        return np.stack([np.log1p(-p), np.log(p)], axis=1)
+    return log_probs(matrix)
+
+
+def scaled_nll(y: np.ndarray, logp: np.ndarray, temperature: float) -> float:
+    """Mean NLL of softmax(logp / T), in log space: -log softmax_y = log(1 + Σ_{k≠y} exp(d_k)) with d_k = (logp_k -
+    logp_y) / T, through log1p so that a tiny loss stays > 0 (the fit must see it keep falling as T → 0)."""
+    scaled = logp / temperature
+    rows = np.arange(len(y))
+    d = scaled - scaled[rows, y][:, None]
+    d[rows, y] = -np.inf
+    top = np.maximum(d.max(axis=1), 0.0)  # [n]; 0 unless another class beats the true one
+    rest = np.exp(d - top[:, None]).sum(axis=1)
+    loss = np.where(top > 0, top + np.log(np.exp(-top) + rest), np.log1p(rest))
+    return float(np.mean(loss))
+
+
+def nll(y: np.ndarray, probs) -> float:
+    return scaled_nll(np.asarray(y, dtype=np.int64), clipped_log_probs(probs), 1.0)
+
+
+def brier(y: np.ndarray, probs) -> float:
+    """Two classes: mean (P(class 1) - y)^2; N classes: mean over rows of Σ_k (P_k - [y = k])^2."""
+    matrix = as_matrix(probs)
+    if matrix.shape[1] == 2:
+        return float(np.mean((matrix[:, 1] - y) ** 2))
+    onehot = np.eye(matrix.shape[1])[y]
+    return float(np.mean(((matrix - onehot) ** 2).sum(axis=1)))
+
+
+def top_label(y: np.ndarray, probs) -> tuple[np.ndarray, np.ndarray]:
+    """(confidence = the top class's probability, 1.0 where the top class is right else 0.0) per row."""
+    matrix = as_matrix(probs)
+    return matrix.max(axis=1), (predicted_ids(matrix) == np.asarray(y)).astype(np.float64)
+
+
+def ece(y: np.ndarray, probs, bins: int = ECE_BINS) -> float | None:
+    """Expected calibration error of the top-label confidence (`ece_of`), bins over [1/N, 1]."""
+    conf, correct = top_label(y, probs)
+    return ece_of(conf, correct, bins, low=1.0 / as_matrix(probs).shape[1])
+
+
+def ece_of(conf: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS, low: float = 0.5) -> float | None:
+    """ECE = Σ over equal-width bins of [low, 1] of (bin rows / n) · |bin accuracy − bin mean confidence| (Guo et al.,
+    2017); `low` = 1/N, the least a top-label confidence can be (two classes: 0.5). A value on an inner edge goes
+    right, 1.0 into the last bin. None for no rows. The one ECE of the project: training, `calibrate`, `evaluate`."""
+    if len(conf) == 0:
+        return None
+    index = np.searchsorted(np.linspace(low, 1.0, bins + 1)[1:-1], conf, side="right")
     gaps = [abs(correct[index == b].mean() - conf[index == b].mean()) * (index == b).sum() for b in set(index.tolist())]
-    return float(sum(gaps) / len(y))
+    return float(sum(gaps) / len(conf))
 
 
-def fit_temperature(y: np.ndarray, p: np.ndarray) -> float:
-    """T minimising the mean NLL of sigmoid(logit(p) / T); the NLL is convex in 1/T, so unimodal in log T."""
+def fit_temperature(y: np.ndarray, probs) -> float:
+    """T minimising the mean NLL of softmax(log P / T); the NLL is convex in 1/T, so unimodal in log T."""
     from scipy.optimize import minimize_scalar
 
-    margin = logits(p) * np.where(y == 1, 1.0, -1.0)
+    y, logp = np.asarray(y, dtype=np.int64), clipped_log_probs(probs)
     result = minimize_scalar(
-        lambda log_t: float(np.mean(np.logaddexp(0.0, -margin / math.exp(log_t)))),
+        lambda log_t: scaled_nll(y, logp, math.exp(log_t)),
         bounds=LOG_T_BOUNDS,
         method="bounded",
         options={"xatol": 1e-6},
@@ -94,13 +154,15 @@ def clopper_pearson_lower(successes: int, n: int, delta: float = DELTA) -> float
     return float(beta.ppf(delta, successes, n - successes + 1))
 
 
-def threshold_table(y: np.ndarray, p: np.ndarray, delta: float = DELTA) -> list[dict]:
-    """Per candidate threshold t (high to low): coverage, kept rows, their accuracy and its lower bound."""
-    conf = np.maximum(p, 1.0 - p)
-    correct = ((p >= 0.5).astype(int) == y).astype(np.int64)
+def threshold_table(y: np.ndarray, probs, delta: float = DELTA) -> list[dict]:
+    """Per candidate threshold t on the top-label confidence (high to low): coverage, kept rows, their accuracy
+    and its lower bound."""
+    conf, correct = top_label(y, probs)
+    correct = correct.astype(np.int64)
+    floor = 1.0 / as_matrix(probs).shape[1]
     candidates = np.unique(conf)[::-1]
-    if len(candidates) > MAX_TABLE_ROWS:  # quantiles keep the table small; 0.5 keeps "keep everything" possible
-        candidates = np.unique(np.r_[np.quantile(conf, np.linspace(0, 1, MAX_TABLE_ROWS)), 0.5])[::-1]
+    if len(candidates) > MAX_TABLE_ROWS:  # quantiles keep the table small; 1/N keeps "keep everything" possible
+        candidates = np.unique(np.r_[np.quantile(conf, np.linspace(0, 1, MAX_TABLE_ROWS)), floor])[::-1]
     table = []
     for t in candidates:
         kept = conf >= t
@@ -117,25 +179,30 @@ def threshold_table(y: np.ndarray, p: np.ndarray, delta: float = DELTA) -> list[
     return table
 
 
-def fit_calibration(labels: Sequence[int], prob_positive: Sequence[float], source: dict) -> dict:
-    """The `calibration` block: temperature, fit metrics before/after, and the threshold table (calibrated)."""
+def fit_calibration(labels: Sequence[int], probs, source: dict) -> dict:
+    """The `calibration` block: temperature, fit metrics before/after, and the threshold table (calibrated).
+
+    `probs`: [n, N] class probabilities, or binary P(class 1) per row."""
     y = np.asarray(labels, dtype=np.int64)
-    p = np.asarray(prob_positive, dtype=np.float64)
+    p = np.asarray(probs, dtype=np.float64)
     if len(y) < 20 or len(np.unique(y)) < 2:
-        raise ConfigError(f"calibration needs at least 20 labelled rows of both classes, got {len(y)} ({source})")
+        raise ConfigError(
+            f"calibration needs at least 20 labelled rows of two classes or more, got {len(y)} ({source})"
+        )
     temperature = fit_temperature(y, p)
     if temperature_at_bound(temperature):
         log.warning(
             "the fitted temperature %.4g is at the edge of [0.01, 100]: on these %d rows the model's confidence says "
-            "almost nothing about whether it is right (T -> 100 flattens every probability towards 0.5)",
+            "almost nothing about whether it is right (T -> 100 flattens every probability towards 1/N)",
             temperature,
             len(y),
         )
     calibrated = apply_temperature(p, temperature)
-    digest = hashlib.sha256(np.r_[y, p].astype(np.float64).tobytes()).hexdigest()[:16]
+    digest = hashlib.sha256(np.r_[y, p.ravel()].astype(np.float64).tobytes()).hexdigest()[:16]
     return {
         "temperature": temperature,
-        "method": "temperature scaling: scipy.optimize.minimize_scalar (bounded) over log T in [0.01, 100]",
+        "method": "temperature scaling of the N-way softmax: scipy.optimize.minimize_scalar (bounded) over log T "
+        "in [0.01, 100]",
         "fitted_on": {**source, "rows": int(len(y)), "hash": digest},
         "before": {"nll": nll(y, p), "brier": brier(y, p), "ece": ece(y, p)},
         "after": {"nll": nll(y, calibrated), "brier": brier(y, calibrated), "ece": ece(y, calibrated)},

@@ -1,5 +1,8 @@
 """Test helpers shared by fixtures and tests (importable because pytest puts tests/ on sys.path)."""
 
+import shutil
+from pathlib import Path
+
 import torch
 
 from sentiment_ray.config import RunConfig, build_dataclass
@@ -7,18 +10,20 @@ from sentiment_ray.models.folder import save_model_folder
 from sentiment_ray.models.loading import load_base_model, prepare_for_training
 from sentiment_ray.models.strategies import make_strategy
 
+BINARY_FOLDERS = Path(__file__).parent / "data" / "binary_folders"
+"""Binary model folders written before N-class labels, and what they predicted then (its README.md)."""
+
 TRAINED = {"label_scoring": "full", "classifier": "lora"}
 """The fine-tune mode of each strategy's shared Ray-trained run (`trained_runs`): the main job's, and the default."""
 
 
-def randomised_model(tiny_path, tokenizer, strategy_name="label_scoring", finetune="lora"):
-    """(config, strategy, model) on the tiny base with its trainable adapters/head randomised, so they matter."""
-    cfg = build_dataclass(
-        RunConfig,
-        {"model": {"name": "tiny", "strategy": strategy_name, "finetune": finetune}, "data": {"max_length": 64}},
-    )
+def randomised_model(tiny_path, tokenizer, strategy_name="label_scoring", finetune="lora", labels=None):
+    """(config, strategy, model) on the tiny base with its trainable adapters/head randomised, so they matter.
+    `labels`: a `labels` list of classes (None: binary sentiment)."""
+    values = {"model": {"name": "tiny", "strategy": strategy_name, "finetune": finetune}, "data": {"max_length": 64}}
+    cfg = build_dataclass(RunConfig, {**values, **({"labels": labels} if labels else {})})
     torch.manual_seed(1)
-    strategy = make_strategy(strategy_name, tokenizer, cfg.prompt, cfg.data.max_length)
+    strategy = make_strategy(strategy_name, tokenizer, cfg.prompt, cfg.data.max_length, cfg.label_set())
     model = load_base_model(
         strategy,
         tiny_path,
@@ -35,9 +40,9 @@ def randomised_model(tiny_path, tokenizer, strategy_name="label_scoring", finetu
     return cfg, strategy, model.eval()
 
 
-def build_model_folder(folder, tiny_path, tokenizer, strategy_name="label_scoring"):
+def build_model_folder(folder, tiny_path, tokenizer, strategy_name="label_scoring", labels=None):
     """A LoRA model folder on the tiny base (no Ray), written with the library's own save function."""
-    cfg, _, model = randomised_model(tiny_path, tokenizer, strategy_name)
+    cfg, _, model = randomised_model(tiny_path, tokenizer, strategy_name, labels=labels)
     return save_model_folder(model, tokenizer, cfg, folder)
 
 
@@ -62,3 +67,12 @@ def small_run(output_dir, **updates) -> RunConfig:
         "output_dir": str(output_dir),
     }
     return load_config(None, updates={**base, **updates})
+
+
+def binary_folder(strategy: str, tiny_path, root: Path) -> Path:
+    """A copy of a kept binary folder (BINARY_FOLDERS) with the tokenizer.json the repository leaves out: the tiny
+    base's own, which the folder was written with."""
+    folder = root / strategy
+    shutil.copytree(BINARY_FOLDERS / strategy, folder)
+    shutil.copy(Path(tiny_path) / "tokenizer.json", folder / "tokenizer.json")
+    return folder

@@ -52,9 +52,11 @@ def print_train_summary(outcome, log_file: Path | None) -> None:
     tiny = " (tiny model: random-init weights, not Qwen2.5's numbers)" if train.get("tiny_model") else ""
     if train.get("random_weights") and not tiny:
         tiny = f" (random weights at {train['model']}'s shape: the accuracy means nothing)"
+    f1 = f"F1 {test['f1']:.3f}" if "f1" in test else f"macro-F1 {test['macro_f1']:.3f}"  # two classes: class 1's
+    auc = "n/a" if test.get("roc_auc") is None else f"{test['roc_auc']:.3f}"
     print(
-        f"[train] done in {train['wall_time_s']:.0f}s: test accuracy {test['accuracy']:.3f}, F1 {test['f1']:.3f}, "
-        f"ROC-AUC {test['roc_auc']:.3f} on {test['n']} reviews{tiny}"
+        f"[train] done in {train['wall_time_s']:.0f}s: test accuracy {test['accuracy']:.3f}, {f1}, "
+        f"ROC-AUC {auc} on {test['n']} reviews{tiny}"
     )
     print(f"model folder: {outcome.model_dir}")
     print(f"run folder:   {outcome.output_dir}")

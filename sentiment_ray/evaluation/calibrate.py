@@ -15,14 +15,15 @@ from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions
 def calibration_rows(model_meta: dict, data: str, text_column: str, label_column: str, read_options: ReadOptions):
     """(texts, labels, source description) of the rows to fit on (see the module docstring)."""
     from sentiment_ray.data import load_splits, read_reviews
+    from sentiment_ray.models.folder import labels_of
     from sentiment_ray.storage import is_uri, local_copy
 
     config = model_meta.get("config", {})
     trained_on = config.get("data", {}).get("source")
     local = local_copy(data) if is_uri(data) else Path(data)
-    columns = {"text_column": text_column, "label_column": label_column}
+    columns = {"text_column": text_column, "label_column": label_column, "labels": labels_of(model_meta)}
     if local.is_file() and str(data) != str(trained_on):
-        rows = read_reviews(local, **columns, require_label=True, options=read_options)
+        rows = read_reviews(local, **columns, require_label=True, options=read_options)  # values read as its classes
         part = "whole file"
     else:
         seed = config.get("train", {}).get("seed", 42)  # the model's own split: its test rows stay unseen
@@ -52,7 +53,13 @@ def calibrate_folder(
     predictor = SentimentPredictor.from_pretrained(model_path, device=device, calibrated=False)
     texts, labels, source = calibration_rows(predictor.meta, data, text_column, label_column, read_options)
     predictions = predictor.predict_batch(texts)
-    scored = [(y, p["prob_positive"]) for y, p in zip(labels, predictions, strict=True) if p["error"] is None]
+    # binary: P(class 1), as calibration always read it; N classes: the [N] probabilities in class order
+    scored = [(y, _probs(p)) for y, p in zip(labels, predictions, strict=True) if p["error"] is None]
     calibration = fit_calibration([y for y, _ in scored], [p for _, p in scored], source)
     write_calibration(model_path, calibration)
     return calibration
+
+
+def _probs(prediction: dict):
+    probs = list(prediction["probs"].values())
+    return probs[1] if len(probs) == 2 else probs

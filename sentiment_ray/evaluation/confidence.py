@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sentiment_ray.calibration import apply_temperature, fit_temperature, nll, temperature_at_bound
+from sentiment_ray.calibration import apply_temperature, ece_of, fit_temperature, nll, temperature_at_bound
 
 TEMPERATURE_METHOD = (
     "scipy.optimize.minimize_scalar (bounded) over log T in [0.01, 100] minimising the mean binary NLL of "
@@ -127,16 +127,6 @@ def reliability_curve(conf: np.ndarray, correct: np.ndarray, bins: int) -> list[
     return curve
 
 
-def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int) -> float | None:
-    """ECE = sum over bins of (bin count / n) * |bin accuracy - bin mean confidence| (Guo et al., 2017),
-    with equal-width bins over [0.5, 1], the range binary top-label confidence can take."""
-    if len(conf) == 0:
-        return None
-    curve = reliability_curve(conf, correct, bins)
-    gaps = [b["count"] * abs(b["accuracy"] - b["mean_confidence"]) for b in curve if b["count"]]
-    return float(sum(gaps) / len(conf))
-
-
 def calibration(y: np.ndarray, p: np.ndarray, bins: int) -> dict:
     """ECE and reliability curve, before and after fitting a temperature on the same rows.
 
@@ -148,7 +138,7 @@ def calibration(y: np.ndarray, p: np.ndarray, bins: int) -> dict:
     result = {
         "bins": bins,
         "bin_range": [0.5, 1.0],
-        "ece": expected_calibration_error(conf, correct, bins),
+        "ece": ece_of(conf, correct, bins),
         "reliability_curve": reliability_curve(conf, correct, bins),
         "temperature": None,
         "temperature_method": TEMPERATURE_METHOD,
@@ -168,7 +158,7 @@ def calibration(y: np.ndarray, p: np.ndarray, bins: int) -> dict:
         temperature_at_bound=temperature_at_bound(temperature),
         nll_before=nll(y, p),
         nll_after=nll(y, p_t),
-        ece_after_temperature=expected_calibration_error(conf_t, correct, bins),
+        ece_after_temperature=ece_of(conf_t, correct, bins),
         reliability_curve_after_temperature=reliability_curve(conf_t, correct, bins),
     )
     return result

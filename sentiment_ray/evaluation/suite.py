@@ -146,6 +146,7 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
     actors = f"--num-actors {n} × (--cpus-per-actor {cpus:g}{f', --gpus-per-actor {gpus:g}' if gpus else ''})"
     precheck(actors, n * cpus, n * gpus, "lower --num-actors / --cpus-per-actor / --gpus-per-actor")
     meta = prepare_folder_base(opts.model_path)  # before any actor starts: builds a tiny base once
+    refuse_other_classes(meta, opts.model_path)
     rows, train, data_report = evaluation_rows(opts)
     init_ray()  # after the folder and the data are known to be good
     if train is None:
@@ -183,6 +184,21 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
         meta=report_meta,
         selective=selective,
     )
+
+
+def refuse_other_classes(meta: dict, model_path: str) -> None:
+    """`evaluate`'s report (confidence, robustness, baselines, plots) is binary sentiment's; other classes are
+    refused before Ray starts, with what to use instead."""
+    from sentiment_ray.errors import ConfigError
+    from sentiment_ray.models.folder import labels_of
+
+    labels = labels_of(meta)
+    if not labels.binary_sentiment:
+        raise ConfigError(
+            f"{model_path}: evaluate reports on binary sentiment models; this one has {len(labels)} classes "
+            f"({', '.join(labels.names)}). Its validation and test metrics are in its run's test_results.json; "
+            "`score` and `calibrate` take it as it is."
+        )
 
 
 def _metrics(labels: np.ndarray, predictions: list[dict]) -> dict:

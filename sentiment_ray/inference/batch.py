@@ -41,6 +41,16 @@ __all__ = [
 ]
 
 PREDICTION_COLUMNS = ["label", "label_id", "confidence", "prob_positive", "error"]
+"""The prediction columns of binary sentiment; other classes get `prob_<class name>` columns (`prediction_columns`)."""
+
+
+def prediction_columns(labels=None) -> list[str]:
+    """The output's prediction columns for a model's classes (None or binary sentiment: PREDICTION_COLUMNS)."""
+    if labels is None or labels.binary_sentiment:
+        return list(PREDICTION_COLUMNS)
+    return ["label", "label_id", "confidence", *(f"prob_{name}" for name in labels.names), "error"]
+
+
 SELECTIVE_COLUMNS = ["abstained", "threshold", "reason"]
 """Added with --target-accuracy / --min-confidence (the predictor's selective-prediction fields)."""
 
@@ -79,6 +89,12 @@ class PredictorActor:
         texts = [_missing_to_none(t) if ok else None for t, ok in zip(texts, readable, strict=True)]
         predictions = self.predictor.predict_batch(texts, **self.selective)
         out = pd.DataFrame(predictions, index=batch.index)
+        labels, probs = self.predictor.labels, out.pop("probs")
+        if not labels.binary_sentiment:  # one column per class, right after `confidence`
+            at = out.columns.get_loc("confidence") + 1
+            for i, name in enumerate(labels.names):
+                column = [p[name] if isinstance(p, dict) else None for p in probs]
+                out.insert(at + i, f"prob_{name}", pd.Series(column, index=batch.index, dtype="Float64"))
         if self.selective:  # one arrow type per column in every block, whatever a block holds
             out["abstained"] = out["abstained"].astype("boolean")
             out["threshold"] = out["threshold"].astype("Float64")
@@ -90,7 +106,8 @@ class PredictorActor:
             dtype=object,
         )
         out["label_id"] = out["label_id"].astype("Int64")
-        return pd.concat([batch.drop(columns=["read_error"]).rename(columns=input_column_names(batch)), out], axis=1)
+        inputs = batch.drop(columns=["read_error"]).rename(columns=input_column_names(batch, labels))
+        return pd.concat([inputs, out], axis=1)
 
 
 def _missing_to_none(value):
@@ -108,13 +125,14 @@ def _first_message(*candidates) -> str | None:
     return next((c for c in candidates if isinstance(c, str)), None)
 
 
-def input_column_names(columns) -> dict[str, str]:
+def input_column_names(columns, labels=None) -> dict[str, str]:
     """Input columns that share a name with a prediction column are kept as `input_<name>` (e.g. the
     input's `label` becomes `input_label` beside the predicted `label`)."""
-    return {c: f"input_{c}" for c in columns if c in PREDICTION_COLUMNS}
+    predicted = prediction_columns(labels)
+    return {c: f"input_{c}" for c in columns if c in predicted}
 
 
-def build_pipeline(opts: ScoreOptions, files: list[str]):
+def build_pipeline(opts: ScoreOptions, files: list[str], labels=None):
     """Read → map_batches(PredictorActor) → select columns (the write happens in `run_scoring`)."""
     import ray.data
 
@@ -144,9 +162,9 @@ def build_pipeline(opts: ScoreOptions, files: list[str]):
         },
     )
     if opts.keep_columns is not None:
-        kept = [input_column_names([c]).get(c, c) for c in opts.keep_columns]
+        kept = [input_column_names([c], labels).get(c, c) for c in opts.keep_columns]
         selective = SELECTIVE_COLUMNS if selective_request(opts) else []
-        ds = ds.select_columns([*kept, *META_COLUMNS[:-1], *PREDICTION_COLUMNS, *selective])
+        ds = ds.select_columns([*kept, *META_COLUMNS[:-1], *prediction_columns(labels), *selective])
     return ds
 
 
@@ -180,7 +198,7 @@ def run_scoring(opts: ScoreOptions) -> dict:
     import ray.data
     from ray.data.checkpoint import CheckpointConfig
 
-    from sentiment_ray.models.folder import prepare_folder_base
+    from sentiment_ray.models.folder import labels_of, prepare_folder_base
     from sentiment_ray.runtime import check_durable, init_ray, precheck
 
     check_durable(opts.output, "--output")  # inside a Ray job: never into its temporary working dir
@@ -201,7 +219,7 @@ def run_scoring(opts: ScoreOptions) -> dict:
     context.checkpoint_config = CheckpointConfig(id_column="row_key", checkpoint_path=str(checkpoint_dir(output)))
     started = time.monotonic()
     try:
-        write(build_pipeline(opts, files), output, opts.output_format)
+        write(build_pipeline(opts, files, labels_of(meta)), output, opts.output_format)
     finally:  # the context is process-global: later pipelines (e.g. evaluation's) must not inherit it
         context.checkpoint_config = None
     elapsed = time.monotonic() - started

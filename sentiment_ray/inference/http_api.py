@@ -49,7 +49,8 @@ class Prediction(BaseModel):
     label: str | None
     label_id: int | None
     confidence: float | None
-    prob_positive: float | None
+    probs: dict[str, float] | None = None  # class name → probability; None when error
+    prob_positive: float | None = None  # only where the classes are binary sentiment (left out otherwise)
     error: str | None
     # Only in answers to a selective request (target_accuracy / min_confidence): see the predictor's contract.
     abstained: bool | None = None

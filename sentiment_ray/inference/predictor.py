@@ -1,10 +1,12 @@
 """The one predictor: used by the CLI, evaluation, Ray Data batch scoring and Ray Serve.
 
 Prediction contract (docs/contracts.md), one dict per input text:
-    label          "positive" | "negative" | None (when error)
-    label_id       1 | 0 | None
-    confidence     max(P(negative), P(positive))
-    prob_positive  P(positive), calibrated by the folder's temperature unless `calibrated=False`
+    label          the predicted class's name ("positive" | "negative" for binary sentiment) | None (when error)
+    label_id       its id (the index in the folder's `labels`) | None
+    confidence     the top class's probability
+    probs          {class name: probability} in class order (they sum to 1), calibrated by the folder's
+                   temperature unless `calibrated=False`; None when error
+    prob_positive  P(positive): only where the classes are binary sentiment (negative, positive)
     error          None, or why this text could not be scored (the row is kept, never dropped)
 With `target_accuracy` or `min_confidence` (selective prediction, sentiment_ray/calibration.py), also:
     abstained      True when the row goes to a person (confidence below the threshold, or no threshold
@@ -23,7 +25,7 @@ from pathlib import Path
 import torch
 
 from sentiment_ray.calibration import abstain
-from sentiment_ray.labels import LABEL_NAMES
+from sentiment_ray.labels import LabelSet, binary_sentiment
 from sentiment_ray.models.strategies import pad_batch
 
 _LOAD_LOCK = threading.Lock()
@@ -86,6 +88,7 @@ class SentimentPredictor:
         calibrated: bool = True,
     ):
         self.model, self.tokenizer, self.strategy, self.meta = model, tokenizer, strategy, meta
+        self.labels = getattr(strategy, "labels", None) or binary_sentiment()  # the batch planner needs no strategy
         self.calibration = meta.get("calibration")
         self.temperature = self.calibration["temperature"] if calibrated and self.calibration else 1.0
         self.device, self.batch_size, self.max_text_chars = device, batch_size, max_text_chars
@@ -146,28 +149,30 @@ class SentimentPredictor:
         for i, text in enumerate(texts):
             problem = text_problem(text, self.max_text_chars)
             if problem:
-                results[i] = _error_row(problem)
+                results[i] = self._error_row(problem)
             else:
                 valid.append(i)
         encoded = dict(zip(valid, self.strategy.encode.many([texts[i] for i in valid]), strict=True))
-        for index, prob in self._probabilities(encoded, batch_size or self.batch_size):
-            results[index] = _prediction_row(self._calibrate(prob))
+        for index, probs in self._probabilities(encoded, batch_size or self.batch_size):
+            results[index] = prediction_row(self._calibrate(probs), self.labels)
         return results
 
-    def _calibrate(self, prob_positive: float) -> float:
-        """sigmoid(logit(p) / T) with the folder's temperature (T = 1: unchanged)."""
+    def _calibrate(self, probs: list[float]) -> list[float]:
+        """softmax(log P / T) with the folder's temperature (T = 1: unchanged)."""
         if self.temperature == 1.0:
-            return prob_positive
+            return probs
         from sentiment_ray.calibration import apply_temperature
 
-        return float(apply_temperature([prob_positive], self.temperature)[0])
+        return apply_temperature([probs], self.temperature)[0].tolist()
 
     def _probabilities(self, encoded: dict[int, list[int]], batch_size: int):
-        """Yield (input index, P(positive)), one forward per chunk of `batches`."""
+        """Yield (input index, [N] class probabilities), one forward per chunk of `batches`."""
         for chunk in self.batches(encoded, batch_size):
             batch = pad_batch([encoded[i] for i in chunk], self.tokenizer.pad_token_id)
-            probs = self.score_batch(batch)
-            yield from zip(chunk, probs.tolist(), strict=True)
+            probs = self.score_batch(batch).tolist()
+            if len(self.labels) == 2:  # binary: P(class 0) = 1 - P(class 1) exactly, as outputs always had it
+                probs = [[1.0 - p[1], p[1]] for p in probs]
+            yield from zip(chunk, probs, strict=True)
 
     def batches(self, encoded: dict[int, list[int]], batch_size: int | None = None) -> list[list[int]]:
         """Input indices grouped into forwards, longest-first: at most `batch_size` rows and `batch_tokens`
@@ -190,22 +195,32 @@ class SentimentPredictor:
 
     @torch.inference_mode()
     def score_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """P(positive) for a padded batch ([batch] float32 on CPU)."""
+        """Class probabilities of a padded batch ([batch, N] float32 on CPU)."""
         batch = {k: v.to(self.device) for k, v in batch.items()}
         scores = self.strategy.scores(self.model, batch)
-        return torch.softmax(scores.float(), dim=-1)[:, 1].cpu()
+        return torch.softmax(scores.float(), dim=-1).cpu()
+
+    def _error_row(self, problem: str) -> dict:
+        return error_row(problem, self.labels)
 
 
-def _prediction_row(prob_positive: float) -> dict:
-    label_id = int(prob_positive >= 0.5)
-    return {
-        "label": LABEL_NAMES[label_id],
+def prediction_row(probs: list[float], labels: LabelSet) -> dict:
+    """The prediction of one text from its class probabilities (two classes: class 1 when P(class 1) >= 0.5,
+    the most probable class otherwise)."""
+    label_id = int(probs[1] >= 0.5) if len(probs) == 2 else max(range(len(probs)), key=probs.__getitem__)
+    row = {
+        "label": labels.names[label_id],
         "label_id": label_id,
-        "confidence": max(prob_positive, 1.0 - prob_positive),
-        "prob_positive": prob_positive,
-        "error": None,
+        "confidence": max(probs),
+        "probs": dict(zip(labels.names, probs, strict=True)),
     }
+    if labels.binary_sentiment:
+        row["prob_positive"] = probs[1]
+    return {**row, "error": None}
 
 
-def _error_row(problem: str) -> dict:
-    return {"label": None, "label_id": None, "confidence": None, "prob_positive": None, "error": problem}
+def error_row(problem: str, labels: LabelSet) -> dict:
+    row = {"label": None, "label_id": None, "confidence": None, "probs": None}
+    if labels.binary_sentiment:
+        row["prob_positive"] = None
+    return {**row, "error": problem}

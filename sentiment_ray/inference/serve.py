@@ -32,6 +32,7 @@ from sentiment_ray.inference.http_api import (
     validate_request,
 )
 from sentiment_ray.inference.serve_config import DEFAULT_MODEL, ServeConfig, serve_config
+from sentiment_ray.models.folder import labels_of
 from sentiment_ray.storage import absolute
 
 READY_WAIT_S = 10.0
@@ -216,6 +217,7 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
                 "created_at",
             )
             shown = {k: meta.get(k) for k in keys}
+            shown["labels"] = labels_of(meta).to_list()  # the classes, in label_id order
             if shown["calibration"]:  # the calibration file's path says nothing a client needs
                 fitted = {k: v for k, v in shown["calibration"]["fitted_on"].items() if k != "data"}
                 shown["calibration"] = {**shown["calibration"], "fitted_on": fitted}

@@ -16,15 +16,13 @@ from pathlib import Path
 
 import torch
 
-from sentiment_ray.labels import LABEL_NAMES
-
 PROMPT_FILE = "sentiment_prompt.json"
 
 
 def export_model(model_path: str, output: str | Path, dtype: torch.dtype = torch.float32) -> Path:
     """Write the merged HF folder and its model card into `output` (created; must be empty or absent)."""
     from sentiment_ray.errors import ConfigError
-    from sentiment_ray.models.folder import prompt_of, read_meta
+    from sentiment_ray.models.folder import labels_of, prompt_of, read_meta
     from sentiment_ray.runtime import check_local_output
     from sentiment_ray.storage import local_folder
 
@@ -35,20 +33,21 @@ def export_model(model_path: str, output: str | Path, dtype: torch.dtype = torch
     meta = read_meta(model_path)
     folder = local_folder(model_path)
     model, tokenizer = _merged_model(folder, meta, dtype)
+    labels = labels_of(meta)
     if meta["strategy"] == "classifier":
-        model.config.id2label = dict(enumerate(LABEL_NAMES))
-        model.config.label2id = {name: i for i, name in enumerate(LABEL_NAMES)}
+        model.config.id2label = dict(enumerate(labels.names))
+        model.config.label2id = {name: i for i, name in enumerate(labels.names)}
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output, safe_serialization=True)
     tokenizer.save_pretrained(output)
     prompt = prompt_of(meta)
-    label_ids = [tokenizer(w, add_special_tokens=False)["input_ids"] for w in prompt.label_words]
+    label_ids = [tokenizer(w, add_special_tokens=False)["input_ids"] for w in labels.words]
     card = {
         "strategy": meta["strategy"],
         "template": prompt.template,
-        "label_words": list(prompt.label_words),
+        "label_words": list(labels.words),
         "label_token_ids": label_ids,
-        "labels": list(LABEL_NAMES),
+        "labels": list(labels.names),
         "max_length": meta["max_length"],
         "exported_from": str(model_path),
     }
@@ -59,12 +58,12 @@ def export_model(model_path: str, output: str | Path, dtype: torch.dtype = torch
 
 def _merged_model(folder: Path, meta: dict, dtype: torch.dtype):
     """(stock HF model with every adapter merged, tokenizer) on the CPU."""
-    from sentiment_ray.models.folder import prompt_of
+    from sentiment_ray.models.folder import labels_of, prompt_of
     from sentiment_ray.models.loading import load_base_model, load_tokenizer, resolve_base
     from sentiment_ray.models.strategies import make_strategy
 
     tokenizer = load_tokenizer(str(folder))
-    strategy = make_strategy(meta["strategy"], tokenizer, prompt_of(meta), meta["max_length"])
+    strategy = make_strategy(meta["strategy"], tokenizer, prompt_of(meta), meta["max_length"], labels_of(meta))
     adapters = meta["finetune"] in ("lora", "qlora")
     base = str(folder) if meta["finetune"] == "full" else resolve_base(meta["base_model"], meta.get("tiny_seed", 0))
     model = load_base_model(
@@ -106,7 +105,7 @@ tags: [sentiment-analysis, chinese, sentiment-ray]
 - Training data: `{data}`
 - Test metrics (from the model folder): {scores}
 - Prompt template: `{json.dumps(card["template"], ensure_ascii=False)}` (the review replaces `{{text}}`)
-- Label words: negative `{card["label_words"][0]}`, positive `{card["label_words"][1]}`
+- Classes and label words: {", ".join(f"{n} `{w}`" for n, w in zip(card["labels"], card["label_words"], strict=True))}
 - Inputs longer than {card["max_length"]} tokens: the review is cut, never the prompt
   (prompt prefix + the review's first tokens + prompt suffix).
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sentiment_ray.config import PromptConfig, RunConfig, save_config
 from sentiment_ray.errors import ModelFolderError
+from sentiment_ray.labels import BINARY_WORDS, LabelSet, binary_sentiment
 from sentiment_ray.models.folder_check import ZERO_SHOT, check_files, check_hf_config, check_meta, read_json_object
 from sentiment_ray.provenance import provenance
 from sentiment_ray.storage import is_uri, local_folder, local_path
@@ -22,6 +23,7 @@ def save_model_folder(
     model, tokenizer, config: RunConfig, folder: str | Path, metrics: dict | None = None, calibration=None
 ) -> Path:
     """Write adapter (lora/qlora) or full weights, tokenizer, config and meta (+ its calibration) into `folder`."""
+    labels = config.label_set() or binary_sentiment(config.prompt.label_words)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)  # peft saves the adapter (and the classifier head); full mode the weights
@@ -33,7 +35,8 @@ def save_model_folder(
         "tiny_seed": config.model.tiny_seed,
         "finetune": config.model.finetune,
         "prompt_template": config.prompt.template,
-        "label_words": list(config.prompt.label_words),
+        "label_words": list(labels.words),
+        "labels": labels.to_list(),
         "max_length": config.data.max_length,
         "config": config.to_dict(),
         "metrics": metrics or {},
@@ -57,9 +60,15 @@ def write_calibration(folder: str | Path, calibration: dict) -> None:
 
 
 def save_zero_shot_folder(
-    base_model: str, folder: str | Path, prompt: PromptConfig, max_length: int = 256, tiny_seed: int = 0
+    base_model: str,
+    folder: str | Path,
+    prompt: PromptConfig,
+    max_length: int = 256,
+    tiny_seed: int = 0,
+    labels: LabelSet | None = None,
 ) -> Path:
-    """A model folder that means "the untouched base model, label scoring with `prompt`": meta + tokenizer only.
+    """A model folder that means "the untouched base model, label scoring with `prompt` and `labels`' words" (None:
+    binary sentiment with the prompt's label words): meta + tokenizer only.
 
     Everything that loads model folders (predictor, scoring, evaluation, serving) then runs zero-shot too.
     """
@@ -75,15 +84,18 @@ def save_zero_shot_folder(
             "model": {"name": base_model, "tiny_seed": tiny_seed},
             "prompt": {"template": prompt.template, "label_words": prompt.label_words},
             "data": {"max_length": max_length},
+            "labels": (labels or binary_sentiment(prompt.label_words)).to_list(),
         },
     )
+    labels = config.label_set()
     meta = {
         "strategy": "label_scoring",
         "base_model": base_model,
         "tiny_seed": tiny_seed,
         "finetune": ZERO_SHOT,
         "prompt_template": prompt.template,
-        "label_words": list(prompt.label_words),
+        "label_words": list(labels.words),
+        "labels": labels.to_list(),
         "max_length": max_length,
         "config": config.to_dict(),
         "metrics": {},
@@ -130,7 +142,17 @@ def prepare_folder_base(folder: str | Path) -> dict:
 
 
 def prompt_of(meta: dict) -> PromptConfig:
-    return PromptConfig(template=meta["prompt_template"], label_words=list(meta["label_words"]))
+    """The folder's prompt (its label words: those of binary sentiment; `labels_of` has every class's word)."""
+    words = meta["label_words"] if len(meta["label_words"]) == 2 else list(BINARY_WORDS)
+    return PromptConfig(template=meta["prompt_template"], label_words=list(words))
+
+
+def labels_of(meta: dict) -> LabelSet:
+    """The folder's classes: its `labels`, or binary sentiment with its label words (folders written before N-class
+    labels carry only `label_words`)."""
+    if "labels" in meta:
+        return LabelSet.from_list(meta["labels"], where="sentiment_meta.json labels")
+    return binary_sentiment(meta["label_words"])
 
 
 def load_model_folder(folder: str | Path, device, dtype, specialize: bool = True):
@@ -144,7 +166,7 @@ def load_model_folder(folder: str | Path, device, dtype, specialize: bool = True
     meta = read_meta(folder)
     folder = local_folder(folder)  # a URI: the copy read_meta just checked (the cache's fast path)
     tokenizer = load_tokenizer(str(folder))
-    strategy = make_strategy(meta["strategy"], tokenizer, prompt_of(meta), meta["max_length"])
+    strategy = make_strategy(meta["strategy"], tokenizer, prompt_of(meta), meta["max_length"], labels_of(meta))
     base = str(folder) if meta["finetune"] == "full" else resolve_base(meta["base_model"], meta.get("tiny_seed", 0))
     model = load_base_model(
         strategy,

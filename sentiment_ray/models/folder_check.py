@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from sentiment_ray.config import FINETUNE_MODES, STRATEGIES
-from sentiment_ray.errors import ModelFolderError, ModelLoadError
+from sentiment_ray.errors import ConfigError, ModelFolderError, ModelLoadError
 
 ZERO_SHOT = "zero_shot"
 """`finetune` value of a zero-shot folder: no weights of its own, the base model is used as it is."""
@@ -32,6 +32,31 @@ def _fail(folder, field: str, problem: str) -> ModelFolderError:
     return ModelFolderError(f"{folder}: sentiment_meta.json field {field!r} {problem}")
 
 
+def _check_labels(meta: dict, folder) -> None:
+    """`labels` (a list of classes, each with a name and a word) when present; else the two binary `label_words`
+    of a folder written before N-class labels."""
+    from sentiment_ray.labels import LabelSet
+
+    words = meta.get("label_words")
+    classes = meta.get("labels")
+    count = len(classes) if isinstance(classes, list) and len(classes) > 2 else 2
+    if not (isinstance(words, list) and len(words) == count and all(isinstance(w, str) and w for w in words)):
+        wanted = "two non-empty strings [negative, positive]" if count == 2 else f"{count} non-empty strings"
+        raise _fail(folder, "label_words", f"must be {wanted}, got {words!r}")
+    if len(set(words)) != len(words):
+        raise _fail(folder, "label_words", f"must differ, got {words!r}")
+    if "labels" not in meta:  # a folder written before N-class labels: binary sentiment
+        return
+    if not isinstance(classes, list) or not all(isinstance(c, dict) for c in classes):
+        raise _fail(folder, "labels", f"must be a list of classes ({{name, values, word}}), got {classes!r}")
+    try:
+        labels = LabelSet.from_list(classes)
+    except ConfigError as err:
+        raise _fail(folder, "labels", f"is not a valid set of classes: {err}") from None
+    if words != list(labels.words):
+        raise _fail(folder, "label_words", f"must be the classes' words {list(labels.words)}, got {words!r}")
+
+
 def check_meta(meta: object, folder: str | Path) -> dict:
     """`meta` if it follows the schema; else ModelFolderError naming the folder, the field and what is allowed."""
     if not isinstance(meta, dict):
@@ -44,11 +69,7 @@ def check_meta(meta: object, folder: str | Path) -> dict:
             raise _fail(folder, field, f"must be a non-empty string, got {meta.get(field)!r}")
     if "{text}" not in meta["prompt_template"]:
         raise _fail(folder, "prompt_template", "must hold the placeholder {text}")
-    words = meta.get("label_words")
-    if not (isinstance(words, list) and len(words) == 2 and all(isinstance(w, str) and w for w in words)):
-        raise _fail(folder, "label_words", f"must be two non-empty strings [negative, positive], got {words!r}")
-    if words[0] == words[1]:
-        raise _fail(folder, "label_words", f"must differ, got {words!r}")
+    _check_labels(meta, folder)
     for field, minimum, required in (("max_length", 8, True), ("tiny_seed", 0, False)):
         value = meta.get(field)
         if value is None and not required:

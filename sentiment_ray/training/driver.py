@@ -66,7 +66,9 @@ def run_training(cfg: RunConfig) -> TrainOutcome:
     storage = storage_of(cfg)
     name, resume_path = resolve_resume(cfg.train.resume, storage)  # a wrong --resume PATH fails before anything
     prepare_base(cfg.model.name, cfg.model.tiny_seed)  # a wrong --model fails here; shared cache entries built once
-    splits = load_run_splits(cfg, output_dir)
+    splits, labels = load_run_splits(cfg, output_dir)
+    cfg = with_labels(cfg, labels)
+    save_config(cfg, output_dir / "config.yaml")  # the classes are fixed from here on: ids index this list
     init_ray()
     check_resources(cfg)
     log.info("Ray Train run '%s' in %s (%d workers)", name, storage, cfg.scaling.num_workers)
@@ -108,7 +110,17 @@ def publish_run(outcome: TrainOutcome, cfg: RunConfig) -> TrainOutcome:
     return TrainOutcome(uri, join(uri, "model"), outcome.train_results, outcome.test_results)
 
 
-def load_run_splits(cfg: RunConfig, output_dir: Path) -> dict:
+def with_labels(cfg: RunConfig, labels) -> RunConfig:
+    """`cfg` with its `labels` list resolved (configured, or inferred from the training split)."""
+    import dataclasses
+
+    from sentiment_ray.config import LabelClass
+
+    return dataclasses.replace(cfg, labels=[LabelClass(**c) for c in labels.to_list()])
+
+
+def load_run_splits(cfg: RunConfig, output_dir: Path) -> tuple[dict, object]:
+    """({split: (texts, label ids)}, the LabelSet the ids index), the data report written into `output_dir`."""
     from sentiment_ray.data import load_splits
     from sentiment_ray.data.formats import ReadOptions
 
@@ -124,6 +136,7 @@ def load_run_splits(cfg: RunConfig, output_dir: Path) -> dict:
         val_size=d.val_size,
         test_size=d.test_size,
         read_options=ReadOptions(encoding=d.encoding, quoting=d.quoting, sheet=d.sheet),
+        labels=cfg.label_set(),
     )
     (output_dir / "data_report.json").write_text(json.dumps(splits.report, ensure_ascii=False, indent=2, default=str))
     frames = {"train": splits.train, "validation": splits.validation, "test": splits.test}
@@ -148,7 +161,8 @@ def load_run_splits(cfg: RunConfig, output_dir: Path) -> dict:
                 info["by_reason"],
                 output_dir / "data_report.json",
             )
-    return {k: (v["text"].tolist(), [int(x) for x in v["label"]]) for k, v in frames.items()}
+    log.info("classes: %s", ", ".join(splits.labels.names))
+    return {k: (v["text"].tolist(), [int(x) for x in v["label"]]) for k, v in frames.items()}, splits.labels
 
 
 def scaling_request(cfg: RunConfig) -> tuple[str, float, float, str]:

@@ -26,7 +26,7 @@ def build_training_model(cfg: RunConfig):
     dtype = compute_dtype(cfg.train.precision, device)
     base_path = resolve_base(cfg.model.name, cfg.model.tiny_seed)
     tokenizer = load_tokenizer(base_path)
-    strategy = make_strategy(cfg.model.strategy, tokenizer, cfg.prompt, cfg.data.max_length)
+    strategy = make_strategy(cfg.model.strategy, tokenizer, cfg.prompt, cfg.data.max_length, cfg.label_set())
     torch.manual_seed(cfg.train.seed)  # the classifier head's init must agree across workers
     # Full finetuning keeps fp32 master weights (bf16 comes from autocast); adapters train on a bf16 base.
     load_dtype = torch.float32 if cfg.model.finetune == "full" else dtype

@@ -24,7 +24,7 @@ from transformers import PrinterCallback, Trainer, TrainingArguments
 from sentiment_ray.config import RunConfig, build_dataclass
 from sentiment_ray.console import show_progress
 from sentiment_ray.errors import SentimentRayError
-from sentiment_ray.metrics import binary_metrics, softmax2
+from sentiment_ray.metrics import class_metrics, softmax
 from sentiment_ray.runtime import peak_rss_mb
 from sentiment_ray.training.batches import EncodedReviews, LeftPadCollator
 from sentiment_ray.training.callbacks import (
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 
 class SentimentTrainer(Trainer):
-    """HF Trainer whose loss is cross-entropy over the strategy's two scores (for every strategy)."""
+    """HF Trainer whose loss is cross-entropy over the strategy's N scores (for every strategy)."""
 
     def __init__(self, *args, strategy, embedding_sync: str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -59,7 +59,7 @@ class SentimentTrainer(Trainer):
         return TouchedRowSync(weight)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        scores = self.strategy.scores(model, inputs)  # [batch, 2] float32
+        scores = self.strategy.scores(model, inputs)  # [batch, N] float32
         loss = F.cross_entropy(scores, inputs["labels"])
         return (loss, {"logits": scores}) if return_outputs else loss
 
@@ -70,12 +70,14 @@ class SentimentTrainer(Trainer):
         return loss
 
 
-def eval_metrics(eval_pred) -> dict:
-    return {
-        k: v
-        for k, v in binary_metrics(eval_pred.label_ids, softmax2(eval_pred.predictions)).items()
-        if isinstance(v, float)
-    }
+def eval_metrics_of(names: tuple[str, ...]):
+    """The Trainer's `compute_metrics` for these classes: the float metrics of `class_metrics`."""
+
+    def eval_metrics(eval_pred) -> dict:
+        scores = class_metrics(eval_pred.label_ids, softmax(eval_pred.predictions), names)
+        return {k: v for k, v in scores.items() if isinstance(v, float)}
+
+    return eval_metrics
 
 
 def training_arguments(cfg: RunConfig, checkpoint_dir: str, bf16: bool) -> TrainingArguments:
@@ -126,7 +128,7 @@ def sentiment_trainer(cfg: RunConfig, splits: dict, checkpoint_dir: str, callbac
         train_dataset=encoded["train"],
         eval_dataset=encoded["validation"],
         data_collator=LeftPadCollator(tokenizer.pad_token_id),
-        compute_metrics=eval_metrics,
+        compute_metrics=eval_metrics_of(strategy.labels.names),
         callbacks=callbacks,
         strategy=strategy,
         embedding_sync=cfg.train.embedding_sync,
@@ -189,10 +191,10 @@ def _train_from(trainer, checkpoint_path: str | None) -> dict:
     }
 
 
-def _split_predictions(trainer, dataset) -> tuple[list[int], list[float]]:
-    """(labels, P(positive)) of a split, predicted over all workers."""
+def _split_predictions(trainer, dataset) -> tuple[list[int], np.ndarray]:
+    """(labels, [n, N] class probabilities) of a split, predicted over all workers."""
     out = trainer.predict(dataset)
-    return [int(y) for y in out.label_ids], [float(p) for p in softmax2(out.predictions)]
+    return [int(y) for y in out.label_ids], softmax(out.predictions)
 
 
 def _report_final(trainer, tokenizer, cfg: RunConfig, splits: dict, train_output: dict) -> None:
@@ -211,8 +213,8 @@ def _report_final(trainer, tokenizer, cfg: RunConfig, splits: dict, train_output
             "num_workers": cfg.scaling.num_workers,
             "workers": _worker_placement(),
         },
-        "validation": binary_metrics(*predicted["validation"]),
-        "test": binary_metrics(*predicted["test"]),
+        "validation": class_metrics(*predicted["validation"], trainer.strategy.labels.names),
+        "test": class_metrics(*predicted["test"], trainer.strategy.labels.names),
     }
     # Fitted on the validation split only: the test split stays for reporting (docs/contracts.md, calibration).
     source = {"data": cfg.data.source, "part": "validation split", "seed": cfg.train.seed}

@@ -34,8 +34,9 @@ class TuneConfig:
     num_samples: int = 4
     """Trials to run; each samples its LoRA rank and learning rate (and the optional lists) from the space below."""
     metric: str = "eval_f1"
-    """Validation metric reported at every checkpoint (`eval_f1`, `eval_loss`, `eval_accuracy`, ...): ASHA and
-    the choice of the best trial use it."""
+    """Validation metric reported at every checkpoint (`eval_f1`, `eval_loss`, `eval_accuracy`, `eval_macro_f1`, ...):
+    ASHA and the choice of the best trial use it. `eval_f1` is class 1's F1 of two classes; with more, use
+    `eval_macro_f1`."""
     mode: str = "max"
     """`max` or `min` (use `min` with `eval_loss`)."""
     lora_r: list[int] = field(default_factory=lambda: [4, 8, 16, 32, 64])

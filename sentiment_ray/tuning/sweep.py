@@ -47,7 +47,7 @@ def run_tune(cfg: RunConfig, tc: TuneConfig) -> TuneOutcome:
     from sentiment_ray.models.loading import prepare_base
     from sentiment_ray.runtime import check_durable, precheck
     from sentiment_ray.storage import is_uri
-    from sentiment_ray.training.driver import check_resources, load_run_splits, scaling_request
+    from sentiment_ray.training.driver import check_resources, load_run_splits, scaling_request, with_labels
     from sentiment_ray.tuning.export import export_best
     from sentiment_ray.tuning.report import summarize, write_plot, write_tables
 
@@ -69,7 +69,8 @@ def run_tune(cfg: RunConfig, tc: TuneConfig) -> TuneOutcome:
         cfg, tc = _sweep_as_started(cfg, tc, output_dir)
     else:
         _save_sweep_config(cfg, tc, output_dir / "config.yaml")
-    splits = load_run_splits(cfg, output_dir)  # once, in the driver; with_parameters puts it in the object store
+    splits, labels = load_run_splits(cfg, output_dir)  # once, in the driver; with_parameters puts it in the store
+    cfg = with_labels(cfg, labels)  # every trial trains on the classes of this split
     prepare_base(cfg.model.name, cfg.model.tiny_seed)  # shared cache entries: built here once, trials read them
     ray = _init_ray_with_state_api()
     check_resources(cfg)

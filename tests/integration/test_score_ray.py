@@ -116,3 +116,46 @@ def test_interrupted_run_resumes_without_duplicates(ray_cluster, tmp_path, model
     assert len(out) == 200 and out["row_key"].is_unique
     with pytest.raises(Exception, match="already holds a finished run"):
         run_scoring(opts)
+
+
+SIX = ["书籍", "平板", "手机", "水果", "洗发水", "衣服"]  # several of these words are two tokens in Qwen's vocabulary
+
+
+def test_a_six_class_folder_scores_one_probability_column_per_class(ray_cluster, tmp_path, tiny_path, tokenizer):
+    from helpers import build_model_folder
+
+    folder = build_model_folder(tmp_path / "six", tiny_path, tokenizer, labels=[{"name": c} for c in SIX])
+    texts = [f"{t}{i}" for i in range(10) for t in GOOD]
+    pd.DataFrame({"text": texts}).to_csv(tmp_path / "in.csv", index=False)
+    options = {"inputs": [str(tmp_path / "in.csv")], "output": str(tmp_path / "out"), "output_format": "csv"}
+    run_scoring(ScoreOptions(model_path=str(folder), precision="fp32", **options))
+    out = read_output(tmp_path / "out", "csv")
+    columns = [f"prob_{c}" for c in SIX]
+    assert list(out.columns)[-10:] == ["label", "label_id", "confidence", *columns, "error"]
+    assert "prob_positive" not in out and len(out) == len(texts) and (out["error"].fillna("") == "").all()
+    probs = out[columns].astype(float)  # read_output keeps a CSV's cells as text
+    assert abs(probs.sum(axis=1) - 1).max() < 1e-6
+    expected = SentimentPredictor.from_pretrained(folder, precision="fp32").predict_batch(texts)
+    assert list(out["label"]) == [e["label"] for e in expected] and set(out["label"]) <= set(SIX)
+    want = [p for e in expected for p in e["probs"].values()]
+    assert probs.to_numpy().ravel().tolist() == pytest.approx(want, abs=1e-4)
+
+
+def test_a_binary_folder_from_before_n_class_labels_scores_the_columns_it_did(ray_cluster, tmp_path, tiny_path):
+    from helpers import BINARY_FOLDERS, binary_folder
+
+    folder = binary_folder("classifier", tiny_path, tmp_path)
+    kept = json.loads((BINARY_FOLDERS / "classifier_predictions.json").read_text(encoding="utf-8"))
+    pd.DataFrame({"text": kept["texts"]}).to_json(
+        tmp_path / "in.jsonl", orient="records", lines=True, force_ascii=False
+    )
+    inputs = {"inputs": [str(tmp_path / "in.jsonl")], "output": str(tmp_path / "out")}
+    run_scoring(ScoreOptions(model_path=str(folder), precision="fp32", **inputs))
+    out = read_output(tmp_path / "out")
+    assert list(out.columns)[-5:] == ["label", "label_id", "confidence", "prob_positive", "error"]
+    for row, old in zip(out.to_dict("records"), kept["predictions"], strict=True):
+        assert isinstance(row["error"], str) == (old["error"] is not None), (row, old)
+        if old["error"] is None:
+            assert (row["label"], row["label_id"]) == (old["label"], old["label_id"])
+            for column in ("prob_positive", "confidence"):
+                assert row[column] == pytest.approx(old[column], abs=1e-5), (column, row, old)

@@ -301,13 +301,10 @@ def test_a_bad_target_gets_a_422_in_the_documented_shape(server, target):
 
 def test_a_plain_request_has_no_selective_fields_and_model_shows_the_calibration(server):
     status, body = call(server, "/predict", {"text": "很好", "model": "calibrated"})
-    assert status == 200 and set(body["predictions"][0]) == {
-        "label",
-        "label_id",
-        "confidence",
-        "prob_positive",
-        "error",
-    }
+    (answer,) = body["predictions"]
+    assert status == 200 and set(answer) == {"label", "label_id", "confidence", "probs", "prob_positive", "error"}
+    assert answer["probs"] == {"negative": 1 - answer["prob_positive"], "positive": answer["prob_positive"]}
     status, info = call(server, "/model?name=calibrated")
     assert status == 200 and info["calibration"]["temperature"] > 0 and info["calibration"]["thresholds"]
+    assert [c["name"] for c in info["labels"]] == ["negative", "positive"]  # the classes, in label_id order
     assert "calibration.csv" not in json.dumps(info) and info["calibration"]["fitted_on"]["rows"] > 500

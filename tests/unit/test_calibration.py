@@ -129,3 +129,42 @@ def test_the_risk_coverage_plot_is_written(tmp_path):
     cal = fit_calibration(y, p, {"data": "synthetic"})
     written = write_plots(tmp_path, selective=selective_result(y.tolist(), p.tolist(), cal))
     assert written["risk_coverage"].stat().st_size > 5000  # a PNG with a curve in it
+
+
+def test_n_class_calibration_scales_the_softmax_keeps_the_top_class_and_bounds_the_kept_accuracy():
+    """Three classes, overconfident: right 60% of the time at confidence about 0.97."""
+    from sentiment_ray.calibration import apply_temperature, ece, fit_calibration, threshold_for
+
+    rng = np.random.default_rng(0)
+    n = 600
+    y = rng.integers(0, 3, n)
+    predicted = np.where(rng.random(n) < 0.6, y, (y + 1) % 3)
+    logits = rng.normal(0, 0.3, (n, 3))
+    logits[np.arange(n), predicted] += 4.0
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+    block = fit_calibration(y, probs, {"data": "synthetic"})
+
+    assert block["temperature"] > 1.5 and block["after"]["ece"] < block["before"]["ece"]
+    calibrated = apply_temperature(probs, block["temperature"])
+    np.testing.assert_allclose(calibrated.sum(axis=1), 1.0)
+    assert (calibrated.argmax(axis=1) == probs.argmax(axis=1)).all()  # confidences change, labels never
+    assert ece(y, calibrated) == pytest.approx(block["after"]["ece"])
+    threshold, reason = threshold_for(block, 0.55)
+    kept = calibrated.max(axis=1) >= threshold
+    assert reason is None and kept.any() and (calibrated.argmax(axis=1)[kept] == y[kept]).mean() >= 0.55
+    assert threshold_for(block, 0.99)[0] is None  # 60% right at best: no threshold reaches 0.99
+
+
+def test_n_class_metrics_have_every_average_per_class_scores_the_matrix_and_one_vs_rest_auc():
+    from sentiment_ray.metrics import binary_metrics, class_metrics
+
+    y = [0, 1, 2, 2, 1, 0]
+    probs = [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7], [0.3, 0.4, 0.3], [0.1, 0.8, 0.1], [0.5, 0.2, 0.3]]
+    m = class_metrics(y, probs, ("a", "b", "c"))
+    assert m["accuracy"] == pytest.approx(5 / 6) and m["confusion_matrix"] == [[2, 0, 0], [0, 2, 0], [0, 1, 1]]
+    assert {"macro_f1", "micro_f1", "weighted_f1", "roc_auc"} <= set(m) and "f1" not in m
+    assert m["per_class"]["c"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
+    assert m["micro_f1"] == pytest.approx(m["accuracy"]) and 0.5 < m["roc_auc"] <= 1.0
+    binary = binary_metrics([0, 1, 1, 0], [0.2, 0.9, 0.4, 0.6])
+    assert {"precision", "recall", "f1", "roc_auc", "macro_f1"} <= set(binary) and binary["f1"] == pytest.approx(0.5)

@@ -49,8 +49,10 @@ def test_predict_batch_matches_one_at_a_time(predictor):
 
 def test_prediction_contract(predictor):
     p = predictor.predict("质量很好")
-    assert set(p) == {"label", "label_id", "confidence", "prob_positive", "error"}
+    assert set(p) == {"label", "label_id", "confidence", "probs", "prob_positive", "error"}
     assert p["error"] is None and p["label"] == ("positive" if p["label_id"] == 1 else "negative")
+    assert list(p["probs"]) == ["negative", "positive"] and p["probs"]["positive"] == p["prob_positive"]
+    assert p["probs"]["negative"] == 1.0 - p["prob_positive"]
     assert p["confidence"] == pytest.approx(max(p["prob_positive"], 1 - p["prob_positive"]))
 
 

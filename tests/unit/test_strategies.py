@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from sentiment_ray.config import LoraConfig, ModelConfig, PromptConfig
+from sentiment_ray.labels import LabelSet
 from sentiment_ray.models.loading import load_base_model, prepare_for_training
 from sentiment_ray.models.strategies import LabelScoringStrategy, PromptEncoder, make_strategy, pad_batch
 
@@ -13,8 +14,13 @@ CPU = torch.device("cpu")
 
 
 def build(tiny_path, tokenizer, strategy_name, finetune="full", label_words=("负面", "正面"), seed=0, specialize=True):
+    """Two words: binary sentiment with those words; more: one class per word."""
     torch.manual_seed(seed)
-    strategy = make_strategy(strategy_name, tokenizer, PromptConfig(label_words=list(label_words)), 64)
+    if len(label_words) == 2:
+        strategy = make_strategy(strategy_name, tokenizer, PromptConfig(label_words=list(label_words)), 64)
+    else:
+        labels = LabelSet(names=tuple(label_words), words=tuple(label_words))
+        strategy = make_strategy(strategy_name, tokenizer, PromptConfig(), 64, labels)
     model = load_base_model(
         strategy,
         tiny_path,
@@ -41,11 +47,24 @@ def reference_scores(model, tokenizer, strategy, texts):
     return torch.stack(rows)
 
 
-@pytest.mark.parametrize("label_words", [("负面", "正面"), ("差评，不推荐", "好评")], ids=["single", "multi"])
+SIX_CATEGORIES = ("书籍", "平板", "手机", "水果", "洗发水", "衣服")  # several are 2 tokens in Qwen's vocabulary
+THREE_SINGLE = ("好", "中", "差")
+WORD_SETS = {
+    "single": ("负面", "正面"),
+    "multi": ("差评，不推荐", "好评"),
+    "six": SIX_CATEGORIES,
+    "three": THREE_SINGLE,
+}
+
+
+@pytest.mark.parametrize("label_words", WORD_SETS.values(), ids=WORD_SETS.keys())
 def test_label_scores_equal_brute_force_reference(tiny_path, tokenizer, label_words):
+    """Every word's exact log-prob (the N-way softmax for single-token words), whatever N and word lengths."""
     strategy, model = build(tiny_path, tokenizer, "label_scoring", label_words=label_words)
     _, stock = build(tiny_path, tokenizer, "label_scoring", label_words=label_words, specialize=False)
-    assert strategy.single_token == (label_words == ("负面", "正面"))
+    assert strategy.single_token == all(
+        len(tokenizer(w, add_special_tokens=False)["input_ids"]) == 1 for w in label_words
+    )
     batch = pad_batch([strategy.encode(t) for t in TEXTS], tokenizer.pad_token_id)
     with torch.no_grad():
         got = strategy.scores(model, batch)
@@ -90,19 +109,23 @@ def test_qwen_label_words_are_single_tokens(tokenizer):
     assert strategy.label_token_ids == [[103276], [106557]] and strategy.single_token
 
 
-@pytest.mark.parametrize("label_words", [("负面", "正面"), ("差评，不推荐", "好评")], ids=["single", "multi"])
+@pytest.mark.parametrize(
+    "label_words", [("负面", "正面"), ("差评，不推荐", "好评"), SIX_CATEGORIES], ids=["single", "multi", "six"]
+)
 def test_label_scoring_never_projects_every_position(tiny_path, tokenizer, label_words):
-    """The lm_head only ever sees the label positions: [batch, k, hidden], never [batch, seq, hidden]."""
+    """The lm_head only ever sees the label positions: [batch, 1 + Σ(k - 1), hidden], never [batch, seq, hidden];
+    one forward per batch whatever the number of words (the review is encoded once)."""
     strategy, model = build(tiny_path, tokenizer, "label_scoring", label_words=label_words)
     seen = []
     model.get_output_embeddings().register_forward_hook(lambda mod, inp, out: seen.append(tuple(out.shape)))
     batch = pad_batch([strategy.encode(t) for t in TEXTS], tokenizer.pad_token_id)
     strategy.scores(model, batch).sum().backward()
-    longest_word = max(len(w) for w in strategy.label_token_ids)
-    assert seen and all(shape[1] <= longest_word for shape in seen), seen
+    kept = 1 + sum(len(w) - 1 for w in strategy.label_token_ids)  # the prompt's last position + continuations
+    assert seen and all(shape[1] <= kept for shape in seen), seen
+    assert len(seen) == 1, seen
     if strategy.single_token:  # ...and only the label words' rows of the vocabulary
-        assert all(shape[-1] == 2 for shape in seen), seen
-    assert batch["input_ids"].shape[1] > longest_word  # the check would be vacuous otherwise
+        assert all(shape[-1] == len(label_words) for shape in seen), seen
+    assert batch["input_ids"].shape[1] > kept  # the check would be vacuous otherwise
 
 
 @pytest.mark.parametrize("name", ["label_scoring", "classifier"])

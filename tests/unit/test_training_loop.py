@@ -13,7 +13,9 @@ import torch
 from helpers import small_run
 
 from sentiment_ray.inference.predictor import SentimentPredictor
+from sentiment_ray.labels import LabelSet
 from sentiment_ray.models.folder import save_model_folder
+from sentiment_ray.training.driver import with_labels
 from sentiment_ray.training.worker import sentiment_trainer
 
 MODES = [(s, f) for s in ("label_scoring", "classifier") for f in ("full", "lora", "qlora")]
@@ -58,3 +60,44 @@ def test_each_strategy_and_mode_trains_the_right_weights_and_saves_a_folder_that
         scores = trainer.strategy.scores(trainer.model.eval(), trainer.data_collator(rows))
     in_memory = scores.float().softmax(-1)[:, 1].numpy()
     np.testing.assert_allclose(loaded, in_memory, atol=1e-4 if finetune != "qlora" else 2e-2)
+
+
+THREE = [
+    {"name": "negative", "values": ["0"], "word": "差评，不推荐"},
+    {"name": "neutral", "values": ["2"], "word": "一般"},
+    {"name": "positive", "values": ["1"], "word": "好评"},
+]
+
+
+@pytest.mark.parametrize("strategy", ["label_scoring", "classifier"])
+def test_three_classes_train_and_the_folder_predicts_them_by_name(tmp_path, splits, strategy):
+    """N = 3, label scoring with words of several tokens: the loss is over 3 scores, and the saved folder answers
+    with the class names and 3 probabilities that sum to 1, equal to the trained model's own."""
+
+    def as_three(ids):  # binary ids 0 / 1 → negative 0 / positive 2, every fifth row neutral (1)
+        return [1 if i % 5 == 0 else 2 * y for i, y in enumerate(ids)]
+
+    three = {name: (texts, as_three(ids)) for name, (texts, ids) in splits.items()}
+    updates = {"model.strategy": strategy, "model.finetune": "lora", "train.max_steps": 2, "train.batch_size": 8}
+    cfg = small_run(tmp_path / "run", **updates, **{"train.report_to": ["none"], "train.precision": "fp32"})
+    cfg = with_labels(cfg, LabelSet.from_list(THREE))
+    trainer, tokenizer, encoded = sentiment_trainer(cfg, three, str(tmp_path / "checkpoints"), callbacks=[])
+    assert trainer.strategy.labels.names == ("negative", "neutral", "positive")
+    assert strategy == "classifier" or not trainer.strategy.single_token
+
+    output = trainer.train()
+
+    assert output.global_step == 2 and math.isfinite(output.training_loss)
+    folder = save_model_folder(trainer.model, tokenizer, cfg, tmp_path / "model")
+    predictor = SentimentPredictor.from_pretrained(str(folder), device="cpu", precision="fp32")
+    assert [c["name"] for c in predictor.meta["labels"]] == ["negative", "neutral", "positive"]
+    texts = three["validation"][0]
+    rows = predictor.predict_batch(texts)
+    assert all(list(r["probs"]) == ["negative", "neutral", "positive"] and "prob_positive" not in r for r in rows)
+    loaded = np.array([list(r["probs"].values()) for r in rows])
+    np.testing.assert_allclose(loaded.sum(axis=1), 1.0, atol=1e-6)
+    assert [r["label"] for r in rows] == [("negative", "neutral", "positive")[i] for i in loaded.argmax(axis=1)]
+    batch = trainer.data_collator([encoded["validation"][i] for i in range(len(texts))])
+    with torch.no_grad():
+        in_memory = trainer.strategy.scores(trainer.model.eval(), batch).float().softmax(-1).numpy()
+    np.testing.assert_allclose(loaded, in_memory, atol=1e-4)
