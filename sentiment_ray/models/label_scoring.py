@@ -156,8 +156,14 @@ class PackedWords:
         eye = torch.eye(width + c, dtype=torch.bool, device=device)
         full = full | (eye & ~torch.cat([real, torch.ones(n, c, dtype=torch.bool, device=device)], 1)[:, :, None])
         full = full[:, None]
-        if _attention_implementation(model) == "sdpa":
+        implementation = _attention_implementation(model)
+        if implementation == "sdpa":
             return full
+        if implementation != "eager":  # flash attention takes no 4-D mask: the words would see each other
+            raise ValueError(
+                f"label words of several tokens need sdpa or eager attention, not {implementation!r}: load the model "
+                "with attn_implementation='sdpa', or choose single-token label words"
+            )
         return torch.zeros(full.shape, device=device).masked_fill(~full, torch.finfo(torch.float32).min)
 
 

@@ -196,3 +196,16 @@ def test_batch_encoding_equals_one_text_at_a_time(tokenizer):
     many = encoder.many(texts)
     assert many == [one_at_a_time(t) for t in texts] == [encoder(t) for t in texts]
     assert max(map(len, many)) == max_length and encoder.many([]) == []
+
+
+def test_words_of_several_tokens_refuse_an_attention_that_ignores_their_mask(tiny_path, tokenizer):
+    strategy, model = build(tiny_path, tokenizer, "label_scoring", label_words=SIX_CATEGORIES)
+    batch = pad_batch([strategy.encode(t) for t in TEXTS], tokenizer.pad_token_id)
+    model.config._attn_implementation = "flash_attention_2"
+    with pytest.raises(ValueError, match="need sdpa or eager attention, not 'flash_attention_2'"):
+        strategy.scores(model, batch)
+    model.config._attn_implementation = "eager"  # the additive float mask: the same scores as sdpa's bool mask
+    with torch.no_grad():
+        eager = strategy.scores(model, batch)
+        model.config._attn_implementation = "sdpa"
+        torch.testing.assert_close(eager, strategy.scores(model, batch), atol=1e-4, rtol=1e-4)
