@@ -50,11 +50,6 @@ def predicted_ids(probs: np.ndarray) -> np.ndarray:
     return (probs[:, 1] >= 0.5).astype(np.int64) if probs.shape[1] == 2 else probs.argmax(axis=1)
 
 
-def log_probs(probs: np.ndarray) -> np.ndarray:
-    """log P, each probability clipped to [PROB_CLIP, 1] first (float32 softmax saturates to 0 and 1)."""
-    return np.log(np.clip(probs, PROB_CLIP, 1.0))
-
-
 def apply_temperature(probs, temperature: float) -> np.ndarray:
     """softmax(log P / T) per row of [n, N] probabilities; for a 1-D P(class 1): sigmoid(logit(p) / T)."""
     matrix = as_matrix(probs)
@@ -62,10 +57,9 @@ def apply_temperature(probs, temperature: float) -> np.ndarray:
         p = np.clip(matrix[:, 1], PROB_CLIP, 1.0 - PROB_CLIP)
         positive = 1.0 / (1.0 + np.exp(-(np.log(p) - np.log1p(-p)) / temperature))
         return positive if np.ndim(probs) == 1 else np.stack([1.0 - positive, positive], axis=1)
-    scaled = log_probs(matrix) / temperature
-    scaled -= scaled.max(axis=1, keepdims=True)
-    exp = np.exp(scaled)
-    return exp / exp.sum(axis=1, keepdims=True)
+    from sentiment_ray.metrics import softmax
+
+    return softmax(clipped_log_probs(matrix) / temperature)
 
 
 def clipped_log_probs(probs) -> np.ndarray:
@@ -74,7 +68,7 @@ def clipped_log_probs(probs) -> np.ndarray:
     if matrix.shape[1] == 2:
         p = np.clip(matrix[:, 1], PROB_CLIP, 1.0 - PROB_CLIP)
         return np.stack([np.log1p(-p), np.log(p)], axis=1)
-    return log_probs(matrix)
+    return np.log(np.clip(matrix, PROB_CLIP, 1.0))
 
 
 def scaled_nll(y: np.ndarray, logp: np.ndarray, temperature: float) -> float:

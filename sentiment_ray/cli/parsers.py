@@ -79,7 +79,7 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--max-train-samples", type=int)
     p.add_argument("--strategy", choices=["classifier", "label_scoring"])
     p.add_argument("--finetune", choices=["lora", "qlora", "full"])
-    p.add_argument("--use-qlora", action="store_true", help="the prototype's flag: same as --finetune qlora")
+    p.add_argument("--use-qlora", action="store_true", help="same as --finetune qlora")
     p.add_argument("--model", help="Hub id, local model folder, or 'tiny'")
     p.add_argument("--num-workers", type=int)
     p.add_argument("--use-gpu", action="store_true", default=None)

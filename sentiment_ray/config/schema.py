@@ -31,7 +31,7 @@ class ModelConfig:
     strategy: str = "label_scoring"
     """`label_scoring` (log-prob of the label words after the prompt) or `classifier` (linear head)."""
     load_in_4bit: bool = False
-    """The prototype's `--use_qlora`: true means 4-bit weights, so it requires finetune `qlora`."""
+    """4-bit base weights (what `--use-qlora` sets): true requires finetune `qlora`."""
     gradient_checkpointing: bool = False
     """Recompute activations in backward: less memory, about 30% more compute."""
     tiny_seed: int = 0
