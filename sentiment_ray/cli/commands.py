@@ -58,6 +58,11 @@ def print_train_summary(outcome, log_file: Path | None) -> None:
         f"[train] done in {train['wall_time_s']:.0f}s: test accuracy {test['accuracy']:.3f}, {f1}, "
         f"ROC-AUC {auc} on {test['n']} reviews{tiny}"
     )
+    if train.get("best_step") is not None and train.get("global_step", 0) < train.get("max_steps", 0):
+        print(
+            f"early stopping: stopped at step {train['global_step']} of {train['max_steps']}, kept step "
+            f"{train['best_step']}'s weights (best validation {train['best_metric']:.4f})"
+        )
     print(f"model folder: {outcome.model_dir}")
     print(f"run folder:   {outcome.output_dir}")
     if log_file is not None:

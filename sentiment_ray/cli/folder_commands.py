@@ -31,5 +31,6 @@ def cmd_export(args) -> int:
     from sentiment_ray.models.export import export_model
 
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
-    print(f"exported: {export_model(args.model_path, args.output, dtype)} (README.md: the model card)")
+    folder = export_model(args.model_path, args.output, dtype, args.sequence_classifier)
+    print(f"exported: {folder} (README.md: the model card)")
     return 0

@@ -111,6 +111,12 @@ def _add_export_parser(sub) -> None:
     p.add_argument("--model-path", required=True, help="a model folder (<run>/model), local or a URI (s3://…)")
     p.add_argument("--output", required=True, help="a new local folder")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="dtype of the written weights")
+    p.add_argument(
+        "--sequence-classifier",
+        action="store_true",
+        help="label scoring with one-token label words: write an AutoModelForSequenceClassification whose head is "
+        "those words' lm_head rows (vLLM /classify, TEI)",
+    )
 
 
 def add_selective_flags(p) -> None:

@@ -52,7 +52,12 @@ def _coerce(hint, value, path: str):
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, path)
+        for option in inner[:-1]:  # the first type the value fits, in the order the hint names them
+            try:
+                return _coerce(option, value, path)
+            except ConfigError:
+                continue
+        return _coerce(inner[-1], value, path)
     if origin is list:
         if isinstance(value, str):  # CLI convenience: q_proj,v_proj
             value = [v.strip() for v in value.split(",") if v.strip()]

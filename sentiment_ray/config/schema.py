@@ -7,6 +7,7 @@ Validation runs in `__post_init__`, so a config that exists is a config that mak
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ REPORT_TARGETS = ("tensorboard", "wandb", "mlflow", "none")
 QUOTING_CHOICES = ("auto", "none", "csv")
 """How review files are split into records: auto by extension, none (one per line), csv (RFC 4180 quotes)."""
 DEFAULT_TEMPLATE = "评论：{text}\n情感倾向："
+EARLY_STOPPING_METRICS = ("macro_f1", "accuracy", "micro_f1", "weighted_f1", "loss")
 
 
 @dataclass
@@ -173,6 +175,15 @@ class TrainConfig:
     rows a step touched (exact, sentiment_ray/training/sparse_rows.py); `dense` builds the whole [vocab, hidden]
     gradient every step and lets DDP all-reduce it. Tiny preset on 2 CPUs: 1 worker 98.7 vs 57.4 samples/s,
     2 workers 137.9 vs 56.7 (results/bench/training_embedding_sync.md)."""
+    class_weights: list[float] | str | None = None
+    """Weights of the classes in the loss, for imbalanced data: `balanced` (train rows / (N × rows of the class),
+    counted on the training split), N positive numbers in class order, or none (every class 1)."""
+    early_stopping_patience: int = 0
+    """Stop when early_stopping_metric has not improved for this many validation evaluations (one every save_steps),
+    and keep the best evaluation's weights; 0: off."""
+    early_stopping_metric: str = "macro_f1"
+    """What early stopping watches on the validation split: `macro_f1`, `accuracy`, `micro_f1`, `weighted_f1` (higher
+    is better) or `loss` (lower is better)."""
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
     """Where rank 0 logs metrics: any of tensorboard (under output_dir), wandb, mlflow; or none."""
 
@@ -198,6 +209,19 @@ class TrainConfig:
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         check_choice("train.precision", self.precision, ("auto", "bf16", "fp32"))
+        self._check_class_weights()
+        if self.early_stopping_patience < 0:
+            raise ConfigError(
+                f"train.early_stopping_patience must be >= 0 (0: off), got {self.early_stopping_patience}"
+            )
+        check_choice("train.early_stopping_metric", self.early_stopping_metric, EARLY_STOPPING_METRICS)
+
+    def _check_class_weights(self) -> None:
+        weights = self.class_weights
+        if isinstance(weights, str) and weights != "balanced":
+            raise ConfigError(f"train.class_weights must be `balanced` or a list of numbers, got {weights!r}")
+        if isinstance(weights, list) and not all(math.isfinite(w) and w > 0 for w in weights):
+            raise ConfigError(f"train.class_weights must be positive finite numbers, got {weights}")
 
 
 @dataclass
@@ -244,6 +268,9 @@ class RunConfig:
                     "prompt.label_words names the two binary words; with a `labels` list give each class its `word`"
                 )
             self.label_set()  # names, words and values checked now, not at the first data row
+            weights = self.train.class_weights
+            if isinstance(weights, list) and len(weights) != len(self.labels):
+                raise ConfigError(f"train.class_weights has {len(weights)} numbers for {len(self.labels)} classes")
         if self.model.finetune == "qlora" and self.train.precision == "bf16" and not self.scaling.use_gpu:
             raise ConfigError("train.precision=bf16 with finetune qlora needs a GPU; on CPU use precision auto/fp32")
 

@@ -2,7 +2,9 @@
 
 - classifier: merged full weights of `AutoModelForSequenceClassification` (id2label: 0 negative, 1 positive);
 - label scoring: the merged causal LM (`AutoModelForCausalLM`, the whole vocabulary head) plus the prompt and the
-  two label words in `sentiment_prompt.json`.
+  label words in `sentiment_prompt.json`; or, with `sequence_classifier=True` and label words of one token each, a
+  plain `AutoModelForSequenceClassification` whose head is those words' rows of the lm_head, so its N logits are the
+  label scores exactly (vLLM's `classifier_from_token` construction): any server of sequence classifiers serves it.
 
 LoRA and QLoRA adapters are merged into a full-precision copy of the base (never into 4-bit weights, which would
 be lossy). Both kinds feed the model the review inside the prompt template, truncated as `PromptEncoder` does;
@@ -19,8 +21,12 @@ import torch
 PROMPT_FILE = "sentiment_prompt.json"
 
 
-def export_model(model_path: str, output: str | Path, dtype: torch.dtype = torch.float32) -> Path:
-    """Write the merged HF folder and its model card into `output` (created; must be empty or absent)."""
+def export_model(
+    model_path: str, output: str | Path, dtype: torch.dtype = torch.float32, sequence_classifier: bool = False
+) -> Path:
+    """Write the merged HF folder and its model card into `output` (created; must be empty or absent).
+
+    `sequence_classifier`: a label-scoring folder is written as `AutoModelForSequenceClassification` (module doc)."""
     from sentiment_ray.errors import ConfigError
     from sentiment_ray.models.folder import labels_of, prompt_of, read_meta
     from sentiment_ray.runtime import check_local_output
@@ -31,23 +37,27 @@ def export_model(model_path: str, output: str | Path, dtype: torch.dtype = torch
     if output.exists() and any(output.iterdir()):
         raise ConfigError(f"--output {output} is not empty; choose a new folder")
     meta = read_meta(model_path)
-    folder = local_folder(model_path)
-    model, tokenizer = _merged_model(folder, meta, dtype)
     labels = labels_of(meta)
-    if meta["strategy"] == "classifier":
+    as_classifier = meta["strategy"] == "classifier" or sequence_classifier
+    model, tokenizer = _merged_model(local_folder(model_path), meta, dtype)
+    label_ids = [tokenizer(w, add_special_tokens=False)["input_ids"] for w in labels.words]
+    if meta["strategy"] == "label_scoring" and sequence_classifier:
+        model = label_rows_classifier(model, label_ids, labels.words)
+    if as_classifier:
+        model.config.pad_token_id = tokenizer.pad_token_id  # where the head finds each row's last real token
         model.config.id2label = dict(enumerate(labels.names))
         model.config.label2id = {name: i for i, name in enumerate(labels.names)}
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output, safe_serialization=True)
     tokenizer.save_pretrained(output)
-    prompt = prompt_of(meta)
-    label_ids = [tokenizer(w, add_special_tokens=False)["input_ids"] for w in labels.words]
     card = {
         "strategy": meta["strategy"],
-        "template": prompt.template,
+        "model_class": "AutoModelForSequenceClassification" if as_classifier else "AutoModelForCausalLM",
+        "template": prompt_of(meta).template,
         "label_words": list(labels.words),
         "label_token_ids": label_ids,
         "labels": list(labels.names),
+        "temperature": (meta.get("calibration") or {}).get("temperature"),  # calibrated: softmax(logits / T)
         "max_length": meta["max_length"],
         "exported_from": str(model_path),
     }
@@ -82,6 +92,32 @@ def _merged_model(folder: Path, meta: dict, dtype: torch.dtype):
     return model.eval(), tokenizer
 
 
+def label_rows_classifier(causal_lm, label_token_ids: list[list[int]], words) -> torch.nn.Module:
+    """The causal LM as a sequence classifier with the label words' lm_head rows as its head ([N, hidden]): its
+    logits at the last token are the label-scoring scores. Refused for words of several tokens, whose score needs
+    the word's later tokens fed back in, which no sequence-classifier head can do."""
+    from transformers import AutoModelForSequenceClassification
+
+    from sentiment_ray.errors import ConfigError
+
+    several = [f"{w!r} ({len(ids)} tokens)" for w, ids in zip(words, label_token_ids, strict=True) if len(ids) != 1]
+    if several:
+        raise ConfigError(
+            f"--sequence-classifier needs label words of one token each; {', '.join(several)} are scored token by "
+            "token after the prompt, which a sequence classifier's single head cannot do. Export without it (the "
+            "causal LM and sentiment_prompt.json), or train with one-token label words"
+        )
+    config = causal_lm.config
+    config.num_labels = len(label_token_ids)
+    config.architectures = [type(causal_lm).__name__.replace("ForCausalLM", "ForSequenceClassification")]
+    classifier = AutoModelForSequenceClassification.from_config(config, dtype=causal_lm.dtype)
+    classifier.model.load_state_dict(causal_lm.model.state_dict())
+    rows = torch.tensor([ids[0] for ids in label_token_ids])
+    with torch.no_grad():
+        classifier.score.weight.copy_(causal_lm.get_output_embeddings().weight[rows])
+    return classifier.eval()
+
+
 def model_card(meta: dict, card: dict) -> str:
     """The export's README.md: what it is, how it was trained and scored, how to use it without sentiment-ray."""
     from sentiment_ray.models.shapes import is_random_weights
@@ -90,7 +126,7 @@ def model_card(meta: dict, card: dict) -> str:
     scores = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("accuracy", "f1", "roc_auc") if k in metrics) or "none"
     data = meta.get("config", {}).get("data", {}).get("source", "unknown")
     tiny = " (random weights: these numbers say the pipeline works, not what Qwen reaches)"
-    usage = _CLASSIFIER_USAGE if card["strategy"] == "classifier" else _LABEL_SCORING_USAGE
+    usage = _CLASSIFIER_USAGE if card["model_class"] == "AutoModelForSequenceClassification" else _LABEL_SCORING_USAGE
     usage = usage.replace('["负面", "正面"]', json.dumps(card["label_words"], ensure_ascii=False))
     return f"""---
 library_name: transformers
@@ -122,8 +158,14 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 tok = AutoTokenizer.from_pretrained(FOLDER)
 model = AutoModelForSequenceClassification.from_pretrained(FOLDER).eval()
 ids = tok(TEMPLATE.format(text=review), return_tensors="pt", add_special_tokens=False)
-p_positive = model(**ids).logits.softmax(-1)[0, 1].item()   # id2label: 0 negative, 1 positive
+probs = model(**ids).logits.softmax(-1)[0]                  # one per class, in model.config.id2label's order
 ```
+
+The calibrated probabilities of the model folder are `softmax(logits / temperature)`, with `temperature` from
+`sentiment_prompt.json` (null: the folder was not calibrated). Batch with right padding (`tok.padding_side =
+"right"`) or one review per call: the model reads the last non-pad token, and left padding would shift positions.
+Any server of sequence classifiers (vLLM `/classify`, TEI, Ray Data LLM) serves this folder; send it the
+prompt-formatted text.
 """
 
 _LABEL_SCORING_USAGE = """

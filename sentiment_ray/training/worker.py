@@ -34,6 +34,13 @@ from sentiment_ray.training.callbacks import (
     fault_injection,
 )
 from sentiment_ray.training.model import build_training_model
+from sentiment_ray.training.objectives import (
+    class_weights,
+    early_stopping_arguments,
+    early_stopping_callbacks,
+    share_rank_zero_weights,
+    weight_tensor,
+)
 from sentiment_ray.training.sparse_rows import TouchedRowSync, embedding_parameter_name, keep_out_of_ddp, sparse_lookups
 
 FINAL_RESULTS = "final_results.json"
@@ -43,9 +50,11 @@ log = logging.getLogger(__name__)
 class SentimentTrainer(Trainer):
     """HF Trainer whose loss is cross-entropy over the strategy's N scores (for every strategy)."""
 
-    def __init__(self, *args, strategy, embedding_sync: str, **kwargs):
+    def __init__(self, *args, strategy, embedding_sync: str, class_weights: list | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.strategy = strategy
+        self.class_weights = class_weights
+        self._weight = weight_tensor(class_weights)  # [N] or None (unweighted)
         self.embedding_sync = self._take_embedding_sync(embedding_sync)
 
     def _take_embedding_sync(self, embedding_sync: str) -> TouchedRowSync | None:
@@ -60,7 +69,8 @@ class SentimentTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         scores = self.strategy.scores(model, inputs)  # [batch, N] float32
-        loss = F.cross_entropy(scores, inputs["labels"])
+        weight = None if self._weight is None else self._weight.to(scores.device)
+        loss = F.cross_entropy(scores, inputs["labels"], weight=weight)
         return (loss, {"logits": scores}) if return_outputs else loss
 
     def training_step(self, model, inputs, num_items_in_batch=None):
@@ -109,6 +119,7 @@ def training_arguments(cfg: RunConfig, checkpoint_dir: str, bf16: bool) -> Train
         label_names=["labels"],
         report_to=[r for r in t.report_to if r != "none"] or "none",
         disable_tqdm=True,  # ProgressCallback prints plain lines instead of carriage-return bars
+        **early_stopping_arguments(t),
     )
 
 
@@ -129,9 +140,10 @@ def sentiment_trainer(cfg: RunConfig, splits: dict, checkpoint_dir: str, callbac
         eval_dataset=encoded["validation"],
         data_collator=LeftPadCollator(tokenizer.pad_token_id),
         compute_metrics=eval_metrics_of(strategy.labels.names),
-        callbacks=callbacks,
+        callbacks=[*callbacks, *early_stopping_callbacks(cfg.train)],
         strategy=strategy,
         embedding_sync=cfg.train.embedding_sync,
+        class_weights=class_weights(cfg.train.class_weights, splits["train"][1], strategy.labels.names),
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; ProgressCallback prints one line
     return trainer, tokenizer, encoded
@@ -147,6 +159,8 @@ def train_loop(loop_config: dict) -> None:
     trainer, tokenizer, splits = sentiment_trainer(cfg, loop_config["splits"], loop_config["checkpoint_dir"], callbacks)
     trainer = prepare_trainer(trainer)
     train_output = _fit(trainer, restored, loop_config.get("resume_path"))
+    if cfg.train.early_stopping_patience:
+        share_rank_zero_weights(trainer.model)
     _upload_tensorboard(loop_config.get("tensorboard_uri"))
     _report_final(trainer, tokenizer, cfg, splits, {**train_output, **step_timer.summary()})
 
@@ -183,6 +197,9 @@ def _train_from(trainer, checkpoint_path: str | None) -> dict:
     output = trainer.train(resume_from_checkpoint=checkpoint_path)
     return {
         "global_step": output.global_step,
+        "max_steps": trainer.state.max_steps,
+        "best_step": trainer.state.best_global_step,  # None unless early stopping tracks the best evaluation
+        "best_metric": trainer.state.best_metric,
         "resumed_from_step": state.get("global_step", 0),
         "resumed_at_unix": resumed_at,
         "train_loss": output.training_loss,
@@ -211,6 +228,7 @@ def _report_final(trainer, tokenizer, cfg: RunConfig, splits: dict, train_output
             "train_rows": len(splits["train"]),
             "parameters": count_parameters(trainer.model),
             "num_workers": cfg.scaling.num_workers,
+            "class_weights": trainer.class_weights,
             "workers": _worker_placement(),
         },
         "validation": class_metrics(*predicted["validation"], trainer.strategy.labels.names),
