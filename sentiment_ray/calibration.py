@@ -250,15 +250,24 @@ def threshold_for(calibration: dict | None, target_accuracy: float) -> tuple[flo
     """(lowest threshold whose lower bound reaches the target, None) or (None, why no threshold does)."""
     if not calibration:
         return None, "the model folder holds no calibration (run `sentiment-ray calibrate`)"
-    reached = [r for r in calibration["thresholds"] if r["accuracy_lower_bound"] >= target_accuracy]
-    if not reached:
-        best = max(calibration["thresholds"], key=lambda r: r["accuracy_lower_bound"])
-        return None, (
-            f"no threshold reaches target_accuracy {target_accuracy} on the calibration rows with "
-            f"{1 - calibration['delta']:.0%} confidence (best lower bound {best['accuracy_lower_bound']:.4f} "
-            f"at threshold {best['threshold']:.4f}, coverage {best['coverage']:.3f})"
-        )
-    return min(r["threshold"] for r in reached), None
+    row, reason = lowest_reaching(calibration["thresholds"], target_accuracy, calibration["delta"])
+    return (None, reason) if row is None else (row["threshold"], None)
+
+
+def lowest_reaching(table: list[dict], target_accuracy: float, delta: float = DELTA) -> tuple[dict | None, str | None]:
+    """The project's one abstention rule: the `threshold_table` row of the lowest threshold whose accuracy lower
+    bound reaches the target (the most rows kept), or (None, why none does)."""
+    reached = [r for r in table if r["accuracy_lower_bound"] >= target_accuracy]
+    if reached:
+        return min(reached, key=lambda r: r["threshold"]), None
+    if not table:
+        return None, "no rows to choose a threshold on"
+    best = max(table, key=lambda r: r["accuracy_lower_bound"])
+    return None, (
+        f"no threshold reaches target_accuracy {target_accuracy} on the calibration rows with "
+        f"{1 - delta:.0%} confidence (best lower bound {best['accuracy_lower_bound']:.4f} "
+        f"at threshold {best['threshold']:.4f}, coverage {best['coverage']:.3f})"
+    )
 
 
 def abstain(row: dict, threshold: float | None, reason: str | None) -> dict:

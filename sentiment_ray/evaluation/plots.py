@@ -39,20 +39,23 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def plot_confusion_matrix(matrix, path: str | Path) -> Path:
-    """2x2 confusion matrix (rows = true, columns = predicted; `binary_metrics` layout) with counts."""
+def plot_confusion_matrix(matrix, path: str | Path, names=CLASS_NAMES) -> Path:
+    """N×N confusion matrix (rows = true, columns = predicted; `metrics.class_metrics` layout) with counts. Names
+    that are not ASCII are shown as class ids (the bundled fonts have no CJK glyphs; the report maps ids to names)."""
     import numpy as np
 
     counts = np.asarray(matrix, dtype=np.int64)
-    fig, _ = _figure(4.2, 3.8)
+    side = 3.0 + 0.45 * len(names)
+    fig, _ = _figure(side + 0.4, side)
     ax = fig.add_subplot()
     image = ax.imshow(counts, cmap="Blues")
     fig.colorbar(image, ax=ax)
     for (row, col), value in np.ndenumerate(counts):
         dark = value > counts.max() / 2  # white text on dark cells
         ax.text(col, row, str(value), ha="center", va="center", color="white" if dark else "black")
-    ax.set_xticks([0, 1], labels=CLASS_NAMES)
-    ax.set_yticks([0, 1], labels=CLASS_NAMES)
+    ticks = [name if name.isascii() else str(i) for i, name in enumerate(names)]
+    ax.set_xticks(range(len(names)), labels=ticks, rotation=45 if len(names) > 4 else 0)
+    ax.set_yticks(range(len(names)), labels=ticks)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("Confusion matrix")
@@ -64,7 +67,8 @@ def plot_reliability(curve: list[dict], path: str | Path, curve_after: list[dict
     the diagonal is perfect calibration. `curve_after` (after temperature scaling) is drawn when given."""
     fig, _ = _figure(4.5, 4.2)
     ax = fig.add_subplot()
-    ax.plot([0.5, 1.0], [0.5, 1.0], linestyle="--", color="grey", label="perfect calibration")
+    low = curve[0]["lower"] if curve else 0.5  # 1/N: the least a top-class probability can be
+    ax.plot([low, 1.0], [low, 1.0], linestyle="--", color="grey", label="perfect calibration")
     for points, label, marker in ((curve, "model", "o"), (curve_after or [], "after temperature", "s")):
         used = [b for b in points if b["count"]]  # empty bins have no accuracy
         if used:
@@ -75,7 +79,7 @@ def plot_reliability(curve: list[dict], path: str | Path, curve_after: list[dict
         accs = [b["accuracy"] if b["count"] else 0.0 for b in curve]
         widths = [u - lo for lo, u in zip(lowers, uppers, strict=True)]
         ax.bar(lowers, accs, width=widths, align="edge", alpha=0.2, edgecolor="black", label="bin accuracy")
-    ax.set_xlim(0.5, 1.0)
+    ax.set_xlim(low, 1.0)
     ax.set_ylim(0.0, 1.03)  # headroom so points at accuracy 1.0 stay visible
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
@@ -91,7 +95,7 @@ def plot_confidence_histogram(histogram: dict, path: str | Path) -> Path:
     ax = fig.add_subplot()
     widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
     ax.bar(edges[:-1], counts, width=widths, align="edge", edgecolor="black")
-    ax.set_xlabel("confidence = max(P(negative), P(positive))")
+    ax.set_xlabel("confidence = the most probable class's probability")
     ax.set_ylabel("rows")
     ax.set_title("Confidence histogram")
     return _save(fig, path)
@@ -146,9 +150,9 @@ def write_plots(
     out_dir = Path(out_dir)
     written = {}
     if metrics is not None:
-        written["confusion_matrix"] = plot_confusion_matrix(
-            metrics["confusion_matrix"], out_dir / PLOT_FILES["confusion_matrix"]
-        )
+        names = list(metrics.get("per_class") or CLASS_NAMES)
+        path = out_dir / PLOT_FILES["confusion_matrix"]
+        written["confusion_matrix"] = plot_confusion_matrix(metrics["confusion_matrix"], path, names)
     if confidence is not None:
         cal = confidence["calibration"]
         written["reliability"] = plot_reliability(

@@ -117,14 +117,35 @@ def _metrics_section(metrics: dict | None, out_dir: Path) -> str:
     head = "## Metrics"
     if metrics is None:
         return f"{head}\n\n{NOT_COMPUTED}"
-    keys = ("n", "accuracy", "precision", "recall", "f1", "macro_f1", "roc_auc")
-    table = _table(["metric", "value"], [[k, metrics.get(k)] for k in keys])
-    (tn, fp), (fn, tp) = metrics["confusion_matrix"]
-    matrix = _table(["true \\ predicted", "negative", "positive"], [["negative", tn, fp], ["positive", fn, tp]])
-    note = "Precision, recall and F1 are for the positive class; `macro_f1` averages both classes."
-    return "\n\n".join(
-        p for p in (head, table, note, "Confusion matrix:", matrix, _images(out_dir, "confusion_matrix")) if p
+    keys = ("n", "accuracy", "precision", "recall", "f1", "macro_f1", "micro_f1", "weighted_f1", "roc_auc")
+    table = _table(["metric", "value"], [[k, metrics[k]] for k in keys if k in metrics])
+    names = list(metrics["per_class"])
+    per_class = _table(
+        ["id", "class", "precision", "recall", "F1", "support"],
+        [
+            [i, n, *(metrics["per_class"][n][k] for k in ("precision", "recall", "f1", "support"))]
+            for i, n in enumerate(names)
+        ],
     )
+    matrix = _table(
+        ["true \\ predicted", *names], [[n, *row] for n, row in zip(names, metrics["confusion_matrix"], strict=True)]
+    )
+    note = (
+        "Precision, recall and F1 are for the positive class; `macro_f1` averages both classes."
+        if "f1" in metrics
+        else "`roc_auc` is the one-vs-rest macro average; the plot names the classes by id."
+    )
+    parts = (
+        head,
+        table,
+        note,
+        "Per class:",
+        per_class,
+        "Confusion matrix:",
+        matrix,
+        _images(out_dir, "confusion_matrix"),
+    )
+    return "\n\n".join(p for p in parts if p)
 
 
 def _calibration_section(confidence: dict | None, out_dir: Path) -> str:
@@ -142,7 +163,8 @@ def _calibration_section(confidence: dict | None, out_dir: Path) -> str:
         ["NLL before / after temperature", f"{_fmt(cal['nll_before'])} / {_fmt(cal['nll_after'])}"],
     ]
     notes = (
-        f"ECE uses {cal['bins']} equal-width bins over confidence in [0.5, 1]. "
+        f"ECE uses {cal['bins']} equal-width bins over the top-class confidence in "
+        f"[{_fmt(cal['bin_range'][0])}, 1]. "
         f"Temperature: {cal['temperature_method']}; "
         "fitted and evaluated on the same rows, so it shows how much miscalibration one global scale explains."
     )
@@ -169,13 +191,17 @@ def _abstention_section(confidence: dict | None) -> str:
     if confidence is None:
         return f"{head}\n\n{NOT_COMPUTED}"
     ab = confidence["abstention"]
-    intro = f"Target precision {_fmt(ab['target_precision'])}, where precision means {ab['precision_definition']}."
+    intro = (
+        f"Target precision {_fmt(ab['target_precision'])}, where precision means {ab['precision_definition']}; "
+        f"the threshold is {ab.get('rule', 'the lowest that reaches it')}."
+    )
     if ab["threshold"] is None:
         outcome = f"No threshold reaches it: {ab['reason']}."
     else:
         outcome = (
             f"Answering only when confidence >= {_fmt(ab['threshold'])} keeps {_fmt(ab['coverage'])} of rows "
-            f"({ab['n_kept']}) at precision {_fmt(ab['precision_at_threshold'])}."
+            f"({ab['n_kept']}) at precision {_fmt(ab['precision_at_threshold'])} "
+            f"(lower bound {_fmt(ab.get('accuracy_lower_bound'))})."
         )
     curve = _table(
         ["threshold", "coverage", "precision"], [[c["threshold"], c["coverage"], c["precision"]] for c in ab["curve"]]

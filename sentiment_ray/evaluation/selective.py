@@ -11,25 +11,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from sentiment_ray.calibration import apply_temperature, brier, ece, nll, threshold_for
+from sentiment_ray.calibration import apply_temperature, as_matrix, brier, ece, nll, threshold_for, top_label
 
 TARGETS = (0.90, 0.95, 0.99)
 
 
 def risk_coverage(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """(coverage [n], risk [n], AURC): keep the k most confident rows for k = 1..n; risk = their error rate."""
-    conf = np.maximum(p, 1.0 - p)
-    wrong = ((p >= 0.5).astype(int) != y).astype(np.float64)[np.argsort(-conf, kind="stable")]
+    """(coverage [n], risk [n], AURC): keep the k most confident rows for k = 1..n; risk = their error rate.
+    `p`: [n, N] class probabilities, or P(class 1) per row."""
+    conf, correct = top_label(y, p)
+    wrong = (1.0 - correct)[np.argsort(-conf, kind="stable")]
     k = np.arange(1, len(y) + 1)
     risk = np.cumsum(wrong) / k
     return k / len(y), risk, float(risk.mean())
 
 
-def selective_result(labels, prob_positive, calibration: dict | None) -> dict:
-    """The `selective_prediction.json` dict; rows without a prediction (None) are left out and counted."""
-    pairs = [(int(y), float(p)) for y, p in zip(labels, prob_positive, strict=True) if p is not None]
+def selective_result(labels, probs, calibration: dict | None) -> dict:
+    """The `selective_prediction.json` dict; rows without a prediction (None) are left out and counted.
+    `probs`: per row, N class probabilities or (two classes) P(class 1)."""
+    pairs = [(int(y), p) for y, p in zip(labels, probs, strict=True) if p is not None]
     y = np.asarray([a for a, _ in pairs], dtype=np.int64)
-    p = np.asarray([b for _, b in pairs], dtype=np.float64)
+    p = as_matrix([b for _, b in pairs]) if pairs else np.zeros((0, 2))
     result = {"n": len(pairs), "n_excluded": len(labels) - len(pairs), "calibrated": bool(calibration)}
     if not pairs:
         return {**result, "reason": "no scored rows"}
@@ -55,8 +57,9 @@ def _at_target(y: np.ndarray, p: np.ndarray, calibration: dict, target: float) -
     if threshold is None:
         return {**row, "coverage": 0.0, "n_kept": 0, "accuracy": None, "promised_lower_bound": None}
     promised = next(r for r in calibration["thresholds"] if r["threshold"] == threshold)
-    kept = np.maximum(p, 1.0 - p) >= threshold
-    correct = ((p >= 0.5).astype(int) == y)[kept]
+    conf, correct = top_label(y, p)
+    kept = conf >= threshold
+    correct = correct[kept]
     return {
         **row,
         "coverage": float(kept.mean()),

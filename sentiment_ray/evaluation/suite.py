@@ -54,12 +54,13 @@ class EvaluateOptions:
 class RayDataPredictions:
     """predict_fn(texts) -> Prediction dicts in input order, computed by the Ray Data scoring pipeline."""
 
-    def __init__(self, model_path: str, workdir: Path, opts: EvaluateOptions, tally: dict | None = None):
+    def __init__(self, model_path: str, workdir: Path, opts: EvaluateOptions, tally: dict | None = None, labels=None):
         self.model_path, self.workdir, self.opts = model_path, workdir, opts
         self.tally = tally if tally is not None else new_tally()  # shared by every pipeline of one evaluation
+        self.labels = labels  # the model's classes (None: binary sentiment): which prob columns the output has
 
     def __call__(self, texts: list) -> list[dict]:
-        from sentiment_ray.inference.batch import PREDICTION_COLUMNS, ScoreOptions, read_output, run_scoring
+        from sentiment_ray.inference.batch import ScoreOptions, prediction_columns, read_output, run_scoring
 
         started = time.monotonic()
         self.tally["jobs"] += 1
@@ -83,7 +84,8 @@ class RayDataPredictions:
         frame = read_output(output)
         if len(frame) != len(texts):
             raise RuntimeError(f"scoring returned {len(frame)} rows for {len(texts)} texts")
-        frame = frame[PREDICTION_COLUMNS].astype(object).where(frame[PREDICTION_COLUMNS].notna(), None)
+        columns = prediction_columns(self.labels)
+        frame = frame[columns].astype(object).where(frame[columns].notna(), None)
         self.tally["texts_scored"] += len(texts)
         self.tally["seconds"] = round(self.tally["seconds"] + time.monotonic() - started, 3)
         return frame.to_dict("records")
@@ -94,11 +96,14 @@ def new_tally() -> dict:
     return {"jobs": 0, "texts_scored": 0, "seconds": 0.0}
 
 
-def evaluation_rows(opts: EvaluateOptions) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
-    """(rows to evaluate, training rows for the TF-IDF baseline or None, report about both)."""
+def evaluation_rows(opts: EvaluateOptions, labels=None) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
+    """(rows to evaluate, training rows for the TF-IDF baseline or None, report about both). `labels`: the model's
+    classes, which the label column is read as (None: binary sentiment); a value naming none is an unusable row."""
     from sentiment_ray.data import load_splits, read_reviews
+    from sentiment_ray.labels import binary_sentiment
 
     kw = {"text_column": opts.text_column, "label_column": opts.label_column, "id_column": opts.id_column}
+    kw["labels"] = labels or binary_sentiment()
     conservation = None
     data = local_copy(opts.data) if is_uri(opts.data) else Path(opts.data)  # s3://…: this node's cached copy
     if data.is_file():  # a file is evaluated whole
@@ -136,7 +141,7 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
     from sentiment_ray.evaluation.report import write_evaluation
     from sentiment_ray.evaluation.robustness import robustness_result, score_variants
     from sentiment_ray.evaluation.selective import selective_result
-    from sentiment_ray.models.folder import prepare_folder_base
+    from sentiment_ray.models.folder import labels_of, prepare_folder_base
     from sentiment_ray.provenance import provenance
     from sentiment_ray.runtime import check_durable, check_local_output, init_ray, precheck
 
@@ -146,20 +151,21 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
     actors = f"--num-actors {n} × (--cpus-per-actor {cpus:g}{f', --gpus-per-actor {gpus:g}' if gpus else ''})"
     precheck(actors, n * cpus, n * gpus, "lower --num-actors / --cpus-per-actor / --gpus-per-actor")
     meta = prepare_folder_base(opts.model_path)  # before any actor starts: builds a tiny base once
-    refuse_other_classes(meta, opts.model_path)
-    rows, train, data_report = evaluation_rows(opts)
+    classes = labels_of(meta)
+    rows, train, data_report = evaluation_rows(opts, classes)
     init_ray()  # after the folder and the data are known to be good
     if train is None:
         train = _model_training_rows(meta, opts)
     texts, labels = rows["text"].tolist(), rows["label"].astype(int).to_numpy()
     with tempfile.TemporaryDirectory(prefix="sentiment-eval-") as tmp:
-        predict = RayDataPredictions(opts.model_path, Path(tmp), opts, tally := new_tally())
+        predict = RayDataPredictions(opts.model_path, Path(tmp), opts, tally := new_tally(), classes)
         scored = score_variants(predict, texts, seed=opts.seed)  # one scoring job: clean + every perturbation
         predictions = scored.clean
-        metrics = {**_metrics(labels, predictions), "data": data_report}
-        prob = [p["prob_positive"] for p in predictions]
-        confidence = confidence_analysis(labels, prob, texts, rows["id"].tolist())
-        selective = selective_result(labels.tolist(), prob, meta.get("calibration"))
+        metrics = {**_metrics(labels, predictions, classes), "data": data_report}
+        probs = class_probabilities(predictions, classes)
+        names = None if classes.binary_sentiment else classes.names  # binary keeps its prob_positive keys
+        confidence = confidence_analysis(labels, probs, texts, rows["id"].tolist(), names=names)
+        selective = selective_result(labels.tolist(), probs, meta.get("calibration"))
         robustness = robustness_result(predict, texts, labels.tolist(), seed=opts.seed, scored=scored)
         baselines = _baselines(meta, opts, Path(tmp), texts, labels, train, tally)
     metrics["scoring"] = tally
@@ -186,26 +192,23 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
     )
 
 
-def refuse_other_classes(meta: dict, model_path: str) -> None:
-    """`evaluate`'s report (confidence, robustness, baselines, plots) is binary sentiment's; other classes are
-    refused before Ray starts, with what to use instead."""
-    from sentiment_ray.errors import ConfigError
-    from sentiment_ray.models.folder import labels_of
-
-    labels = labels_of(meta)
-    if not labels.binary_sentiment:
-        raise ConfigError(
-            f"{model_path}: evaluate reports on binary sentiment models; this one has {len(labels)} classes "
-            f"({', '.join(labels.names)}). Its validation and test metrics are in its run's test_results.json; "
-            "`score` and `calibrate` take it as it is."
-        )
+def class_probabilities(predictions: list[dict], labels) -> list:
+    """Per prediction row, its class probabilities: P(positive) for binary sentiment, else the N `prob_<class>`
+    values in class order; None for a row with an error."""
+    if labels.binary_sentiment:
+        return [p["prob_positive"] if p["error"] is None else None for p in predictions]
+    return [[p[f"prob_{name}"] for name in labels.names] if p["error"] is None else None for p in predictions]
 
 
-def _metrics(labels: np.ndarray, predictions: list[dict]) -> dict:
-    from sentiment_ray.metrics import binary_metrics
+def _metrics(labels: np.ndarray, predictions: list[dict], classes) -> dict:
+    """`metrics.class_metrics` of the rows with a prediction, predicted as the predictor predicts (calibration.py)."""
+    from sentiment_ray.calibration import as_matrix, predicted_ids
+    from sentiment_ray.metrics import class_metrics
 
-    scored = [i for i, p in enumerate(predictions) if p["error"] is None]
-    metrics = binary_metrics(labels[scored], [predictions[i]["prob_positive"] for i in scored])
+    probs = class_probabilities(predictions, classes)
+    scored = [i for i, p in enumerate(probs) if p is not None]
+    matrix = as_matrix([probs[i] for i in scored]) if scored else np.zeros((0, len(classes.names)))
+    metrics = class_metrics(labels[scored], matrix, classes.names, predicted=predicted_ids(matrix))
     return {**metrics, "rows_with_prediction_error": len(predictions) - len(scored)}
 
 
@@ -216,6 +219,7 @@ def _model_name(meta: dict) -> str:
 def _model_training_rows(meta: dict, opts: EvaluateOptions) -> pd.DataFrame | None:
     """The training split the model itself used (from its saved config), when it can be loaded here."""
     from sentiment_ray.data import load_splits
+    from sentiment_ray.models.folder import labels_of
 
     data = meta.get("config", {}).get("data", {})
     try:
@@ -225,6 +229,7 @@ def _model_training_rows(meta: dict, opts: EvaluateOptions) -> pd.DataFrame | No
             label_column=data["label_column"],
             id_column=data.get("id_column"),
             seed=meta["config"]["train"]["seed"],
+            labels=labels_of(meta),
         ).train
     except Exception as err:  # noqa: BLE001 - a missing baseline is reported, never fatal
         log.info("TF-IDF baseline skipped: the model's training data cannot be loaded here (%s)", err)
@@ -232,22 +237,24 @@ def _model_training_rows(meta: dict, opts: EvaluateOptions) -> pd.DataFrame | No
 
 
 def _baselines(meta, opts, workdir: Path, texts, labels, train, tally: dict) -> dict:
+    """The zero-shot base model with the folder's prompt and label words, and TF-IDF on the training rows."""
     from sentiment_ray.evaluation.baselines import tfidf_baseline
-    from sentiment_ray.models.folder import ZERO_SHOT, prompt_of, save_zero_shot_folder
+    from sentiment_ray.models.folder import ZERO_SHOT, labels_of, prompt_of, save_zero_shot_folder
 
-    baselines = {}
+    baselines, classes = {}, labels_of(meta)
     if opts.zero_shot_baseline and meta["finetune"] != ZERO_SHOT:
-        folder = save_zero_shot_folder(
-            meta["base_model"], workdir / "zero-shot", prompt_of(meta), meta["max_length"], meta.get("tiny_seed", 0)
-        )
-        predictions = RayDataPredictions(str(folder), workdir, opts, tally)(texts)
+        base, tiny_seed = meta["base_model"], meta.get("tiny_seed", 0)
+        zero_shot = workdir / "zero-shot"
+        folder = save_zero_shot_folder(base, zero_shot, prompt_of(meta), meta["max_length"], tiny_seed, classes)
+        predictions = RayDataPredictions(str(folder), workdir, opts, tally, classes)(texts)
         baselines["zero-shot"] = {
-            "metrics": _metrics(labels, predictions),
-            "description": f"label scoring with the prompt on the untouched base model {meta['base_model']}",
+            "metrics": _metrics(labels, predictions, classes),
+            "description": f"label scoring with the prompt and label words on the untouched base model {base}",
         }
     if train is not None:
+        train_labels = train["label"].astype(int).tolist()
         baselines["tfidf-char-ngram"] = tfidf_baseline(
-            train["text"].tolist(), train["label"].astype(int).tolist(), texts, labels.tolist(), seed=opts.seed
+            train["text"].tolist(), train_labels, texts, labels.tolist(), seed=opts.seed, names=classes.names
         )
     return baselines
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from helpers import build_model_folder
 
 from sentiment_ray.data import load_splits
 from sentiment_ray.evaluation.suite import EvaluateOptions, run_evaluation, run_zero_shot
@@ -19,13 +20,35 @@ def eval_csv(tmp_path_factory):
     return path
 
 
-def check_suite(out, n):
+STARS = [{"name": n, "values": [v]} for n, v in (("差评", "1"), ("中评", "3"), ("好评", "5"))]
+
+
+def write_stars(rows, path):
+    """Reviews with star labels: negative → 1, positive → 5, every fifth row → 3."""
+    stars = ["3" if i % 5 == 0 else ("1", "5")[int(label)] for i, label in enumerate(rows["label"])]
+    rows.assign(label=stars).rename(columns={"text": "text_a"})[["id", "text_a", "label"]].to_csv(
+        path, sep="\t", index=False
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def stars_files(tmp_path_factory):
+    """(the same 40 test reviews as eval_csv, 200 training reviews), labelled with three star classes."""
+    splits, folder = load_splits("offline", seed=42), tmp_path_factory.mktemp("stars")
+    return write_stars(splits.test.head(40), folder / "eval.tsv"), write_stars(
+        splits.train.head(200), folder / "train.tsv"
+    )
+
+
+def check_suite(out, n, names=("negative", "positive")):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n"] == n and 0 <= metrics["accuracy"] <= 1 and metrics["rows_with_prediction_error"] == 0
-    assert set(metrics["per_class"]) == {"negative", "positive"} and "macro_f1" in metrics and "roc_auc" in metrics
-    assert sum(map(sum, metrics["confusion_matrix"])) == n
+    assert list(metrics["per_class"]) == list(names) and "macro_f1" in metrics and "roc_auc" in metrics
+    assert sum(map(sum, metrics["confusion_matrix"])) == n and len(metrics["confusion_matrix"]) == len(names)
+    assert sum(c["support"] for c in metrics["per_class"].values()) == n
     confidence = json.loads((out / "confidence_analysis.json").read_text())
-    assert 0.5 <= confidence["mean_confidence"] <= 1 and 0 <= confidence["share_above_0_9"] <= 1
+    assert 1 / len(names) <= confidence["mean_confidence"] <= 1 and 0 <= confidence["share_above_0_9"] <= 1
     assert sum(confidence["histogram"]["counts"]) == n and confidence["lowest_confidence"]
     calibration = confidence["calibration"]
     assert 0 <= calibration["ece"] <= 1 and calibration["temperature"] > 0 and calibration["reliability_curve"]
@@ -40,21 +63,34 @@ def check_suite(out, n):
 
 
 @pytest.mark.parametrize("strategy", ["label_scoring", "classifier"])
-def test_evaluation_suite(ray_cluster, tmp_path, eval_csv, model_folder, classifier_folder, strategy):
-    folder = model_folder if strategy == "label_scoring" else classifier_folder
+def test_evaluation_suite(ray_cluster, tmp_path, eval_csv, stars_files, model_folder, tiny_path, tokenizer, strategy):
+    """Binary label scoring, and a classifier of three star classes (every part of the report for N classes; its
+    zero-shot baseline scores the three class names as label words)."""
+    names = ("negative", "positive") if strategy == "label_scoring" else ("差评", "中评", "好评")
+    if strategy == "label_scoring":
+        folder, data, train = model_folder, eval_csv, "offline"
+    else:
+        folder = build_model_folder(tmp_path / "stars", tiny_path, tokenizer, "classifier", STARS)
+        data, train = stars_files[0], str(stars_files[1])
     opts = EvaluateOptions(
         model_path=str(folder),
-        data=str(eval_csv),
+        data=str(data),
         output_dir=str(tmp_path / "eval"),
         text_column="text_a",
         id_column="id",
-        train_data="offline",
+        train_data=train,
         batch_size=16,
     )
     report = run_evaluation(opts)
-    comparison, text = check_suite(tmp_path / "eval", 40)
-    names = [row["name"] for row in comparison["rows"]]
-    assert names[0].startswith(strategy) and "zero-shot" in names and "tfidf-char-ngram" in names
+    comparison, text = check_suite(tmp_path / "eval", 40, names)
+    systems = [row["name"] for row in comparison["rows"]]
+    assert systems[0].startswith(strategy) and "zero-shot" in systems and "tfidf-char-ngram" in systems
+    assert all(row["macro_f1"] is not None for row in comparison["rows"])
+    lowest = json.loads((tmp_path / "eval" / "confidence_analysis.json").read_text())["lowest_confidence"][0]
+    if len(names) == 2:  # binary sentiment keeps its keys
+        assert "prob_positive" in lowest
+    else:
+        assert list(lowest["probs"]) == list(names) and all(f"| {n} |" in text for n in names)
     assert comparison["n_test"] == 40
     # One Ray Data job for the model (clean + 5 perturbations, 6 x 40 texts), one for the zero-shot baseline
     scoring = json.loads((tmp_path / "eval" / "metrics.json").read_text())["scoring"]

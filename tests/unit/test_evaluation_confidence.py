@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from sentiment_ray.calibration import ece, lowest_reaching, threshold_table
 from sentiment_ray.evaluation.confidence import apply_temperature, confidence_analysis
 
 
@@ -73,26 +74,50 @@ def test_summary_histogram_and_lowest_rows():
     json.dumps(result)
 
 
-def test_abstention_threshold_reaches_target_precision():
-    # conf 0.99: 10 right; conf 0.8: 9 right, 1 wrong; conf 0.6: 5 right, 5 wrong.
-    probs = [0.99] * 10 + [0.8] * 10 + [0.6] * 10
-    labels = [1] * 10 + [1] * 9 + [0] + [1] * 5 + [0] * 5
+def test_abstention_threshold_is_the_clopper_pearson_rule_of_calibrate():
+    # conf 0.99: 1000 right; conf 0.8: 980 right, 20 wrong; conf 0.6: 500 right, 500 wrong.
+    probs = [0.99] * 1000 + [0.8] * 1000 + [0.6] * 1000
+    labels = [1] * 1000 + [1] * 980 + [0] * 20 + [1] * 500 + [0] * 500
     result = confidence_analysis(labels, probs, None, None, target_precision=0.95)["abstention"]
     assert result["threshold"] == pytest.approx(0.8)
-    assert result["coverage"] == pytest.approx(2 / 3)
-    assert result["n_kept"] == 20
-    assert result["precision_at_threshold"] >= 0.95
-    assert "accuracy on the rows kept" in result["precision_definition"]
+    assert result["coverage"] == pytest.approx(2 / 3) and result["n_kept"] == 2000
+    assert result["precision_at_threshold"] == pytest.approx(0.99)
+    assert 0.95 <= result["accuracy_lower_bound"] < 0.99
+    assert "accuracy on the rows kept" in result["precision_definition"] and "Clopper-Pearson" in result["rule"]
+    table = threshold_table(np.array(labels), np.array(probs))
+    assert lowest_reaching(table, 0.95)[0]["threshold"] == result["threshold"]  # calibrate's rule, not a copy
     strict = confidence_analysis(labels, probs, None, None, target_precision=0.99)["abstention"]
     assert strict["threshold"] == pytest.approx(0.99) and strict["coverage"] == pytest.approx(1 / 3)
     lenient = confidence_analysis(labels, probs, None, None, target_precision=0.8)["abstention"]
     assert lenient["threshold"] == pytest.approx(0.6) and lenient["coverage"] == 1.0
 
 
-def test_abstention_unreachable_target_gives_null_and_reason():
-    result = confidence_analysis([0, 1, 1], [0.95, 0.2, 0.7], None, None, target_precision=0.9)["abstention"]
+def test_abstention_needs_the_lower_bound_not_the_point_estimate():
+    """19 of the 20 rows above 0.8 are right (0.95), but 20 rows cannot show 0.95 with 95% confidence."""
+    probs = [0.99] * 10 + [0.8] * 10 + [0.6] * 10
+    labels = [1] * 10 + [1] * 9 + [0] + [1] * 5 + [0] * 5
+    result = confidence_analysis(labels, probs, None, None, target_precision=0.95)["abstention"]
     assert result["threshold"] is None and result["coverage"] is None
-    assert "no confidence threshold reaches" in result["reason"]
+    assert "no threshold reaches target_accuracy 0.95" in result["reason"]
+
+
+def test_three_classes_top_label_confidence_bins_from_a_third_and_named_probabilities():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(600, 3)) * 2
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(3, p=row) for row in probs])  # drawn from the probabilities: calibrated
+    names = ["差评", "中评", "好评"]
+    result = confidence_analysis(labels, probs.tolist(), None, None, names=names, n_lowest=3)
+    assert result["accuracy"] == pytest.approx(np.mean(probs.argmax(axis=1) == labels))
+    assert result["histogram"]["edges"][0] == pytest.approx(1 / 3) and sum(result["histogram"]["counts"]) == 600
+    assert result["calibration"]["bin_range"][0] == pytest.approx(1 / 3)
+    assert result["calibration"]["ece"] == pytest.approx(ece(labels, probs)) and result["calibration"]["ece"] < 0.06
+    lowest = result["lowest_confidence"][0]
+    assert list(lowest["probs"]) == names and lowest["confidence"] == pytest.approx(probs.max(axis=1).min())
+    overconfident = apply_temperature(probs, 0.25)
+    cal = confidence_analysis(labels, overconfident.tolist(), None, None, names=names)["calibration"]
+    assert cal["temperature"] == pytest.approx(4.0, rel=0.1) and cal["ece_after_temperature"] < cal["ece"]
+    json.dumps(result, ensure_ascii=False)
 
 
 def test_empty_input_is_graceful():
@@ -112,7 +137,7 @@ def test_single_class_labels_and_error_rows():
     assert result["classes_present"] == [1]
     assert result["accuracy"] == 1.0
     assert result["calibration"]["temperature_at_bound"] is True
-    assert result["abstention"]["threshold"] == pytest.approx(0.7)
+    assert result["abstention"]["threshold"] is None  # 3 of 3 right: a lower bound of 0.37, far below 0.95
     json.dumps(result)
 
 
