@@ -157,7 +157,14 @@ def cmd_evaluate(args) -> int:
 def cmd_zero_shot(args) -> int:
     from sentiment_ray.evaluation.suite import run_zero_shot
 
-    _print_evaluation(run_zero_shot(args.model, _evaluate_options(args, "zero-shot"), max_length=args.max_length))
+    opts = _evaluate_options(args, "zero-shot")
+    prompt, labels = None, None
+    if args.labels_from:  # the classes and words a training run would use (README, Classes)
+        from sentiment_ray.config import load_config
+
+        run = load_config(args.labels_from)
+        prompt, labels = run.prompt, run.label_set()
+    _print_evaluation(run_zero_shot(args.model, opts, prompt, args.max_length, labels))
     return 0
 
 

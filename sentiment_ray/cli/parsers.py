@@ -201,6 +201,12 @@ def _add_evaluate_parsers(sub) -> None:
     z = sub.add_parser("zero-shot", help="evaluate a base model with the label-scoring prompt, no training")
     z.add_argument("--model", required=True, help="Hub id, local model folder, or 'tiny'")
     z.add_argument("--max-length", type=int, default=256)
+    z.add_argument(
+        "--labels-from",
+        metavar="RUN_YAML",
+        help="a run config whose `labels` (words included) and `prompt` the base model scores; default: binary "
+        "sentiment with the default prompt",
+    )
     _add_evaluation_flags(z)
 
 

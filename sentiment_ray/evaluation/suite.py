@@ -259,8 +259,9 @@ def _baselines(meta, opts, workdir: Path, texts, labels, train, tally: dict) -> 
     return baselines
 
 
-def run_zero_shot(model: str, opts: EvaluateOptions, prompt=None, max_length: int = 256) -> Path:
-    """Evaluate the base model itself with the label-scoring prompt (a zero-shot model folder in output_dir)."""
+def run_zero_shot(model: str, opts: EvaluateOptions, prompt=None, max_length: int = 256, labels=None) -> Path:
+    """Evaluate the base model itself with the label-scoring prompt and `labels`' words (None: binary sentiment), as
+    a zero-shot model folder in output_dir."""
     from sentiment_ray.config import PromptConfig
     from sentiment_ray.models.folder import save_zero_shot_folder
     from sentiment_ray.models.folder_check import check_base_name
@@ -268,6 +269,7 @@ def run_zero_shot(model: str, opts: EvaluateOptions, prompt=None, max_length: in
 
     check_local_output(opts.output_dir, "--output-dir")  # before a model folder is written into it
     check_base_name(model)  # a wrong local path fails at once, not after a Hub lookup
-    folder = save_zero_shot_folder(model, Path(opts.output_dir) / "model", prompt or PromptConfig(), max_length)
+    folder = Path(opts.output_dir) / "model"
+    folder = save_zero_shot_folder(model, folder, prompt or PromptConfig(), max_length, labels=labels)
     opts.model_path, opts.zero_shot_baseline = str(folder), False
     return run_evaluation(opts)

@@ -3,10 +3,12 @@
 import json
 
 import pytest
+import yaml
 from helpers import build_model_folder
 
+from sentiment_ray.cli import main
 from sentiment_ray.data import load_splits
-from sentiment_ray.evaluation.suite import EvaluateOptions, run_evaluation, run_zero_shot
+from sentiment_ray.evaluation.suite import EvaluateOptions, run_evaluation
 
 PERTURBATIONS = {"synonym", "typo", "punctuation", "traditional", "width"}
 PLOTS = ["confusion_matrix.png", "reliability.png", "confidence_histogram.png", "robustness.png"]
@@ -98,17 +100,18 @@ def test_evaluation_suite(ray_cluster, tmp_path, eval_csv, stars_files, model_fo
     assert report.name == "report.md" and "tiny-model numbers" in text
 
 
-def test_zero_shot_evaluates_the_base_model(ray_cluster, tmp_path, eval_csv):
-    opts = EvaluateOptions(
-        model_path="",
-        data=str(eval_csv),
-        output_dir=str(tmp_path / "zs"),
-        text_column="text_a",
-        train_data="offline",
-        batch_size=16,
-    )
-    run_zero_shot("tiny", opts, max_length=64)
+def test_zero_shot_evaluates_the_base_model_with_the_label_words_of_a_run_config(ray_cluster, tmp_path, stars_files):
+    """`zero-shot --labels-from`: the untouched base model scores the run config's three words (binary zero-shot is
+    the baseline of test_evaluation_suite[label_scoring])."""
+    run_yaml = tmp_path / "stars.yaml"
+    words = {"差评": "差", "中评": "中", "好评": "好"}
+    labels = [{**c, "word": words[c["name"]]} for c in STARS]
+    run_yaml.write_text(yaml.safe_dump({"labels": labels}, allow_unicode=True), encoding="utf-8")
+    args = ["zero-shot", "--model", "tiny", "--max-length", "64", "--labels-from", str(run_yaml), "--batch-size", "16"]
+    args += ["--data", str(stars_files[0]), "--text-column", "text_a", "--train-data", str(stars_files[1])]
+    assert main([*args, "--output-dir", str(tmp_path / "zs")]) == 0
     meta = json.loads((tmp_path / "zs" / "model" / "sentiment_meta.json").read_text())
     assert meta["finetune"] == "zero_shot" and meta["strategy"] == "label_scoring"
-    comparison, _ = check_suite(tmp_path / "zs", 40)
+    assert [(c["name"], c["word"]) for c in meta["labels"]] == list(words.items())
+    comparison, _ = check_suite(tmp_path / "zs", 40, tuple(words))
     assert [row["name"] for row in comparison["rows"]][1:] == ["tfidf-char-ngram"]
