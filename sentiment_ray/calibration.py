@@ -239,10 +239,11 @@ def check_target(value, what: str = "target_accuracy") -> float:
 
 
 def check_min_confidence(value) -> float:
+    """A top-class probability in [0, 1] (N classes: it is at least 1/N, so 0.4 is a real bar for six classes)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"min_confidence must be a number in [0.5, 1], got {value!r}")
-    if not 0.5 <= value <= 1.0:
-        raise ConfigError(f"min_confidence must be in [0.5, 1], got {value!r}")
+        raise ConfigError(f"min_confidence must be a number in [0, 1], got {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"min_confidence must be in [0, 1], got {value!r}")
     return float(value)
 
 

@@ -168,3 +168,12 @@ def test_n_class_metrics_have_every_average_per_class_scores_the_matrix_and_one_
     assert m["micro_f1"] == pytest.approx(m["accuracy"]) and 0.5 < m["roc_auc"] <= 1.0
     binary = binary_metrics([0, 1, 1, 0], [0.2, 0.9, 0.4, 0.6])
     assert {"precision", "recall", "f1", "roc_auc", "macro_f1"} <= set(binary) and binary["f1"] == pytest.approx(0.5)
+
+
+def test_min_confidence_is_any_probability_since_n_classes_go_down_to_one_nth():
+    from sentiment_ray.calibration import check_request
+
+    assert check_request(min_confidence=0.4) == {"min_confidence": 0.4}  # six classes: above the 1/6 floor
+    for bad in (1.5, -0.1, True, float("nan"), "0.9"):
+        with pytest.raises(ConfigError, match="min_confidence must be"):
+            check_request(min_confidence=bad)
