@@ -22,9 +22,10 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from sentiment_ray.calibration import abstain
+from sentiment_ray.calibration import abstain, predicted_ids
 from sentiment_ray.labels import LabelSet, binary_sentiment
 from sentiment_ray.models.strategies import pad_batch
 
@@ -205,9 +206,8 @@ class SentimentPredictor:
 
 
 def prediction_row(probs: list[float], labels: LabelSet) -> dict:
-    """The prediction of one text from its class probabilities (two classes: class 1 when P(class 1) >= 0.5,
-    the most probable class otherwise)."""
-    label_id = int(probs[1] >= 0.5) if len(probs) == 2 else max(range(len(probs)), key=probs.__getitem__)
+    """The prediction of one text from its class probabilities, by the project's one rule (`predicted_ids`)."""
+    label_id = int(predicted_ids(np.asarray([probs]))[0])
     row = {
         "label": labels.names[label_id],
         "label_id": label_id,

@@ -123,7 +123,8 @@ def model_card(meta: dict, card: dict) -> str:
     from sentiment_ray.models.shapes import is_random_weights
 
     metrics = meta.get("metrics", {}).get("test") or {}
-    scores = ", ".join(f"{k} {metrics[k]:.3f}" for k in ("accuracy", "f1", "roc_auc") if k in metrics) or "none"
+    shown = [k for k in ("accuracy", "f1", "macro_f1", "roc_auc") if metrics.get(k) is not None]
+    scores = ", ".join(f"{k} {metrics[k]:.3f}" for k in shown) or "none"
     data = meta.get("config", {}).get("data", {}).get("source", "unknown")
     tiny = " (random weights: these numbers say the pipeline works, not what Qwen reaches)"
     usage = _CLASSIFIER_USAGE if card["model_class"] == "AutoModelForSequenceClassification" else _LABEL_SCORING_USAGE
