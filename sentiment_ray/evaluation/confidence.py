@@ -111,7 +111,7 @@ def confidence_histogram(conf: np.ndarray, bins: int, low: float = 0.5) -> dict:
 
 def lowest_confidence_rows(rows: list, y: np.ndarray, p: np.ndarray, n_lowest: int, names=None) -> list[dict]:
     """The `n_lowest` least confident rows, least confident first (ties keep input order). `p`: [n, N]."""
-    conf, predicted = p.max(axis=1) if len(p) else np.zeros(0), predicted_ids(p) if len(p) else np.zeros(0)
+    conf, predicted = p.max(axis=1), predicted_ids(p)  # [n] each
     order = np.argsort(conf, kind="stable")[: max(n_lowest, 0)]
     binary = p.shape[1] == 2 and not names
     return [

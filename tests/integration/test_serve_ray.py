@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from helpers import BINARY_FOLDERS, binary_folder
 from hostile_requests import all_kinds, build_request, exchange
 
 from benchmarks.load_client import batch_delta
@@ -22,12 +23,14 @@ TEXTS = ["质量很好，物流也快", "太差了，不推荐", "一般般吧�
 
 
 @pytest.fixture(scope="module")
-def server(ray_cluster, model_folder, classifier_folder, calibrated_folder):
+def server(ray_cluster, model_folder, classifier_folder, calibrated_folder, tiny_path, tmp_path_factory):
     from ray import serve
 
     port = free_port()
+    legacy = binary_folder("label_scoring", tiny_path, tmp_path_factory.mktemp("legacy"))  # saved before N classes
+    models = {"default": model_folder, "cls": classifier_folder, "calibrated": calibrated_folder, "legacy": legacy}
     run_server(
-        {"default": str(model_folder), "cls": str(classifier_folder), "calibrated": str(calibrated_folder)},
+        {name: str(folder) for name, folder in models.items()},
         host="127.0.0.1",
         port=port,
         max_batch_size=16,
@@ -152,7 +155,24 @@ def test_two_models_are_multiplexed(server, classifier_folder):
     info = call(server, "/model?name=cls")[1]
     assert info["strategy"] == "classifier" and info["base_model"] == "tiny"
     assert call(server, "/model")[1]["strategy"] == "label_scoring"
-    assert call(server, "/models") == (200, {"models": ["default", "cls", "calibrated"], "default": "default"})
+    assert call(server, "/models") == (
+        200,
+        {"models": ["default", "cls", "calibrated", "legacy"], "default": "default"},
+    )
+
+
+def test_a_binary_folder_saved_before_n_class_labels_serves_what_it_predicted_then(server):
+    """tests/data/binary_folders: the same labels and P(positive) over HTTP, plus `probs` by class name."""
+    kept = json.loads((BINARY_FOLDERS / "label_scoring_predictions.json").read_text(encoding="utf-8"))
+    status, body = call(server, "/predict", {"texts": kept["texts"], "model": "legacy"})
+    assert status == 200 and body["model"] == "legacy"
+    for old, new in zip(kept["predictions"], body["predictions"], strict=True):
+        assert (new["label"], new["label_id"], new["error"]) == (old["label"], old["label_id"], old["error"])
+        if old["error"] is None:  # the kept texts include an empty one, whose row is an error then and now
+            assert new["prob_positive"] == pytest.approx(old["prob_positive"], abs=1e-6)
+            assert list(new["probs"]) == ["negative", "positive"]
+        else:
+            assert new["prob_positive"] is None and new["probs"] is None
 
 
 def test_a_lone_surrogate_fails_no_other_request_in_its_batch(server):
