@@ -65,9 +65,11 @@ def _row(result, trial, tc) -> dict:
     values = [v for v in history if math.isfinite(v)]
     pick = max if tc.mode == "max" else min
     steps = _history(result.metrics_dataframe, "step")
+    # A trial that Ctrl-C caught before its first report has no result config yet; the experiment state has it.
+    params = result.config or trial.config or {}
     return {
         "trial_id": trial.trial_id,
-        **{name: result.config[name] for name in PARAMS if name in result.config},
+        **{name: params[name] for name in PARAMS if name in params},
         "status": status,
         "reports": last.get("training_iteration"),
         "steps": int(max(steps)) if steps else None,
