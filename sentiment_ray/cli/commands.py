@@ -126,7 +126,7 @@ SCORE_FLAGS = (
 )  # fmt: skip
 EVALUATE_FLAGS = (
     "data", "output_dir", "text_column", "label_column", "id_column", "train_data", "seed", "max_rows", "num_actors",
-    "batch_size", "cpus_per_actor", "gpus_per_actor", "device", "precision",
+    "batch_size", "batch_tokens", "cpus_per_actor", "gpus_per_actor", "device", "precision",
 )  # fmt: skip
 
 
@@ -284,7 +284,11 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     from sentiment_ray.console import show_progress
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # a bare `sentiment-ray`: what it can do, not an error
+        parser.print_help()
+        return 0
+    args = parser.parse_args(argv)
     show_progress()  # the library's progress records ([train] ..., [tune] ...) on stdout
     try:
         return COMMANDS[args.command](args)

@@ -32,6 +32,8 @@ TRAIN_FLAGS = {
     "output_dir": "output_dir",
     "resume": "train.resume",
     "max_failures": "train.max_failures",
+    "seed": "train.seed",
+    "precision": "train.precision",
     "storage_path": "storage_path",
 }
 
@@ -88,6 +90,8 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, help="per worker")
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--lora-r", type=int)
+    p.add_argument("--seed", type=int, help="train.seed: data order, dropout and new heads")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="auto: bf16 on GPUs that support it")
     p.add_argument("--output-dir")
     p.add_argument("--resume", help="auto (default) | none | PATH of an HF checkpoint-N folder")
     p.add_argument("--max-failures", type=int, help="worker-group failures to retry from the latest checkpoint")
@@ -188,6 +192,7 @@ def _add_evaluation_flags(p) -> None:
     p.add_argument("--seed", type=int, help="split seed (offline / single file) and perturbation seed (default 42)")
     p.add_argument("--num-actors", type=int)
     p.add_argument("--batch-size", type=int, help="rows per Ray Data batch")
+    p.add_argument("--batch-tokens", type=int, help="padded tokens per forward (default: 2048 on CPU, 32768 on GPU)")
     p.add_argument("--cpus-per-actor", type=float)
     p.add_argument("--gpus-per-actor", type=float, help="GPUs per predictor actor (1 with --device cuda)")
     p.add_argument("--device", help="auto | cpu | cuda")
@@ -261,7 +266,18 @@ def _add_serve_parser(sub) -> None:
 
 
 class SuggestingParser(argparse.ArgumentParser):
-    """argparse, plus "did you mean --config?" for a mistyped flag (Python 3.11's argparse does not suggest)."""
+    """argparse without abbreviations (`--num-sample` is an error, not `--num-samples`), whose errors print the
+    subcommand's usage and, for a mistyped flag, "did you mean" among that subcommand's flags only."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # the subcommand that was chosen reports them, with its own usage and flags
+            chosen_parser(self, parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
 
     def error(self, message: str):
         unknown = (
@@ -270,15 +286,23 @@ class SuggestingParser(argparse.ArgumentParser):
             else []
         )
         known = [opt for action in self._actions for opt in action.option_strings]
-        for sub in self._subparsers._group_actions if self._subparsers else []:
-            for parser in sub.choices.values():
-                known += [opt for action in parser._actions for opt in action.option_strings]
         hints = [
             f"{flag}: did you mean {match[0]}?"
             for flag in unknown
             if (match := difflib.get_close_matches(flag, known, 1))
         ]
         super().error(message + ("; " + "; ".join(hints) if hints else ""))
+
+
+def chosen_parser(parser: argparse.ArgumentParser, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+    """The innermost subparser that `parsed` went through (`config validate` → the `validate` parser)."""
+    while parser._subparsers is not None:
+        (choices,) = [a for a in parser._subparsers._group_actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(parsed, choices.dest, None)
+        if name not in choices.choices:
+            break
+        parser = choices.choices[name]
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -305,5 +329,7 @@ def _add_config_parser(sub) -> None:
     p = sub.add_parser("config", help="check a config file without running anything")
     actions = p.add_subparsers(dest="action", required=True)
     validate = actions.add_parser("validate", help="load FILE as its job would and print it resolved (no Ray)")
-    validate.add_argument("file", help="a YAML (train, tune or serve config) or a preset name such as tiny")
+    validate.add_argument(
+        "file", nargs="+", help="YAML (train, tune or serve config) or preset name such as tiny; later files overlay"
+    )
     validate.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")

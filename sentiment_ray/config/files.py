@@ -143,9 +143,9 @@ def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> None:
 def resolve_config_path(path: str | Path) -> Path:
     """A YAML path, or the name of a preset that ships with the package (`tiny`, `qwen2.5-1.5b-lora`, ...)."""
     path = Path(path)
-    if path.is_file() or path.suffix or len(path.parts) > 1:
+    if path.is_file() or len(path.parts) > 1:
         return path
-    preset = PRESETS_DIR / f"{path}.yaml"
+    preset = PRESETS_DIR / f"{path}.yaml"  # any characters: `qwen2.5-1.5b-lora` is a name, not a file `.5-lora`
     return preset if preset.is_file() else path
 
 

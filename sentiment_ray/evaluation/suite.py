@@ -42,6 +42,8 @@ class EvaluateOptions:
     zero_shot_baseline: bool = True
     num_actors: int = 1
     batch_size: int = 512
+    batch_tokens: int | None = None
+    """Padded tokens per forward pass of each actor's predictor (None: the predictor's default for its device)."""
     cpus_per_actor: float = 1.0
     gpus_per_actor: float = 0.0
     """GPUs each predictor actor reserves (1 with device cuda: one model copy per GPU)."""
@@ -74,6 +76,7 @@ class RayDataPredictions:
                 output=str(output),
                 num_actors=self.opts.num_actors,
                 batch_size=self.opts.batch_size,
+                batch_tokens=self.opts.batch_tokens,
                 cpus_per_actor=self.opts.cpus_per_actor,
                 gpus_per_actor=self.opts.gpus_per_actor,
                 device=self.opts.device,

@@ -218,3 +218,58 @@ def test_a_set_that_repeats_the_yaml_is_no_contradiction():
     args = ["tune", "--config", TUNE_PRESET, "--set", "train.max_steps=4", "--num-samples", "2"]
     cfg, tc = tune_configs(build_parser().parse_args(args))
     assert cfg.train.max_steps == 4 and tc.num_samples == 2
+
+
+def test_a_bare_command_prints_help(cli):
+    code, out, err = cli()
+    assert code == 0 and out.startswith("usage: sentiment-ray") and "train" in out and not err
+
+
+@pytest.mark.parametrize(
+    ("args", "usage", "message"),
+    [
+        # an abbreviation is an error (argparse would otherwise run `--num-samples 2`)
+        (["tune", "--config", "no-such.yaml", "--num-sample", "2"], "usage: sentiment-ray tune", "--num-samples?"),
+        # the subcommand's usage, and a suggestion among its own flags only (score has --batch-tokens, train not)
+        (["train", "--batch-token", "9"], "usage: sentiment-ray train", "--batch-size?"),
+        (["config", "validate", "tiny", "--sett", "x"], "usage: sentiment-ray config validate", "--set?"),
+    ],
+)
+def test_flag_mistakes_print_the_subcommands_usage_and_its_own_suggestion(cli, args, usage, message):
+    code, _, err = cli(*args)
+    assert code == 2 and err.startswith(usage) and f"did you mean {message}" in err, err
+
+
+@pytest.mark.parametrize("preset", ["qwen2.5-1.5b-lora", "qwen2.5-1.5b-qlora", "tiny"])
+def test_presets_load_by_name_whatever_their_characters(cli, preset):
+    code, out, err = cli("config", "validate", preset)
+    assert code == 0 and f"{preset}.yaml: a valid train config" in err and "model:" in out, err
+
+
+def test_config_validate_overlays_files_as_train_does(cli):
+    code, out, err = cli("config", "validate", "qwen2.5-1.5b-qlora", "cpu-real-shape", "--set", "train.seed=7")
+    import yaml
+
+    resolved = yaml.safe_load(out)
+    assert code == 0 and resolved["train"]["seed"] == 7 and resolved["model"]["finetune"] == "qlora", err
+    assert resolved["train"]["max_steps"] == 3  # from the overlay, on top of the preset
+
+
+def test_train_seed_and_precision_flags_reach_the_config():
+    from sentiment_ray.cli.parsers import TRAIN_FLAGS, build_parser
+
+    args = build_parser().parse_args(["train", "--config", "tiny", "--seed", "7", "--precision", "fp32"])
+    assert (args.seed, args.precision) == (7, "fp32")
+    assert (TRAIN_FLAGS["seed"], TRAIN_FLAGS["precision"]) == ("train.seed", "train.precision")
+
+
+def test_evaluate_takes_batch_tokens_as_score_does():
+    from sentiment_ray.cli.commands import _evaluate_options
+    from sentiment_ray.cli.parsers import build_parser
+
+    args = build_parser().parse_args(["evaluate", "--model-path", "m", "--data", "d.csv", "--output-dir", "o"])
+    assert _evaluate_options(args, "m").batch_tokens is None  # the predictor's per-device default
+    args = build_parser().parse_args(
+        ["evaluate", "--model-path", "m", "--data", "d.csv", "--output-dir", "o", "--batch-tokens", "512"]
+    )
+    assert _evaluate_options(args, "m").batch_tokens == 512

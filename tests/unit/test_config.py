@@ -20,7 +20,7 @@ def test_every_yaml_loads_and_starts_with_its_command(path):
 
     from sentiment_ray.cli.config_command import resolved_config
 
-    kind, resolved = resolved_config(path, yaml.safe_load(path.read_text(encoding="utf-8")), [])  # as its job loads it
+    kind, resolved = resolved_config([path], yaml.safe_load(path.read_text(encoding="utf-8")), [])  # as its job does
     jobs = {"score": "score", "evaluate": "evaluate", "serve": "serve"}
     expected = jobs.get(path.stem) or ("tune" if "tune" in path.stem else "train")
     assert kind == expected and resolved
@@ -29,7 +29,7 @@ def test_every_yaml_loads_and_starts_with_its_command(path):
     assert str(path.relative_to(path.parents[2])) in first
 
 
-def test_prototype_defaults_in_lora_preset():
+def test_the_lora_preset_keeps_the_seed_projects_defaults():
     cfg = load_config(CONFIGS[[p.stem for p in CONFIGS].index("qwen2.5-1.5b-lora")])
     assert (cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout) == (8, 16, 0.05)
     assert cfg.lora.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
