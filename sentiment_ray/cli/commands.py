@@ -12,6 +12,7 @@ from sentiment_ray.cli.config_command import cmd_config
 from sentiment_ray.cli.folder_commands import cmd_calibrate, cmd_export
 from sentiment_ray.cli.job_options import job_options
 from sentiment_ray.cli.parsers import TRAIN_FLAGS, TUNE_DATA_FLAGS, build_parser
+from sentiment_ray.cli.predict_command import cmd_predict
 from sentiment_ray.errors import SentimentRayError
 
 
@@ -67,46 +68,6 @@ def print_train_summary(outcome, log_file: Path | None) -> None:
     print(f"run folder:   {outcome.output_dir}")
     if log_file is not None:
         print(f"full log:     {log_file}")
-
-
-DEMO_TEXTS = [
-    "这个产品质量非常好，值得购买！",
-    "物流太慢了，包装也破了，很失望。",
-    "酒店位置不错，服务也很周到，下次还会再来。",
-    "屏幕有坏点，客服态度差，不推荐。",
-]
-
-
-def cmd_predict(args) -> int:
-    from sentiment_ray.calibration import check_request
-    from sentiment_ray.inference.predictor import SentimentPredictor
-
-    check_request(args.target_accuracy, args.min_confidence)  # a bad target fails before the model loads
-    predictor = SentimentPredictor.from_pretrained(
-        args.model_path,
-        device=args.device,
-        precision=args.precision,
-        batch_size=args.batch_size,
-        calibrated=not args.uncalibrated,
-    )
-    selective = {"target_accuracy": args.target_accuracy, "min_confidence": args.min_confidence}
-    predictor.selection(**selective)  # no calibration: the reason is known before a review is read
-    if args.interactive:
-        return _interactive(predictor, selective)
-    texts = DEMO_TEXTS if args.demo else args.text
-    for text, prediction in zip(texts, predictor.predict_batch(texts, **selective), strict=True):
-        print(json.dumps({"text": text, **prediction}, ensure_ascii=False))
-    return 0
-
-
-def _interactive(predictor, selective: dict) -> int:
-    print("Type a review (quit/exit to stop).", flush=True)
-    for line in sys.stdin:
-        text = line.rstrip("\n")
-        if text.strip().lower() in {"quit", "exit"}:
-            break
-        print(json.dumps(predictor.predict(text, **selective), ensure_ascii=False), flush=True)
-    return 0
 
 
 def cmd_score(args) -> int:

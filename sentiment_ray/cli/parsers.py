@@ -150,6 +150,12 @@ def _add_predict_parser(sub) -> None:
     mode.add_argument("--text", action="append", help="a review to score (repeatable)")
     mode.add_argument("--interactive", action="store_true", help="read reviews from stdin until quit/exit")
     mode.add_argument("--demo", action="store_true", help="score a few built-in example reviews")
+    mode.add_argument(
+        "--input", metavar="FILE|-", help="a review file (one JSON line per record, in order) or - (stdin's lines)"
+    )
+    p.add_argument("--text-column", default="text", help="with --input FILE")
+    p.add_argument("--id-column", help="with --input FILE (default: the record's position in the file, from 1)")
+    add_read_flags(p)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     p.add_argument("--batch-size", type=int, default=128, help="most rows per forward")

@@ -75,6 +75,33 @@ def test_predict_interactive_reads_until_quit(cli, model_folder, monkeypatch):
     assert len(rows) == 2 and rows[0]["error"] is None and "empty" in rows[1]["error"]
 
 
+def test_predict_input_file_writes_one_line_per_record_in_order(cli, model_folder, tmp_path):
+    """A JSONL file with a broken line and an empty text: every record gets its line, the bad ones an error."""
+    reviews = tmp_path / "reviews.jsonl"
+    lines = ['{"id": "a", "text": "质量很好"}', "{not json", '{"id": "c", "text": ""}', '{"id": "d", "text": "太差了"}']
+    reviews.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out, err = cli("predict", "--model-path", str(model_folder), "--input", str(reviews), "--id-column", "id")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0, err
+    assert [r["source_row"] for r in rows] == [1, 2, 3, 4] and [rows[0]["id"], rows[3]["id"]] == ["a", "d"]
+    assert rows[0]["error"] is None and rows[0]["label"] in ("positive", "negative") and rows[3]["error"] is None
+    assert "JSON" in rows[1]["error"] and rows[1]["label"] is None and "empty" in rows[2]["error"]
+
+
+def test_predict_input_dash_reads_stdin_lines(cli, model_folder, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("很好\n太差了\n"))
+    code, out, err = cli("predict", "--model-path", str(model_folder), "--input", "-")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [(r["source_row"], r["text"]) for r in rows] == [(1, "很好"), (2, "太差了")], err
+
+
+def test_predict_input_names_a_missing_column_before_the_model_loads(cli, tmp_path):
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text("review,stars\n很好,5\n", encoding="utf-8")
+    code, _, err = cli("predict", "--model-path", "/not/loaded", "--input", str(reviews))
+    assert code == 2 and f"{reviews}: no column 'text' (--text-column); its columns: review, stars" in err, err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
