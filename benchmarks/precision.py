@@ -3,7 +3,7 @@
     python -m benchmarks.precision --model-path runs/tiny/model [--rows 1200] [--batch-size 32]
 
 The predictor picks bf16 by default only where this benchmark shows it pays and keeps >= 99.5% of
-fp32's predictions (see README, Performance).
+fp32's predictions (see docs/guide/performance.md).
 """
 
 from __future__ import annotations

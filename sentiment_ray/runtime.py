@@ -121,7 +121,7 @@ def check_durable(path: str | None, what: str) -> None:
     raise ConfigError(
         f"{what} {path!r} is relative, and this runs inside a Ray job whose working dir ({os.getcwd()}) is deleted "
         "when the job ends. Pass a URI (s3://bucket/runs/name, gs://…) or an absolute path on storage every node "
-        "shares (README, GPU cluster)."
+        "shares (docs/guide/cluster.md)."
     )
 
 

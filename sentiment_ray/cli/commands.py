@@ -120,7 +120,7 @@ def cmd_zero_shot(args) -> int:
 
     opts = _evaluate_options(args, "zero-shot")
     prompt, labels = None, None
-    if args.labels_from:  # the classes and words a training run would use (README, Classes)
+    if args.labels_from:  # the classes and words a training run would use (docs/guide/training.md, Classes)
         from sentiment_ray.config import load_config
 
         run = load_config(args.labels_from)

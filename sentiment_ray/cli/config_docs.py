@@ -1,4 +1,4 @@
-"""The config reference table (README) generated from the dataclasses' attribute docstrings."""
+"""The config reference table (docs/guide/config.md) generated from the dataclasses' attribute docstrings."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def config_table() -> str:
 
 
 def tune_table() -> str:
-    """Markdown rows for the `tune:` section of a sweep config (README, Hyperparameter sweeps)."""
+    """Markdown rows for the `tune:` section of a sweep config (docs/guide/tune.md)."""
     from sentiment_ray.tuning.space import TuneConfig
 
     docs = attribute_docstrings(TuneConfig)

@@ -1,4 +1,4 @@
-"""The typed run config: dataclasses with attribute docstrings (the README's config table is generated from them).
+"""The typed run config: dataclasses with attribute docstrings (docs/guide/config.md is generated from them).
 
 Every field has a default, so a YAML file (or `--set section.field=value`) only names what differs.
 Validation runs in `__post_init__`, so a config that exists is a config that makes sense.
