@@ -154,7 +154,7 @@ def _add_predict_parser(sub) -> None:
         "--input", metavar="FILE|-", help="a review file (one JSON line per record, in order) or - (stdin's lines)"
     )
     p.add_argument("--text-column", default="text", help="with --input FILE")
-    p.add_argument("--id-column", help="with --input FILE (default: the record's position in the file, from 1)")
+    p.add_argument("--id-column", help="with --input FILE (default: a column named id, else the record's position)")
     add_read_flags(p)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])

@@ -69,6 +69,7 @@ def file_rows(path: str, text_column: str, id_column: str | None, options) -> li
         parsed = open_records(stream, path, options)
         records = list(parsed.records)
     columns = parsed.columns or list(dict.fromkeys(k for r in records if r.values for k in r.values))
+    id_column = id_column or ("id" if "id" in columns else None)  # as `score` does
     for column, flag in ((text_column, "--text-column"), (id_column, "--id-column")):
         if column and records and column not in columns:
             raise DataError(f"{path}: no column {column!r} ({flag}); its columns: {', '.join(columns)}")

@@ -80,7 +80,7 @@ def test_predict_input_file_writes_one_line_per_record_in_order(cli, model_folde
     reviews = tmp_path / "reviews.jsonl"
     lines = ['{"id": "a", "text": "质量很好"}', "{not json", '{"id": "c", "text": ""}', '{"id": "d", "text": "太差了"}']
     reviews.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    code, out, err = cli("predict", "--model-path", str(model_folder), "--input", str(reviews), "--id-column", "id")
+    code, out, err = cli("predict", "--model-path", str(model_folder), "--input", str(reviews))  # ids: column id
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0, err
     assert [r["source_row"] for r in rows] == [1, 2, 3, 4] and [rows[0]["id"], rows[3]["id"]] == ["a", "d"]
