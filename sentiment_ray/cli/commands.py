@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from sentiment_ray.cli.config_command import cmd_config
-from sentiment_ray.cli.folder_commands import cmd_calibrate, cmd_export
+from sentiment_ray.cli.folder_commands import cmd_calibrate, cmd_export, cmd_info
 from sentiment_ray.cli.job_options import job_options
 from sentiment_ray.cli.parsers import TRAIN_FLAGS, TUNE_DATA_FLAGS, build_parser
 from sentiment_ray.cli.predict_command import cmd_predict
@@ -239,6 +239,7 @@ COMMANDS = {
     "export": cmd_export,
     "calibrate": cmd_calibrate,
     "config": cmd_config,
+    "info": cmd_info,
 }
 
 

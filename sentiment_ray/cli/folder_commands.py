@@ -1,4 +1,4 @@
-"""Subcommands that work on one model folder without Ray: `calibrate` (rewrites its meta) and `export`."""
+"""Subcommands that work on one model folder without Ray: `calibrate` (rewrites its meta), `export` and `info`."""
 
 from __future__ import annotations
 
@@ -33,4 +33,14 @@ def cmd_export(args) -> int:
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
     folder = export_model(args.model_path, args.output, dtype, args.sequence_classifier)
     print(f"exported: {folder} (README.md: the model card)")
+    return 0
+
+
+def cmd_info(args) -> int:
+    import json
+
+    from sentiment_ray.models.describe import describe, summary_lines
+
+    about = describe(args.path)
+    print(json.dumps(about, ensure_ascii=False, indent=2) if args.json else "\n".join(summary_lines(about)))
     return 0

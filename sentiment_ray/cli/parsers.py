@@ -328,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export_parser(sub)
     _add_calibrate_parser(sub)
     _add_config_parser(sub)
+    info = sub.add_parser("info", help="what a model or run folder holds: base, strategy, classes, metrics, sizes")
+    info.add_argument("path", help="a model folder (<run>/model), a run folder, or their s3:// URI")
+    info.add_argument("--json", action="store_true", help="everything as one JSON object")
     return parser
 
 

@@ -89,7 +89,18 @@ def test_every_documented_command_parses_and_names_files_that_exist(argv):
 def test_the_documents_hold_commands_of_every_kind():
     """The parsing above sees the commands: a change to the extraction that finds none fails here."""
     kinds = {argv[0] for param in cases() for argv in param.values}
-    assert {"train", "predict", "score", "evaluate", "serve", "tune", "zero-shot", "calibrate", "export"} <= kinds
+    assert {
+        "train",
+        "predict",
+        "score",
+        "evaluate",
+        "serve",
+        "tune",
+        "zero-shot",
+        "calibrate",
+        "export",
+        "info",
+    } <= kinds
 
 
 def test_a_planted_wrong_flag_is_caught():
