@@ -300,3 +300,11 @@ def test_evaluate_takes_batch_tokens_as_score_does():
         ["evaluate", "--model-path", "m", "--data", "d.csv", "--output-dir", "o", "--batch-tokens", "512"]
     )
     assert _evaluate_options(args, "m").batch_tokens == 512
+
+
+@pytest.mark.parametrize("job", ["train", "score", "evaluate", "tune", "zero_shot"])
+def test_each_ray_job_entry_point_runs_its_subcommand(job):
+    """`ray job submit -- python jobs/<job>.py …` runs `sentiment-ray <job> …` (the cluster suite submits train,
+    score and evaluate for real)."""
+    done = subprocess.run([sys.executable, f"jobs/{job}.py", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith(f"usage: sentiment-ray {job.replace('_', '-')} "), done
