@@ -97,7 +97,7 @@ def route_to_log_file(log_file: Path) -> Path:
     root.setLevel(logging.INFO)
     root.addHandler(handler)
     logging.captureWarnings(True)  # warnings.warn → the py.warnings logger → the file
-    for name in ("ray", "transformers"):  # both install their own console handler and do not propagate
+    for name in ("ray", "ray.data", "transformers"):  # each has a console handler of its own, no propagation
         _move_console_handlers(logging.getLogger(name), handler)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     return log_file
@@ -153,3 +153,32 @@ class WorkerLinePrinter:
         if len(self._recent) > self._remember:
             self._recent.popitem(last=False)
         return True
+
+
+def console_mode(verbose: bool, quiet: bool, log_file: Path, ray_data: bool = False) -> Path | None:
+    """A job command's console: `verbose` leaves Ray's and the libraries' output on it (returns None); otherwise it
+    goes to `log_file` (returned), and `quiet` also drops the progress lines, leaving the summary and errors.
+
+    `ray_data`: the job runs Ray Data, whose import installs a console handler of its own on the `ray.data` logger
+    (Ray 2.60); it is imported here so that the handler exists to be moved to the file.
+    """
+    if quiet:
+        logging.getLogger("sentiment_ray").setLevel(logging.WARNING)
+    if verbose:
+        return None
+    if ray_data:
+        import ray.data  # noqa: F401
+    return route_to_log_file(log_file)
+
+
+def job_log_file(name: str, output: str | None) -> Path:
+    """`<output>.log` beside a local output (never inside it: an output folder holds only outputs), else one per
+    run under the cache's `logs/` (an `s3://` output, or none)."""
+    import time
+
+    from sentiment_ray.cache import sentiment_ray_cache_dir
+    from sentiment_ray.storage import is_uri, local_path
+
+    if output and not is_uri(output):
+        return Path(local_path(output).rstrip("/") + ".log")
+    return sentiment_ray_cache_dir() / "logs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"

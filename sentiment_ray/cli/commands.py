@@ -13,6 +13,7 @@ from sentiment_ray.cli.folder_commands import cmd_calibrate, cmd_export, cmd_inf
 from sentiment_ray.cli.job_options import job_options
 from sentiment_ray.cli.parsers import TRAIN_FLAGS, TUNE_DATA_FLAGS, build_parser
 from sentiment_ray.cli.predict_command import cmd_predict
+from sentiment_ray.console import console_mode, job_log_file
 from sentiment_ray.errors import SentimentRayError
 
 
@@ -20,7 +21,7 @@ def cmd_train(args) -> int:
     from ray.train import TrainingFailedError
 
     from sentiment_ray.config import load_config
-    from sentiment_ray.console import route_to_log_file
+    from sentiment_ray.console import console_mode
     from sentiment_ray.training.driver import TRAIN_LOG, has_resumable_checkpoint, run_dir, run_training
 
     updates = {path: getattr(args, flag) for flag, path in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
@@ -30,7 +31,7 @@ def cmd_train(args) -> int:
         updates["model.load_in_4bit"] = True
         updates.setdefault("model.finetune", "qlora")
     cfg = load_config(args.config, overrides=args.set, updates=updates)
-    log_file = None if args.verbose else route_to_log_file(run_dir(cfg) / TRAIN_LOG)
+    log_file = console_mode(args.verbose, args.quiet, run_dir(cfg) / TRAIN_LOG)
     try:
         outcome = run_training(cfg)
     except TrainingFailedError as err:
@@ -76,9 +77,16 @@ def cmd_score(args) -> int:
     keep = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     flags = {name: getattr(args, name) for name in SCORE_FLAGS} | {"inputs": args.input, "keep_columns": keep}
     opts = job_options(ScoreOptions, args.config, flags | _read_flags(args))
+    log_file = console_mode(args.verbose, args.quiet, job_log_file("score", opts.output), ray_data=True)
     summary = run_scoring(opts)  # checks the model folder and every input before it starts Ray
     print(json.dumps({k: v for k, v in summary.items() if k != "files"}, indent=2))
+    _print_log_file(log_file)
     return 0
+
+
+def _print_log_file(log_file) -> None:
+    if log_file is not None:
+        print(f"full log: {log_file}")
 
 
 SCORE_FLAGS = (
@@ -102,16 +110,19 @@ def _evaluate_options(args, model_path: str | None):
     return job_options(EvaluateOptions, args.config, flags | {"model_path": model_path})
 
 
-def _print_evaluation(report) -> None:
+def _print_evaluation(report, log_file) -> None:
     metrics = json.loads((report.parent / "metrics.json").read_text())
     print(json.dumps({k: metrics[k] for k in ("n", "accuracy", "macro_f1", "roc_auc")}, indent=2))
     print(f"report: {report}")
+    _print_log_file(log_file)
 
 
 def cmd_evaluate(args) -> int:
     from sentiment_ray.evaluation.suite import run_evaluation
 
-    _print_evaluation(run_evaluation(_evaluate_options(args, args.model_path)))
+    opts = _evaluate_options(args, args.model_path)
+    log_file = console_mode(args.verbose, args.quiet, job_log_file("evaluate", opts.output_dir), ray_data=True)
+    _print_evaluation(run_evaluation(opts), log_file)
     return 0
 
 
@@ -125,7 +136,8 @@ def cmd_zero_shot(args) -> int:
 
         run = load_config(args.labels_from)
         prompt, labels = run.prompt, run.label_set()
-    _print_evaluation(run_zero_shot(args.model, opts, prompt, args.max_length, labels))
+    log_file = console_mode(args.verbose, args.quiet, job_log_file("zero-shot", opts.output_dir), ray_data=True)
+    _print_evaluation(run_zero_shot(args.model, opts, prompt, args.max_length, labels), log_file)
     return 0
 
 
@@ -143,7 +155,8 @@ def cmd_tune(args) -> int:
     from sentiment_ray.tuning.sweep import run_tune
 
     cfg, tc = tune_configs(args)
-    outcome = run_tune(cfg, tc)
+    log_file = console_mode(args.verbose, args.quiet, Path(cfg.output_dir) / "tune.log")
+    outcome = run_tune(cfg, tc, tables=not args.quiet)
     statuses = [row["status"] for row in outcome.rows]
     counts = ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses))
     print(f"trials: {len(statuses)} ({counts})" + (", restored from an earlier run" if outcome.restored else ""))
@@ -158,6 +171,7 @@ def cmd_tune(args) -> int:
     )
     print(f"best model: {outcome.best_dir}")
     print(f"wall time:  {outcome.wall_s:.0f}s")
+    _print_log_file(log_file)
     return 0
 
 

@@ -62,6 +62,17 @@ def add_read_flags(p, config_defaults: bool = False) -> None:
     p.add_argument("--sheet", help="the .xlsx sheet to read (default: the first)")
 
 
+def add_console_flags(p, log_file: str) -> None:
+    """--verbose / --quiet: what a job command shows on the console besides its summary."""
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--verbose",
+        action="store_true",
+        help=f"show Ray's and the libraries' own output on the console (by default it goes to {log_file})",
+    )
+    mode.add_argument("--quiet", action="store_true", help="no progress lines: the summary and errors only")
+
+
 def _add_data_flags(p) -> None:
     p.add_argument("--data", help="offline | chnsenticorp | hf:<dataset id> | file | folder of splits")
     p.add_argument("--text-column")
@@ -96,11 +107,7 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--resume", help="auto (default) | none | PATH of an HF checkpoint-N folder")
     p.add_argument("--max-failures", type=int, help="worker-group failures to retry from the latest checkpoint")
     p.add_argument("--storage-path", help="Ray Train storage: shared path or s3:// / gs:// URI")
-    p.add_argument(
-        "--verbose",
-        action="store_true",
-        help="show Ray's and the libraries' own output on the console (by default it goes to <output_dir>/train.log)",
-    )
+    add_console_flags(p, "<output_dir>/train.log")
     p.add_argument(
         "--set",
         action="append",
@@ -182,6 +189,7 @@ def _add_score_parser(sub) -> None:
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"])
     p.add_argument("--overwrite", action="store_true", default=None, help="replace a finished output folder")
+    add_console_flags(p, "<output>.log beside a local --output")
     add_selective_flags(p)
 
 
@@ -203,6 +211,7 @@ def _add_evaluation_flags(p) -> None:
     p.add_argument("--gpus-per-actor", type=float, help="GPUs per predictor actor (1 with --device cuda)")
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"])
+    add_console_flags(p, "<output_dir>.log")
 
 
 def _add_evaluate_parsers(sub) -> None:
@@ -231,6 +240,7 @@ def _add_tune_parser(sub) -> None:
     )
     p.add_argument("--num-samples", type=int, help="trials to run (tune.num_samples)")
     p.add_argument("--output-dir", help="sweep folder; rerunning into it resumes the sweep")
+    add_console_flags(p, "<output_dir>/tune.log; Tune's trial table stays on the console, --quiet drops it")
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: derived from the cluster)")
     _add_data_flags(p)
     p.add_argument(

@@ -41,7 +41,8 @@ class TuneOutcome:
     wall_s: float
 
 
-def run_tune(cfg: RunConfig, tc: TuneConfig) -> TuneOutcome:
+def run_tune(cfg: RunConfig, tc: TuneConfig, tables: bool = True) -> TuneOutcome:
+    """The sweep; `tables`: Tune prints its trial table as it goes (False: silent, for `tune --quiet`)."""
     from ray import tune
 
     from sentiment_ray.models.loading import prepare_base
@@ -86,7 +87,7 @@ def run_tune(cfg: RunConfig, tc: TuneConfig) -> TuneOutcome:
     else:
         concurrent = max_concurrent_trials(cfg, tc, ray.cluster_resources())
         log.info("%d trials, at most %d at once, scheduler %s", tc.num_samples, concurrent, tc.scheduler)
-        tuner = _new_tuner(trainable, tc, storage, concurrent)
+        tuner = _new_tuner(trainable, tc, storage, concurrent, tables)
     rows = summarize(tuner.fit(), tc)
     write_tables(rows, output_dir, tc)
     write_plot(rows, output_dir / "sweep.png", tc)
@@ -169,7 +170,7 @@ def _state_api_problem() -> str | None:
     return None
 
 
-def _new_tuner(trainable, tc: TuneConfig, storage: str, concurrent: int):
+def _new_tuner(trainable, tc: TuneConfig, storage: str, concurrent: int, tables: bool = True):
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
@@ -190,7 +191,7 @@ def _new_tuner(trainable, tc: TuneConfig, storage: str, concurrent: int):
             # The limit goes on the generator: Tune ignores max_concurrent_trials beside a given search_alg.
             search_alg=BasicVariantGenerator(max_concurrent=concurrent, random_state=tc.seed),
         ),
-        run_config=tune.RunConfig(storage_path=storage, name=EXPERIMENT),
+        run_config=tune.RunConfig(storage_path=storage, name=EXPERIMENT, verbose=1 if tables else 0),
     )
 
 

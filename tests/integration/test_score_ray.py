@@ -159,3 +159,23 @@ def test_a_binary_folder_from_before_n_class_labels_scores_the_columns_it_did(ra
             assert (row["label"], row["label_id"]) == (old["label"], old["label_id"])
             for column in ("prob_positive", "confidence"):
                 assert row[column] == pytest.approx(old[column], abs=1e-5), (column, row, old)
+
+
+def test_the_score_command_prints_a_summary_and_keeps_ray_datas_output_in_its_log(ray_env, tmp_path, model_folder):
+    """`sentiment-ray score` as a user runs it (joining the session's Ray): Ray Data's progress logs go to
+    `<output>.log`, the console gets the summary and where the log is."""
+    import subprocess
+    import sys
+
+    pd.DataFrame({"id": range(30), "text": GOOD * 10}).to_csv(tmp_path / "in.csv", index=False)
+    command = [sys.executable, "-m", "sentiment_ray.cli", "score", "--model-path", str(model_folder)]
+    command += ["--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out")]
+    done = subprocess.run(command, env=ray_env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary, log_line = done.stdout.rsplit("\n", 2)[0], done.stdout.rstrip().splitlines()[-1]
+    assert json.loads(summary)["rows_written"] == 30 and log_line == f"full log: {tmp_path / 'out.log'}"
+    log = (tmp_path / "out.log").read_text(encoding="utf-8")
+    assert "execution finished" in log  # Ray Data's own lines are in the log ...
+    assert "execution finished" not in done.stdout + done.stderr and "logging_progress" not in done.stderr  # ... only
+    quiet = subprocess.run([*command, "--overwrite", "--quiet"], env=ray_env, capture_output=True, text=True)
+    assert quiet.returncode == 0 and json.loads(quiet.stdout.rsplit("\n", 2)[0])["rows_written"] == 30, quiet.stderr

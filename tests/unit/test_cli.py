@@ -29,6 +29,8 @@ def cli(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "0"))
     root = logging.getLogger()
     saved_root = (root.level, list(root.handlers))
+    ours = logging.getLogger("sentiment_ray")
+    saved_ours = ours.level  # --quiet raises it
     saved = {name: [(h, h.level) for h in logging.getLogger(name).handlers] for name in ("ray", "transformers")}
 
     def run(*argv: str) -> tuple[int, str, str]:
@@ -45,6 +47,7 @@ def cli(capsys, monkeypatch, tmp_path):
     root.setLevel(saved_root[0])
     root.handlers[:] = saved_root[1]
     logging.captureWarnings(False)
+    ours.setLevel(saved_ours)
     for name, handlers in saved.items():
         logging.getLogger(name).handlers[:] = [h for h, _ in handlers]
         for handler, level in handlers:

@@ -6,6 +6,9 @@ import io
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import pytest
 
 from sentiment_ray.console import WorkerLinePrinter
 
@@ -86,3 +89,23 @@ def test_importing_the_library_configures_no_logging():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_jobs_log_file_sits_beside_a_local_output_and_in_the_cache_otherwise(tmp_path, monkeypatch):
+    from sentiment_ray.console import job_log_file
+
+    monkeypatch.setenv("SENTIMENT_RAY_CACHE", str(tmp_path / "cache"))
+    assert job_log_file("score", "runs/scored/") == Path("runs/scored.log")  # never inside the output folder
+    remote = job_log_file("score", "s3://bucket/scored")
+    assert remote.parent == tmp_path / "cache" / "logs" and remote.name.startswith("score-")
+
+
+@pytest.mark.parametrize("command", ["train", "score", "evaluate", "zero-shot", "tune"])
+def test_every_job_command_takes_verbose_or_quiet(command):
+    from sentiment_ray.cli.parsers import build_parser
+
+    parser = build_parser()
+    job = parser._subparsers._group_actions[0].choices[command]
+    assert {"--verbose", "--quiet"} <= {opt for action in job._actions for opt in action.option_strings}
+    with pytest.raises(SystemExit):  # one or the other
+        parser.parse_args([command, "--verbose", "--quiet"])
