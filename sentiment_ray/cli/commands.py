@@ -79,8 +79,8 @@ def cmd_score(args) -> int:
     opts = job_options(ScoreOptions, args.config, flags | _read_flags(args))
     log_file = console_mode(args.verbose, args.quiet, job_log_file("score", opts.output), ray_data=True)
     summary = run_scoring(opts)  # checks the model folder and every input before it starts Ray
-    print(json.dumps({k: v for k, v in summary.items() if k != "files"}, indent=2))
-    _print_log_file(log_file)
+    shown = {k: v for k, v in summary.items() if k != "files"} | ({"log_file": str(log_file)} if log_file else {})
+    print(json.dumps(shown, indent=2))  # stdout is this one JSON object: scripts parse it
     return 0
 
 

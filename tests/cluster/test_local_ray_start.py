@@ -31,8 +31,9 @@ def test_cli_joins_the_cluster_ray_start_started(model_folder):
         command += [f"--input={reviews}", f"--output={root / 'scored'}"]
         done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
-        joined = [line for line in done.stderr.splitlines() if "Connecting to existing Ray cluster" in line]
-        assert joined and f":{port}" in joined[0], done.stderr[-3000:]  # the started cluster, not an embedded one
+        log = (root / "scored.log").read_text(encoding="utf-8")  # Ray's own lines: in the command's log file
+        joined = [line for line in log.splitlines() if "Connecting to existing Ray cluster" in line]
+        assert joined and f":{port}" in joined[0], log[-3000:]  # the started cluster, not an embedded one
         assert len(pd.read_parquet(root / "scored")) == 2
     finally:
         stop_nodes(head)
