@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         "cores": os.cpu_count(),
         "in_process_reviews_per_s": in_process,
         "best_layout": max(summaries, key=lambda s: s["steady_over_in_process"]),
-        "target": ">= 0.85 of in-process at steady state (issue N)",
+        "target": ">= 0.85 of in-process at steady state",
     }
     common.write_result(args.name, payload, rows, notes=NOTES)
     common.append_table(args.name, "layouts", "Steady state per layout", summaries)
