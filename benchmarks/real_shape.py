@@ -41,6 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--precisions", default="bf16,fp32", help="of score and the in-process predictor")
     parser.add_argument("--cases", help="PRESET:STRATEGY:WORKERS,... instead of every preset x strategy x workers")
     parser.add_argument("--no-tune", action="store_true")
+    parser.add_argument("--tune-trials", type=int, default=2, help="trials of the sweep step (2 steps each)")
     parser.add_argument("--resume", action="store_true", help="keep the cases results/bench/<name>.json recorded")
     parser.add_argument("--work-dir", default="runs/real-shape", help="run folders (replaced unless --resume)")
     parser.add_argument("--name", default="real_shape", help="results/bench/<name>.{json,md}")
@@ -68,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
             record(args, overlay, table)  # after every case: an interrupted smoke keeps what it measured
     for preset in dict.fromkeys(case[0] for case in planned_cases(args)):
         if not args.no_tune and (preset, None, None, "tune") not in done:
-            tuned = steps.tune(Path(PRESETS[preset]), overlay, args.model, work / f"{preset}-tune", STEP_TIMEOUT_S)
+            tuned = steps.tune(
+                Path(PRESETS[preset]), overlay, args.model, work / f"{preset}-tune", args.tune_trials, STEP_TIMEOUT_S
+            )
             table.append({"preset": preset, **tuned})
             record(args, overlay, table)
     path = record(args, overlay, table, finished=True)

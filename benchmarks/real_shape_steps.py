@@ -196,9 +196,10 @@ def _post(port: int, body: dict) -> dict | None:
         return None
 
 
-def tune(preset: Path, overlay: Path, model: str, out: Path, timeout_s: float) -> dict:
-    """2 trials x 2 steps, LoRA rank drawn from {4, 8}; one checkpoint (= one Tune result) each."""
-    args = ["tune", "--config", str(preset), "--config", str(overlay), "--num-samples", "2", "--output-dir", str(out)]
+def tune(preset: Path, overlay: Path, model: str, out: Path, trials: int, timeout_s: float) -> dict:
+    """`trials` x 2 steps, LoRA rank drawn from {4, 8}; one checkpoint (= one Tune result) each."""
+    args = ["tune", "--config", str(preset), "--config", str(overlay), "--num-samples", str(trials)]
+    args += ["--output-dir", str(out)]
     args += ["--set", f"model.name={model}"]
     args += ["--set", "train.max_steps=2", "--set", "tune.lora_r=[4,8]", "--set", "tune.scheduler=none"]
     code, output, seconds = run_cli(args, timeout_s)

@@ -19,7 +19,7 @@ def test_the_smoke_runs_every_step_on_the_tiny_base_and_records_it(tmp_path, mon
     monkeypatch.setattr(common, "RESULTS_DIR", tmp_path / "results")
     monkeypatch.setenv("RAY_ADDRESS", ray_env["RAY_ADDRESS"])  # its commands join the session's Ray
     argv = ["--model", "tiny", "--presets", "lora", "--strategies", "label_scoring", "--workers", "2", "--rows", "20"]
-    argv += ["--precisions", "fp32"]
+    argv += ["--precisions", "fp32", "--tune-trials", "1"]  # one Ray Train run of the sweep: the step, not Tune
     argv += ["--work-dir", str(tmp_path / "runs"), "--port", str(free_port())]
 
     assert real_shape.main(argv) == 0
