@@ -1,10 +1,10 @@
 """sentiment-ray: Qwen sentiment fine-tuning, scoring and serving on Ray.
 
-Nothing heavy is imported here: `SentimentPredictor` is resolved lazily so that
-`import sentiment_ray` stays cheap (no torch / transformers at import time).
+The Python API (sentiment_ray/api.py): `train`, `score`, `evaluate` and `SentimentPredictor`. Each is resolved
+lazily, so that `import sentiment_ray` stays cheap (no torch, transformers or Ray at import time).
 """
 
-__all__ = ["SentimentPredictor"]
+__all__ = ["SentimentPredictor", "evaluate", "score", "train"]
 
 
 def __getattr__(name: str):
@@ -12,4 +12,8 @@ def __getattr__(name: str):
         from sentiment_ray.inference.predictor import SentimentPredictor
 
         return SentimentPredictor
+    if name in ("train", "score", "evaluate"):
+        from sentiment_ray import api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'sentiment_ray' has no attribute {name!r}")

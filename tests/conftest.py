@@ -6,7 +6,7 @@ import logging
 import os
 
 import pytest
-from helpers import TRAINED, build_model_folder, small_run
+from helpers import TRAINED, build_model_folder, small_run_updates
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +123,11 @@ def ray_cluster(s3):
     shutdown_or_kill(ray)
 
 
-def shutdown_or_kill(ray, timeout_s: float = 30.0) -> None:
+def shutdown_or_kill(ray, timeout_s: float = 10.0) -> None:
     """`ray.shutdown()`, unless it hangs: on Ray 2.60 it sometimes blocks for good closing the driver's error
     subscriber (a blocking gRPC call) at the end of a long run, which held the whole test run. Then the node's
-    processes are killed, and the interpreter's exit does not call the hung shutdown again."""
+    processes are killed, and the interpreter's exit does not call the hung shutdown again. A clean shutdown takes
+    1-3 s here; every second of `timeout_s` is paid at the end of a hung run."""
     import atexit
     import threading
 
@@ -153,12 +154,19 @@ def ray_env(ray_cluster) -> dict:
 def trained_runs(ray_cluster, tmp_path_factory) -> dict:
     """strategy → TrainOutcome of one 2-worker Ray Train run (4 steps on 64 reviews, `small_run`), trained once per
     session. For tests that need a run trained through Ray; `model_folder` and `classifier_folder` (built in
-    process, adapters randomised so that they matter) serve tests that only need a model folder."""
-    from sentiment_ray.training.driver import run_training
+    process, adapters randomised so that they matter) serve tests that only need a model folder. Trained through the
+    Python API (`sentiment_ray.train`), which the tests of these runs so check too."""
+    import sentiment_ray
 
     root = tmp_path_factory.mktemp("trained")
     return {
-        strategy: run_training(small_run(root / strategy, **{"model.strategy": strategy, "model.finetune": finetune}))
+        strategy: sentiment_ray.train(
+            None,
+            small_run_updates(root / strategy, **{"model.finetune": finetune}),
+            [
+                f"model.strategy={strategy}"  # `overrides`, as `--set` gives them
+            ],
+        )
         for strategy, finetune in TRAINED.items()
     }
 

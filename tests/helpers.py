@@ -50,6 +50,11 @@ def small_run(output_dir, **updates) -> RunConfig:
     """A Ray Train run of a few steps on 64 reviews, 2 workers: every stage runs, in seconds of compute."""
     from sentiment_ray.config import load_config
 
+    return load_config(None, updates=small_run_updates(output_dir, **updates))
+
+
+def small_run_updates(output_dir, **updates) -> dict:
+    """`small_run`'s options as dotted keys, the form `sentiment_ray.train` and the named flags take."""
     base = {
         "model.name": "tiny",
         "data.source": "offline",
@@ -66,7 +71,7 @@ def small_run(output_dir, **updates) -> RunConfig:
         "scaling.num_workers": 2,
         "output_dir": str(output_dir),
     }
-    return load_config(None, updates={**base, **updates})
+    return {**base, **updates}
 
 
 def binary_folder(strategy: str, tiny_path, root: Path) -> Path:

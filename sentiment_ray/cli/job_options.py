@@ -31,7 +31,7 @@ def job_options(cls, config: str | None, flags: dict, fixed: dict | None = None)
     names = [f.name for f in dataclasses.fields(cls) if f.name != "read_options"] + list(READ_KEYS)
     unknown = [key for key in values if key not in names]
     if unknown:
-        raise ConfigError(f"{where}: " + "; ".join(_unknown(key, names) for key in unknown))
+        raise ConfigError(f"{where}: " + "; ".join(unknown_key(key, names) for key in unknown))
     values |= {k: v for k, v in flags.items() if v is not None} | (fixed or {})
     read = {k: values.pop(k) for k in READ_KEYS if k in values}
     missing = [f.name for f in dataclasses.fields(cls) if required(f) and f.name not in values]
@@ -48,6 +48,6 @@ def required(field) -> bool:
     return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
 
 
-def _unknown(key: str, names: list[str]) -> str:
+def unknown_key(key: str, names: list[str]) -> str:
     close = difflib.get_close_matches(key, names, 1)
     return f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")

@@ -6,9 +6,9 @@ import pytest
 import yaml
 from helpers import build_model_folder
 
+import sentiment_ray
 from sentiment_ray.cli import main
 from sentiment_ray.data import load_splits
-from sentiment_ray.evaluation.suite import EvaluateOptions, run_evaluation
 
 PERTURBATIONS = {"synonym", "typo", "punctuation", "traditional", "width"}
 PLOTS = ["confusion_matrix.png", "reliability.png", "confidence_histogram.png", "robustness.png"]
@@ -74,16 +74,15 @@ def test_evaluation_suite(ray_cluster, tmp_path, eval_csv, stars_files, model_fo
     else:
         folder = build_model_folder(tmp_path / "stars", tiny_path, tokenizer, "classifier", STARS)
         data, train = stars_files[0], str(stars_files[1])
-    opts = EvaluateOptions(
-        model_path=str(folder),
-        data=str(data),
-        output_dir=str(tmp_path / "eval"),
+    metrics = sentiment_ray.evaluate(  # the Python API: EvaluateOptions' fields as keywords
+        model_path=folder,
+        data=data,
+        output_dir=tmp_path / "eval",
         text_column="text_a",
         id_column="id",
         train_data=train,
         batch_size=16,
     )
-    report = run_evaluation(opts)
     comparison, text = check_suite(tmp_path / "eval", 40, names)
     systems = [row["name"] for row in comparison["rows"]]
     assert systems[0].startswith(strategy) and "zero-shot" in systems and "tfidf-char-ngram" in systems
@@ -97,7 +96,8 @@ def test_evaluation_suite(ray_cluster, tmp_path, eval_csv, stars_files, model_fo
     # One Ray Data job for the model (clean + 5 perturbations, 6 x 40 texts), one for the zero-shot baseline
     scoring = json.loads((tmp_path / "eval" / "metrics.json").read_text())["scoring"]
     assert scoring["jobs"] == 2 and scoring["texts_scored"] == 6 * 40 + 40 and scoring["seconds"] > 0
-    assert report.name == "report.md" and "tiny-model numbers" in text
+    assert metrics["report"] == str(tmp_path / "eval" / "report.md") and "tiny-model numbers" in text
+    assert metrics["n"] == 40 and metrics["accuracy"] == comparison["rows"][0]["accuracy"]
 
 
 def test_zero_shot_evaluates_the_base_model_with_the_label_words_of_a_run_config(ray_cluster, tmp_path, stars_files):

@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 
+import sentiment_ray
 from sentiment_ray.inference.batch import ScoreOptions, checkpoint_dir, read_output, run_scoring
 from sentiment_ray.inference.predictor import SentimentPredictor
 
@@ -45,14 +46,8 @@ def write_malformed_inputs(folder):
 
 def test_every_row_is_kept_in_order_with_errors(ray_cluster, tmp_path, model_folder):
     counts = write_malformed_inputs(tmp_path / "in")
-    summary = run_scoring(
-        ScoreOptions(
-            model_path=str(model_folder),
-            inputs=[str(tmp_path / "in")],
-            output=str(tmp_path / "out"),
-            id_column="rid",
-            batch_size=4,
-        )
+    summary = sentiment_ray.score(  # the Python API: ScoreOptions' fields as keywords, paths as Path
+        model_path=model_folder, inputs=tmp_path / "in", output=tmp_path / "out", id_column="rid", batch_size=4
     )
     out = read_output(tmp_path / "out")
     assert summary["rows_written"] == len(out) == sum(counts.values())

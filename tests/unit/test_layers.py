@@ -8,8 +8,11 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "sentiment_ray"
-LAYERS = ["core", "data", "models", "training", "tuning", "inference", "evaluation", "cli"]
-FACADE = {("sentiment_ray", "sentiment_ray.inference.predictor")}  # `from sentiment_ray import SentimentPredictor`
+LAYERS = ["core", "data", "models", "training", "tuning", "inference", "evaluation", "cli", "api"]
+FACADE = {  # `from sentiment_ray import SentimentPredictor, train, score, evaluate`
+    ("sentiment_ray", "sentiment_ray.inference.predictor"),
+    ("sentiment_ray", "sentiment_ray.api"),
+}
 
 
 def module_name(path: Path) -> str:
