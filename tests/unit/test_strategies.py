@@ -139,7 +139,8 @@ def test_scores_do_not_depend_on_batch_padding(tiny_path, tokenizer, name):
     torch.testing.assert_close(together, alone, atol=1e-4, rtol=1e-4)
 
 
-def overfit(strategy, model, tokenizer, texts, labels, steps=60, lr=3e-3):
+def overfit(strategy, model, tokenizer, texts, labels, steps=30, lr=3e-3):
+    """Full-batch AdamW on `texts`: both strategies reach a loss near 0 and every example right in 30 steps here."""
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     batch = pad_batch([strategy.encode(t) for t in texts], tokenizer.pad_token_id)
     target = torch.tensor(labels)
