@@ -65,7 +65,14 @@ def _options(cls, config: str | None, fields: dict):
         raise ConfigError(f"{cls.__name__}: " + "; ".join(unknown))
     if isinstance(fields.get("inputs"), str | Path):  # one file or folder, as `--input` takes it
         fields["inputs"] = [fields["inputs"]]
-    return job_options(cls, config, {k: str(v) if isinstance(v, Path) else v for k, v in fields.items()})
+    return job_options(cls, config, {k: _plain(v) for k, v in fields.items()})
+
+
+def _plain(value):
+    """Paths as the strings the options hold (URIs stay strings), in lists too."""
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
 
 
 def _flat(cfg) -> dict:

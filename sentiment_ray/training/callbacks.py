@@ -100,7 +100,29 @@ class FailAtStepCallback(TrainerCallback):
             os._exit(1)
 
 
+class HoldAtStepCallback(TrainerCallback):
+    """Test hook (SENTIMENT_RAY_HOLD_AT_STEP=N): after the checkpoint of step N is reported, rank 0 waits.
+
+    A test that stops a job mid-run (`ray job stop`) then cannot lose the race to a run that finishes first.
+    The wait ends with the job; `HOLD_S` only bounds a forgotten one. Runs after the report callback.
+    """
+
+    HOLD_S = 600
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step and state.is_world_process_zero:
+            log.warning("fault injection: holding rank 0 after the checkpoint of step %d", self.step)
+            time.sleep(self.HOLD_S)
+
+
 def fault_injection(loop_config: dict) -> list:
-    """The fault-injection callback when the driver asked for one (SENTIMENT_RAY_FAIL_AT_STEP), else none."""
-    step = loop_config.get("fail_at_step")
-    return [FailAtStepCallback(step, loop_config["fail_marker"])] if step else []
+    """The test-hook callbacks the driver asked for (SENTIMENT_RAY_FAIL_AT_STEP, SENTIMENT_RAY_HOLD_AT_STEP)."""
+    callbacks = []
+    if loop_config.get("fail_at_step"):
+        callbacks.append(FailAtStepCallback(loop_config["fail_at_step"], loop_config["fail_marker"]))
+    if loop_config.get("hold_at_step"):
+        callbacks.append(HoldAtStepCallback(loop_config["hold_at_step"]))
+    return callbacks

@@ -287,13 +287,23 @@ def build_trainer(
 
 
 def _fault_injection_settings(output_dir: Path) -> dict:
-    """SENTIMENT_RAY_FAIL_AT_STEP=N kills rank 0 at step N once per run folder (for fault-tolerance tests)."""
-    step = os.environ.get("SENTIMENT_RAY_FAIL_AT_STEP")
+    """Test hooks. SENTIMENT_RAY_FAIL_AT_STEP=N kills rank 0 at step N once per run folder (fault tolerance);
+    SENTIMENT_RAY_HOLD_AT_STEP=N holds rank 0 after step N's checkpoint (a job stopped mid-run, every time)."""
+    settings = {}
+    if fail := _step_from_env("SENTIMENT_RAY_FAIL_AT_STEP"):
+        settings.update(fail_at_step=fail, fail_marker=str(output_dir / f"fault_injected_at_step_{fail}"))
+    if hold := _step_from_env("SENTIMENT_RAY_HOLD_AT_STEP"):
+        settings["hold_at_step"] = hold
+    return settings
+
+
+def _step_from_env(name: str) -> int | None:
+    step = os.environ.get(name)
     if not step:
-        return {}
+        return None
     if not step.isdigit() or int(step) < 1:
-        raise ConfigError(f"SENTIMENT_RAY_FAIL_AT_STEP={step!r} must be a positive step number")
-    return {"fail_at_step": int(step), "fail_marker": str(output_dir / f"fault_injected_at_step_{step}")}
+        raise ConfigError(f"{name}={step!r} must be a positive step number")
+    return int(step)
 
 
 def _recovery(train: dict, output_dir: Path) -> dict:

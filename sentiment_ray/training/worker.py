@@ -190,7 +190,8 @@ def _train_from(trainer, checkpoint_path: str | None) -> dict:
         log.info("checkpoint %s already reached step %d", checkpoint_path, state["global_step"])
         trainer._load_from_checkpoint(checkpoint_path)
         trainer.state.global_step = state["global_step"]
-        return {"global_step": state["global_step"], "resumed_from_step": state["global_step"], "train_runtime_s": 0.0}
+        step = state["global_step"]
+        return {"global_step": step, "resumed_from_step": step, "resumed_at_unix": None, "train_runtime_s": 0.0}
     if checkpoint_path:
         log.info("resuming from %s (step %s)", checkpoint_path, state.get("global_step", "?"))
     resumed_at = time.time() if checkpoint_path else None  # wall clock: compared with the fault marker's

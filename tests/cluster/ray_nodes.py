@@ -8,6 +8,7 @@ one node's runtime-env agent deletes the job's working dir while the other still
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -37,9 +38,12 @@ class TwoNodeCluster:
             timeout=timeout,
         )
 
-    def submit(self, *entrypoint: str, no_wait: bool = False, submission_id: str | None = None, env=None):
-        """`ray job submit --working-dir <repo> -- <entrypoint>`: exactly the README's command."""
+    def submit(self, *entrypoint: str, no_wait: bool = False, submission_id: str | None = None, env=None, job_env=None):
+        """`ray job submit --working-dir <repo> -- <entrypoint>`: exactly the README's command.
+
+        `env`: the submitting `ray` CLI's environment; `job_env`: variables of this job only (its runtime env)."""
         flags = ["--address", self.dashboard_url, "--working-dir", "."]
+        flags += ["--runtime-env-json", json.dumps({"env_vars": job_env})] if job_env else []
         flags += ["--no-wait"] if no_wait else []
         flags += ["--submission-id", submission_id] if submission_id else []
         return self.ray("job", "submit", *flags, "--", *entrypoint, env=env)

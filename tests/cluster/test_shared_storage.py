@@ -33,10 +33,12 @@ def test_train_spread_over_two_nodes_into_s3_stopped_resumed_then_scored_evaluat
     run = f"s3://{BUCKET}/cluster/run"
     train = ["python", "jobs/train.py", "--config=jobs/configs/tiny.yaml", f"--output-dir={run}", *SMALL_RUN]
     train += ["--set=scaling.placement_strategy=STRICT_SPREAD", "--set=model.finetune=lora"]
-    train += ["--set=data.max_train_samples=256", "--set=train.max_steps=40", "--set=train.save_steps=5"]
+    train += ["--set=data.max_train_samples=256", "--set=train.max_steps=10", "--set=train.save_steps=5"]
     first = f"kill-me-{uuid.uuid4().hex[:8]}"
-    two_node_cluster.submit(*train, no_wait=True, submission_id=first)
-    wait_for(lambda: any("/checkpoint_" in k for k in s3_keys("cluster/run/ray/")), "a checkpoint in the bucket")
+    # The first job waits after its step-5 checkpoint until it is stopped, so it can never finish first.
+    two_node_cluster.submit(*train, no_wait=True, submission_id=first, job_env={"SENTIMENT_RAY_HOLD_AT_STEP": "5"})
+    registered = "checkpoint_manager_snapshot.json"  # Ray resumes from a checkpoint once it is registered
+    wait_for(lambda: any(k.endswith(registered) for k in s3_keys("cluster/run/ray/")), "a checkpoint registered")
     stop = two_node_cluster.ray("job", "stop", "--address", two_node_cluster.dashboard_url, first)
     stopped_at = time.time()
     assert stop.returncode == 0, stop.stderr[-2000:]
@@ -44,8 +46,7 @@ def test_train_spread_over_two_nodes_into_s3_stopped_resumed_then_scored_evaluat
     assert_succeeded(two_node_cluster.submit(*train, "--resume=auto"))  # the same command again
 
     results = json.loads(read_bytes(f"{run}/train_results.json"))
-    assert results["resumed_from_step"] >= 5 and results["resumed_from_step"] % 5 == 0
-    assert results["global_step"] == 40
+    assert results["resumed_from_step"] == 5 and results["global_step"] == 10
     assert len({w["node_id"] for w in results["workers"]}) == 2, results["workers"]  # one worker per node
     keys = s3_keys("cluster/run/")
     assert {"cluster/run/model/sentiment_meta.json", "cluster/run/model/adapter_model.safetensors"} <= set(keys)
