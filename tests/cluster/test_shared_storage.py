@@ -22,9 +22,10 @@ def test_train_spread_over_two_nodes_into_s3_stopped_resumed_then_scored_evaluat
     two_node_cluster, tmp_path
 ):
     """One LoRA train job, its 2 workers on 2 nodes (STRICT_SPREAD), into `s3://`: stopped (`ray job stop`) once its
-    first checkpoint is in the bucket, then the same command again with `--resume=auto` continues the step count
-    from there. Then the score and evaluate jobs and Serve read what they need from the bucket (zero-shot reads
-    nothing from it; tests/unit/test_cli.py checks that jobs/zero_shot.py runs its subcommand)."""
+    step-5 checkpoint is registered (the job holds there, SENTIMENT_RAY_HOLD_AT_STEP), then the same command again
+    with `--resume=auto` continues the step count from there. Then the score and evaluate jobs and Serve read what
+    they need from the bucket (zero-shot reads nothing from it; tests/unit/test_cli.py checks that jobs/zero_shot.py
+    runs its subcommand)."""
     import json
 
     from sentiment_ray.inference.batch import read_output
