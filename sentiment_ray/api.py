@@ -56,8 +56,8 @@ def evaluate(options=None, *, config: str | None = None, **fields) -> dict:
 def _options(cls, config: str | None, fields: dict):
     import dataclasses
 
-    from sentiment_ray.cli.job_options import READ_KEYS, job_options, unknown_key
-    from sentiment_ray.errors import ConfigError
+    from sentiment_ray.cli.job_options import READ_KEYS, job_options
+    from sentiment_ray.errors import ConfigError, unknown_key
 
     names = [f.name for f in dataclasses.fields(cls) if f.name != "read_options"] + list(READ_KEYS)
     unknown = [unknown_key(key, names) for key in fields if key not in names]

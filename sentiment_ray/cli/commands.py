@@ -11,7 +11,8 @@ from pathlib import Path
 from sentiment_ray.cli.config_command import cmd_config
 from sentiment_ray.cli.folder_commands import cmd_calibrate, cmd_export, cmd_info
 from sentiment_ray.cli.job_options import job_options
-from sentiment_ray.cli.parsers import TRAIN_FLAGS, TUNE_DATA_FLAGS, build_parser
+from sentiment_ray.cli.option_flags import given
+from sentiment_ray.cli.parsers import TRAIN_FIELDS, TUNE_FIELDS, build_parser, config_flag_values
 from sentiment_ray.cli.predict_command import cmd_predict
 from sentiment_ray.console import console_mode, job_log_file
 from sentiment_ray.errors import SentimentRayError
@@ -24,9 +25,7 @@ def cmd_train(args) -> int:
     from sentiment_ray.console import console_mode
     from sentiment_ray.training.driver import TRAIN_LOG, has_resumable_checkpoint, run_dir, run_training
 
-    updates = {path: getattr(args, flag) for flag, path in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
-    if args.use_gpu:
-        updates["scaling.use_gpu"] = True
+    updates = config_flag_values(args, TRAIN_FIELDS)
     if args.use_qlora:
         updates["model.load_in_4bit"] = True
         updates.setdefault("model.finetune", "qlora")
@@ -74,29 +73,33 @@ def print_train_summary(outcome, log_file: Path | None) -> None:
 def cmd_score(args) -> int:
     from sentiment_ray.inference.batch import ScoreOptions, run_scoring
 
-    keep = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
-    flags = {name: getattr(args, name) for name in SCORE_FLAGS} | {"inputs": args.input, "keep_columns": keep}
-    opts = job_options(ScoreOptions, args.config, flags | _read_flags(args))
-    log_file = console_mode(args.verbose, args.quiet, job_log_file("score", opts.output), ray_data=True)
+    opts = job_options(ScoreOptions, args.config, given(args, ScoreOptions) | _read_flags(args))
+    log_file = console_mode(args.verbose, args.quiet or args.json, job_log_file("score", opts.output), ray_data=True)
     summary = run_scoring(opts)  # checks the model folder and every input before it starts Ray
-    shown = {k: v for k, v in summary.items() if k != "files"} | ({"log_file": str(log_file)} if log_file else {})
-    print(json.dumps(shown, indent=2))  # stdout is this one JSON object: scripts parse it
+    if args.json:  # stdout is this one JSON object: scripts parse it
+        shown = {k: v for k, v in summary.items() if k != "files"} | ({"log_file": str(log_file)} if log_file else {})
+        print(json.dumps(shown, indent=2))
+        return 0
+    print_score_summary(summary, opts.output_format)
+    _print_log_file(log_file)
     return 0
+
+
+def print_score_summary(summary: dict, output_format: str) -> None:
+    errors = summary["rows_with_error"]
+    print(
+        f"[score] done: {summary['rows_written']:,} rows from {len(summary['inputs'])} file(s) in "
+        f"{summary['seconds']:.0f}s ({summary['rows_per_s']:,.0f} rows/s), {errors:,} with an error"
+    )
+    print(f"actors:   {summary['actors']}")
+    if "selection" in summary:
+        print(f"selection: {json.dumps(summary['selection'], ensure_ascii=False)}")
+    print(f"output:   {summary['output']} ({output_format})")
 
 
 def _print_log_file(log_file) -> None:
     if log_file is not None:
         print(f"full log: {log_file}")
-
-
-SCORE_FLAGS = (
-    "model_path", "output", "text_column", "id_column", "output_format", "num_actors", "batch_size", "batch_tokens",
-    "cpus_per_actor", "gpus_per_actor", "device", "precision", "overwrite", "target_accuracy", "min_confidence",
-)  # fmt: skip
-EVALUATE_FLAGS = (
-    "data", "output_dir", "text_column", "label_column", "id_column", "train_data", "seed", "max_rows", "num_actors",
-    "batch_size", "batch_tokens", "cpus_per_actor", "gpus_per_actor", "device", "precision",
-)  # fmt: skip
 
 
 def _read_flags(args) -> dict:
@@ -106,7 +109,7 @@ def _read_flags(args) -> dict:
 def _evaluate_options(args, model_path: str | None):
     from sentiment_ray.evaluation.suite import EvaluateOptions
 
-    flags = {name: getattr(args, name) for name in EVALUATE_FLAGS} | _read_flags(args)
+    flags = given(args, EvaluateOptions) | _read_flags(args)
     return job_options(EvaluateOptions, args.config, flags | {"model_path": model_path})
 
 
@@ -146,7 +149,7 @@ def tune_configs(args):
     from sentiment_ray.tuning.space import load_tune_config
 
     flags = {"tune.num_samples": args.num_samples, "tune.max_concurrent": args.max_concurrent}
-    flags.update({path: getattr(args, flag) for flag, path in TUNE_DATA_FLAGS.items()})
+    flags.update(config_flag_values(args, TUNE_FIELDS))
     updates = {k: v for k, v in {**flags, "output_dir": args.output_dir}.items() if v is not None}
     return load_tune_config(args.config, overrides=args.set, updates=updates)
 
@@ -178,7 +181,7 @@ def cmd_tune(args) -> int:
 def serve_config_of(args):
     """The ServeConfig of `serve`'s flags over its --config YAML (ServeConfig's defaults under both)."""
     from sentiment_ray.errors import ConfigError
-    from sentiment_ray.inference.serve_config import load_serve_yaml, serve_config
+    from sentiment_ray.inference.serve_config import ServeConfig, load_serve_yaml, serve_config
 
     values = load_serve_yaml(args.config) if args.config else {}
     models = dict(values.get("models") or {})
@@ -187,19 +190,13 @@ def serve_config_of(args):
         if not sep or not name.strip() or not path.strip():
             raise ConfigError(f"--model {item!r} must look like NAME=PATH")
         models[name.strip()] = path.strip()
-    flags = {key: getattr(args, key) for key in SERVE_FLAGS}
+    flags = given(args, ServeConfig)
     if args.batch_wait_ms is not None:
         flags["batch_wait_timeout_s"] = args.batch_wait_ms / 1000
     values |= {k: v for k, v in flags.items() if v is not None} | ({"models": models} if models else {})
     if "model_path" not in values:
         raise ConfigError("serve needs a model folder: --model-path PATH (or model_path in --config)")
     return serve_config(values, args.config or "serve")
-
-
-SERVE_FLAGS = (
-    "model_path", "host", "port", "replicas", "max_batch_size", "max_models_per_replica",
-    "cpus_per_replica", "gpus_per_replica", "device", "precision",
-)  # fmt: skip
 
 
 def cmd_serve(args) -> int:

@@ -42,7 +42,7 @@ def resolved_config(paths: list, raw: dict, overrides: list[str]) -> tuple[str, 
         if raw and set(raw) <= {f.name for f in dataclasses.fields(cls)} | set(READ_KEYS):
             if len(paths) > 1 or overrides:
                 raise ConfigError(f"a {kind} config is one file and takes no --set; {kind} takes its flags")
-            missing = {f.name: f"<{flag_of(f.name)}>" for f in dataclasses.fields(cls) if required(f)}
+            missing = {f.name: f"<{flag_of(cls, f.name)}>" for f in dataclasses.fields(cls) if required(f)}
             opts = job_options(cls, str(paths[0]), {}, fixed={k: v for k, v in missing.items() if k not in raw})
             return kind, {**dataclasses.asdict(opts), "read_options": dataclasses.asdict(opts.read_options)}
     return "train", load_config(paths, overrides=overrides).to_dict()

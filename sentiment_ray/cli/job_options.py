@@ -8,18 +8,18 @@ None and override the YAML, which overrides the dataclass. The YAML's keys are t
 from __future__ import annotations
 
 import dataclasses
-import difflib
 
 from sentiment_ray.config import read_yaml_mapping
-from sentiment_ray.errors import ConfigError
+from sentiment_ray.errors import ConfigError, unknown_key
 
 READ_KEYS = ("encoding", "quoting", "sheet")
-FLAG_OF = {"inputs": "--input", "output_format": "--format", "keep_columns": "--columns"}
-"""The fields whose flag is not `--` + the field name with dashes."""
 
 
-def flag_of(name: str) -> str:
-    return FLAG_OF.get(name, "--" + name.replace("_", "-"))
+def flag_of(cls, name: str) -> str:
+    """The flag of `cls`'s field `name` (`inputs` → `--input`), as the CLI generates it."""
+    from sentiment_ray.cli.option_flags import flag_name, option_fields
+
+    return flag_name(option_fields(cls)[name])
 
 
 def job_options(cls, config: str | None, flags: dict, fixed: dict | None = None):
@@ -36,7 +36,7 @@ def job_options(cls, config: str | None, flags: dict, fixed: dict | None = None)
     read = {k: values.pop(k) for k in READ_KEYS if k in values}
     missing = [f.name for f in dataclasses.fields(cls) if required(f) and f.name not in values]
     if missing:
-        flags_needed = ", ".join(flag_of(name) for name in missing)
+        flags_needed = ", ".join(flag_of(cls, name) for name in missing)
         raise ConfigError(f"{where}: missing {', '.join(missing)} (give {flags_needed} or set it in --config)")
     try:
         return cls(**values, read_options=ReadOptions(**read))
@@ -46,8 +46,3 @@ def job_options(cls, config: str | None, flags: dict, fixed: dict | None = None)
 
 def required(field) -> bool:
     return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-
-
-def unknown_key(key: str, names: list[str]) -> str:
-    close = difflib.get_close_matches(key, names, 1)
-    return f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")

@@ -3,63 +3,54 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
 
-from sentiment_ray.config import QUOTING_CHOICES
+from sentiment_ray.cli.option_flags import add_option_flag, add_option_flags, option_fields
+from sentiment_ray.config import PRECISIONS
+from sentiment_ray.errors import closest
+from sentiment_ray.inference import DEFAULT_BATCH_ROWS
 
-READ_FLAGS = ("encoding", "quoting", "sheet")
-
-# Named `train` flags → config field paths; anything else goes through --set section.field=value.
-TRAIN_FLAGS = {
-    "data": "data.source",
-    "text_column": "data.text_column",
-    "label_column": "data.label_column",
-    "id_column": "data.id_column",
-    "encoding": "data.encoding",
-    "quoting": "data.quoting",
-    "sheet": "data.sheet",
-    "max_train_samples": "data.max_train_samples",
-    "strategy": "model.strategy",
-    "finetune": "model.finetune",
-    "model": "model.name",
-    "num_workers": "scaling.num_workers",
-    "epochs": "train.epochs",
-    "max_steps": "train.max_steps",
-    "batch_size": "train.batch_size",
-    "learning_rate": "train.learning_rate",
-    "lora_r": "lora.r",
-    "output_dir": "output_dir",
-    "resume": "train.resume",
-    "max_failures": "train.max_failures",
-    "seed": "train.seed",
-    "precision": "train.precision",
-    "storage_path": "storage_path",
-}
+TRAIN_FIELDS = (
+    "data.source", "data.text_column", "data.label_column", "data.id_column", "data.encoding", "data.quoting",
+    "data.sheet", "data.max_train_samples", "model.strategy", "model.finetune", "model.name", "scaling.num_workers",
+    "scaling.use_gpu", "train.epochs", "train.max_steps", "train.batch_size", "train.learning_rate", "lora.r",
+    "train.seed", "train.precision", "output_dir", "train.resume", "train.max_failures", "storage_path",
+)  # fmt: skip
+"""The run-config fields `train` has a named flag for (`--` + the field name); any other goes through --set."""
+FLAG_NAMES = {"data.source": "--data", "model.name": "--model", "lora.r": "--lora-r"}
+"""Run-config flags not named after their field."""
+TUNE_FIELDS = tuple(path for path in TRAIN_FIELDS if path.startswith("data.") and path != "data.max_train_samples")
+"""`tune` reads data exactly as `train` does."""
 
 
-# `tune` reads data exactly as `train` does.
-TUNE_DATA_FLAGS = {k: TRAIN_FLAGS[k] for k in ("data", "text_column", "label_column", "id_column", *READ_FLAGS)}
+def add_config_flags(p, paths) -> None:
+    """A flag per run-config field path (`section.field`); its value lands in `args.<path>`."""
+    for path in paths:
+        add_option_flag(p, run_config_field(path), dest=path, flag=FLAG_NAMES.get(path))
+
+
+def run_config_field(path: str):
+    from sentiment_ray.cli.config_docs import SECTIONS
+    from sentiment_ray.config import RunConfig
+
+    section, _, name = path.rpartition(".")
+    return option_fields(SECTIONS[section] if section else RunConfig)[name]
+
+
+def config_flag_values(args, paths) -> dict:
+    """{path: value} of the run-config flags that were given."""
+    return {path: vars(args)[path] for path in paths if vars(args)[path] is not None}
 
 
 def add_read_flags(p, config_defaults: bool = False) -> None:
     """--encoding / --quoting / --sheet: how every path (train, tune, evaluate, score) reads review files.
 
-    With `config_defaults` they default to None, so that the YAML config's `data.*` values stay in force.
+    With `config_defaults` they default to None, so that the YAML config's values stay in force.
     """
-    default = (lambda value: None) if config_defaults else (lambda value: value)
-    p.add_argument(
-        "--encoding",
-        default=default("auto"),
-        help="auto (BOM, else UTF-8, else detected; GB18030 for Chinese) or a codec, e.g. gb18030, utf-16",
-    )
-    p.add_argument(
-        "--quoting",
-        default=default("auto"),
-        choices=QUOTING_CHOICES,
-        help="auto: TSV unquoted (each line a record), CSV per RFC 4180; none or csv: the same for both",
-    )
-    p.add_argument("--sheet", help="the .xlsx sheet to read (default: the first)")
+    from sentiment_ray.data.formats import ReadOptions
+
+    for option in option_fields(ReadOptions).values():
+        add_option_flag(p, option, **({} if config_defaults else {"default": option.default}))
 
 
 def add_console_flags(p, log_file: str) -> None:
@@ -73,14 +64,6 @@ def add_console_flags(p, log_file: str) -> None:
     mode.add_argument("--quiet", action="store_true", help="no progress lines: the summary and errors only")
 
 
-def _add_data_flags(p) -> None:
-    p.add_argument("--data", help="offline | chnsenticorp | hf:<dataset id> | file | folder of splits")
-    p.add_argument("--text-column")
-    p.add_argument("--label-column")
-    p.add_argument("--id-column")
-    add_read_flags(p, config_defaults=True)
-
-
 def _add_train_parser(sub) -> None:
     p = sub.add_parser("train", help="fine-tune on Ray Train and write a model folder + metrics")
     p.add_argument(
@@ -88,25 +71,8 @@ def _add_train_parser(sub) -> None:
         action="append",
         help="YAML config (jobs/configs/*.yaml); repeat to overlay a second file on the first; flags override both",
     )
-    _add_data_flags(p)
-    p.add_argument("--max-train-samples", type=int)
-    p.add_argument("--strategy", choices=["classifier", "label_scoring"])
-    p.add_argument("--finetune", choices=["lora", "qlora", "full"])
+    add_config_flags(p, TRAIN_FIELDS)
     p.add_argument("--use-qlora", action="store_true", help="same as --finetune qlora")
-    p.add_argument("--model", help="Hub id, local model folder, or 'tiny'")
-    p.add_argument("--num-workers", type=int)
-    p.add_argument("--use-gpu", action="store_true", default=None)
-    p.add_argument("--epochs", type=float)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--batch-size", type=int, help="per worker")
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--lora-r", type=int)
-    p.add_argument("--seed", type=int, help="train.seed: data order, dropout and new heads")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="auto: bf16 on GPUs that support it")
-    p.add_argument("--output-dir")
-    p.add_argument("--resume", help="auto (default) | none | PATH of an HF checkpoint-N folder")
-    p.add_argument("--max-failures", type=int, help="worker-group failures to retry from the latest checkpoint")
-    p.add_argument("--storage-path", help="Ray Train storage: shared path or s3:// / gs:// URI")
     add_console_flags(p, "<output_dir>/train.log")
     p.add_argument(
         "--set",
@@ -132,12 +98,9 @@ def _add_export_parser(sub) -> None:
 
 def add_selective_flags(p) -> None:
     """--target-accuracy / --min-confidence: abstain on rows the model is unsure of (sentiment_ray/calibration.py)."""
-    p.add_argument(
-        "--target-accuracy",
-        type=float,
-        help="keep rows only above the lowest calibrated threshold whose accuracy lower bound reaches this, e.g. 0.97",
-    )
-    p.add_argument("--min-confidence", type=float, help="keep rows whose calibrated confidence is at least this")
+    from sentiment_ray.inference.score_options import ScoreOptions
+
+    add_option_flags(p, ScoreOptions, names=("target_accuracy", "min_confidence"))
 
 
 def _add_calibrate_parser(sub) -> None:
@@ -164,70 +127,54 @@ def _add_predict_parser(sub) -> None:
     p.add_argument("--id-column", help="with --input FILE (default: a column named id, else the record's position)")
     add_read_flags(p)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
-    p.add_argument("--batch-size", type=int, default=128, help="most rows per forward")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS)
+    rows = DEFAULT_BATCH_ROWS
+    p.add_argument("--batch-size", type=int, default=rows, help=f"most rows per forward (default {rows})")
     add_selective_flags(p)
     p.add_argument("--uncalibrated", action="store_true", help="the model's raw probabilities (no temperature)")
 
 
 def _add_score_parser(sub) -> None:
+    from sentiment_ray.inference.score_options import ScoreOptions
+
     p = sub.add_parser("score", help="score review files on Ray Data (one output row per input row)")
     p.add_argument("--config", help="YAML of ScoreOptions fields (jobs/configs/score.yaml); flags override it")
-    p.add_argument("--model-path", help="a model folder (<run>/model)")
-    p.add_argument("--input", action="append", help="FILE | DIR | GLOB (repeatable)")
-    p.add_argument("--output", help="output folder (Ray Data writes one file per block)")
-    p.add_argument("--text-column", help="default: text")
-    p.add_argument("--id-column", help="column holding ids (default: a column named `id`, else the record number)")
+    add_option_flags(p, ScoreOptions)
     add_read_flags(p, config_defaults=True)
-    p.add_argument("--format", choices=["parquet", "csv", "jsonl"], dest="output_format", help="default: parquet")
-    p.add_argument("--columns", help="comma-separated original columns to keep (default: all)")
-    p.add_argument("--num-actors", type=int, help="predictor actors (model copies)")
-    p.add_argument("--batch-size", type=int, help="rows per Ray Data batch (one predictor call)")
-    p.add_argument("--batch-tokens", type=int, help="padded tokens per forward (default: 2048 on CPU, 32768 on GPU)")
-    p.add_argument("--cpus-per-actor", type=float, help="also the torch threads per actor")
-    p.add_argument("--gpus-per-actor", type=float)
-    p.add_argument("--device", help="auto | cpu | cuda")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"])
-    p.add_argument("--overwrite", action="store_true", default=None, help="replace a finished output folder")
     add_console_flags(p, "<output>.log beside a local --output")
-    add_selective_flags(p)
+    add_json_flag(p)
 
 
-def _add_evaluation_flags(p) -> None:
+def add_json_flag(p) -> None:
+    p.add_argument(
+        "--json", action="store_true", help="stdout is the summary as one JSON object (for scripts), no progress lines"
+    )
+
+
+def _add_evaluation_flags(p, model_path: bool = True) -> None:
+    from sentiment_ray.evaluation.suite import EvaluateOptions
+
     p.add_argument("--config", help="YAML of EvaluateOptions fields (jobs/configs/evaluate.yaml); flags override it")
-    p.add_argument("--data", help="FILE (evaluated whole) | DIR of splits | offline | chnsenticorp")
-    p.add_argument("--text-column", help="default: text")
-    p.add_argument("--label-column", help="default: label")
-    p.add_argument("--id-column")
+    add_option_flags(p, EvaluateOptions, exclude=() if model_path else ("model_path",))
     add_read_flags(p, config_defaults=True)
-    p.add_argument("--output-dir")
-    p.add_argument("--train-data", help="training rows for the TF-IDF baseline (default: the data's train split)")
-    p.add_argument("--max-rows", type=int, help="evaluate only the first N usable rows")
-    p.add_argument("--seed", type=int, help="split seed (offline / single file) and perturbation seed (default 42)")
-    p.add_argument("--num-actors", type=int)
-    p.add_argument("--batch-size", type=int, help="rows per Ray Data batch")
-    p.add_argument("--batch-tokens", type=int, help="padded tokens per forward (default: 2048 on CPU, 32768 on GPU)")
-    p.add_argument("--cpus-per-actor", type=float)
-    p.add_argument("--gpus-per-actor", type=float, help="GPUs per predictor actor (1 with --device cuda)")
-    p.add_argument("--device", help="auto | cpu | cuda")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"])
     add_console_flags(p, "<output_dir>.log")
 
 
 def _add_evaluate_parsers(sub) -> None:
+    from sentiment_ray.config import DataConfig
+
     p = sub.add_parser("evaluate", help="metrics, confidence/calibration, robustness, baselines, plots, report")
-    p.add_argument("--model-path", help="a model folder (<run>/model)")
     _add_evaluation_flags(p)
     z = sub.add_parser("zero-shot", help="evaluate a base model with the label-scoring prompt, no training")
     z.add_argument("--model", required=True, help="Hub id, local model folder, or 'tiny'")
-    z.add_argument("--max-length", type=int, default=256)
+    add_option_flag(z, option_fields(DataConfig)["max_length"])
     z.add_argument(
         "--labels-from",
         metavar="RUN_YAML",
         help="a run config whose `labels` (words included) and `prompt` the base model scores; default: binary "
         "sentiment with the default prompt",
     )
-    _add_evaluation_flags(z)
+    _add_evaluation_flags(z, model_path=False)
 
 
 def _add_tune_parser(sub) -> None:
@@ -242,7 +189,7 @@ def _add_tune_parser(sub) -> None:
     p.add_argument("--output-dir", help="sweep folder; rerunning into it resumes the sweep")
     add_console_flags(p, "<output_dir>/tune.log; Tune's trial table stays on the console, --quiet drops it")
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: derived from the cluster)")
-    _add_data_flags(p)
+    add_config_flags(p, TUNE_FIELDS)
     p.add_argument(
         "--set",
         action="append",
@@ -252,15 +199,21 @@ def _add_tune_parser(sub) -> None:
     )
 
 
+SERVE_FIELDS = (
+    "model_path", "host", "port", "replicas", "max_batch_size", "max_models_per_replica", "cpus_per_replica",
+    "gpus_per_replica", "device", "precision",
+)  # fmt: skip
+"""The ServeConfig fields `serve` has a flag for (request limits and the rest: --config)."""
+
+
 def _add_serve_parser(sub) -> None:
     from sentiment_ray.inference.serve_config import ServeConfig
 
-    defaults = {name: field.default for name, field in ServeConfig.model_fields.items()}
     p = sub.add_parser("serve", help="serve model folders over HTTP with Ray Serve (POST /predict)")
     p.add_argument(
         "--config", help="YAML: ServeConfig keys, or a Serve config file (jobs/configs/serve.yaml); flags override"
     )
-    p.add_argument("--model-path", help="the default model folder (model id `default`)")
+    add_option_flags(p, ServeConfig, names=SERVE_FIELDS)
     p.add_argument(
         "--model",
         action="append",
@@ -268,17 +221,8 @@ def _add_serve_parser(sub) -> None:
         metavar="NAME=PATH",
         help="another model folder, selected per request by id (repeatable)",
     )
-    p.add_argument("--host", help=f"bind address (default {defaults['host']}: this machine only)")
-    p.add_argument("--port", type=int, help=f"default {defaults['port']}")
-    p.add_argument("--replicas", type=int, help=f"default {defaults['replicas']}")
-    p.add_argument("--max-batch-size", type=int, help=f"texts per dynamic batch (default {defaults['max_batch_size']})")
-    wait_ms = defaults["batch_wait_timeout_s"] * 1000
+    wait_ms = option_fields(ServeConfig)["batch_wait_timeout_s"].default * 1000
     p.add_argument("--batch-wait-ms", type=float, help=f"how long a batch waits to fill (default {wait_ms:g})")
-    p.add_argument("--max-models-per-replica", type=int, help="LRU bound of loaded models")
-    p.add_argument("--cpus-per-replica", type=float, help="CPUs reserved per replica (= torch threads)")
-    p.add_argument("--gpus-per-replica", type=float, help="GPUs per replica (1 with --device cuda)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"])
 
 
 class SuggestingParser(argparse.ArgumentParser):
@@ -302,11 +246,7 @@ class SuggestingParser(argparse.ArgumentParser):
             else []
         )
         known = [opt for action in self._actions for opt in action.option_strings]
-        hints = [
-            f"{flag}: did you mean {match[0]}?"
-            for flag in unknown
-            if (match := difflib.get_close_matches(flag, known, 1))
-        ]
+        hints = [f"{flag}: did you mean {match}?" for flag in unknown if (match := closest(flag, known))]
         super().error(message + ("; " + "; ".join(hints) if hints else ""))
 
 

@@ -19,6 +19,7 @@ from sentiment_ray.config.schema import (
     DEFAULT_TEMPLATE,
     FINETUNE_MODES,
     PLACEMENT_STRATEGIES,
+    PRECISIONS,
     QUOTING_CHOICES,
     REPORT_TARGETS,
     STRATEGIES,
@@ -34,8 +35,8 @@ from sentiment_ray.config.schema import (
 )
 
 __all__ = [
-    "DEFAULT_TEMPLATE", "FINETUNE_MODES", "PLACEMENT_STRATEGIES", "PRESETS_DIR", "QUOTING_CHOICES", "REPORT_TARGETS",
-    "STRATEGIES", "DataConfig", "LabelClass", "LoraConfig", "ModelConfig", "PromptConfig", "RunConfig", "ScalingConfig",
-    "TrainConfig", "build_dataclass", "canonical_key", "check_choice", "config_names", "load_config", "preset_names",
-    "read_config_files", "read_yaml_mapping", "resolve_config_path", "save_config",
+    "DEFAULT_TEMPLATE", "FINETUNE_MODES", "PLACEMENT_STRATEGIES", "PRECISIONS", "PRESETS_DIR", "QUOTING_CHOICES",
+    "REPORT_TARGETS", "STRATEGIES", "DataConfig", "LabelClass", "LoraConfig", "ModelConfig", "PromptConfig",
+    "RunConfig", "ScalingConfig", "TrainConfig", "build_dataclass", "canonical_key", "check_choice", "config_names",
+    "load_config", "preset_names", "read_config_files", "read_yaml_mapping", "resolve_config_path", "save_config",
 ]  # fmt: skip

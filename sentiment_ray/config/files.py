@@ -6,7 +6,6 @@ Values are checked against the dataclasses' type hints (`build_dataclass`), nami
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import yaml
 
 from sentiment_ray.config.schema import RunConfig, TrainConfig
-from sentiment_ray.errors import ConfigError
+from sentiment_ray.errors import ConfigError, closest
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
 """The YAML presets that ship with the package (a link to jobs/configs in the repository)."""
@@ -36,8 +35,8 @@ def build_dataclass(cls: type, values: dict[str, Any], where: str = ""):
             key = aliases[key]
         path = f"{where}.{key}" if where else key
         if key not in names:
-            hint = difflib.get_close_matches(key, names, n=1)
-            suggestion = f"; did you mean '{hint[0]}'?" if hint else f"; known fields: {', '.join(names)}"
+            hint = closest(key, names)
+            suggestion = f"; did you mean '{hint}'?" if hint else f"; known fields: {', '.join(names)}"
             raise ConfigError(f"unknown config field '{path}'{suggestion}")
         kwargs[key] = _coerce(hints[key], value, path)
     return cls(**kwargs)

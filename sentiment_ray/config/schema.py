@@ -21,6 +21,8 @@ REPORT_TARGETS = ("tensorboard", "wandb", "mlflow", "none")
 QUOTING_CHOICES = ("auto", "none", "csv")
 """How review files are split into records: auto by extension, none (one per line), csv (RFC 4180 quotes)."""
 DEFAULT_TEMPLATE = "评论：{text}\n情感倾向："
+PRECISIONS = ("auto", "bf16", "fp32")
+"""Weights and compute dtype: auto is bf16 on GPUs that support it, else fp32."""
 EARLY_STOPPING_METRICS = ("macro_f1", "accuracy", "micro_f1", "weighted_f1", "loss")
 
 
@@ -28,9 +30,9 @@ EARLY_STOPPING_METRICS = ("macro_f1", "accuracy", "micro_f1", "weighted_f1", "lo
 class ModelConfig:
     name: str = "Qwen/Qwen2.5-1.5B"
     """Base model: a Hugging Face Hub id, a local model folder, or `tiny` (offline random-init Qwen2)."""
-    finetune: str = "lora"
+    finetune: str = field(default="lora", metadata={"choices": FINETUNE_MODES})
     """`lora` (peft adapters), `qlora` (4-bit NF4 base + LoRA) or `full` (every weight trains)."""
-    strategy: str = "label_scoring"
+    strategy: str = field(default="label_scoring", metadata={"choices": STRATEGIES})
     """`label_scoring` (log-prob of the label words after the prompt) or `classifier` (linear head)."""
     load_in_4bit: bool = False
     """4-bit base weights (what `--use-qlora` sets): true requires finetune `qlora`."""
@@ -114,7 +116,7 @@ class DataConfig:
     """Column holding record ids; none means the record's position in its file (1-based)."""
     encoding: str = "auto"
     """Text encoding of data files: `auto` (BOM, else UTF-8, else detected; GB18030 for Chinese) or a codec name."""
-    quoting: str = "auto"
+    quoting: str = field(default="auto", metadata={"choices": QUOTING_CHOICES})
     """`auto` (TSV: none, CSV: RFC 4180), `none` (every line is a record) or `csv` (RFC 4180 quotes) for both."""
     sheet: str | None = None
     """Sheet of an .xlsx file to read; none means the first."""
@@ -164,7 +166,7 @@ class TrainConfig:
     """Log loss, learning rate and ETA every this many steps."""
     seed: int = 42
     """Seed of data order, dropout and new heads."""
-    precision: str = "auto"
+    precision: str = field(default="auto", metadata={"choices": PRECISIONS})
     """`auto` (bf16 on GPUs that support it, else fp32), `bf16` or `fp32`."""
     resume: str = "auto"
     """`auto` (latest checkpoint in output_dir), `none` (start over) or a checkpoint folder path."""
@@ -208,7 +210,7 @@ class TrainConfig:
             raise ConfigError(f"train.learning_rate must be > 0, got {self.learning_rate}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        check_choice("train.precision", self.precision, ("auto", "bf16", "fp32"))
+        check_choice("train.precision", self.precision, PRECISIONS)
         self._check_class_weights()
         if self.early_stopping_patience < 0:
             raise ConfigError(

@@ -17,7 +17,7 @@ import csv
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sentiment_ray.config import QUOTING_CHOICES
 from sentiment_ray.data.records import ParsedFile, Record, make_record, refuse_duplicate_columns
@@ -43,7 +43,7 @@ csv.field_size_limit(sys.maxsize)  # a long review is a record, not a parse erro
 class ReadOptions:
     encoding: str = "auto"
     """`auto`: the BOM, else UTF-8, else a detector (charset-normalizer); or a codec name such as `gb18030`."""
-    quoting: str = "auto"
+    quoting: str = field(default="auto", metadata={"choices": QUOTING_CHOICES})
     """`auto`: none for TSV (tab-separated exports do not quote), RFC 4180 for CSV; or `none` / `csv` for both."""
     sheet: str | None = None
     """The `.xlsx` sheet to read (default: the first)."""

@@ -10,14 +10,16 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sentiment_ray.config import PRECISIONS
 from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions
 from sentiment_ray.errors import DataError
+from sentiment_ray.inference import DEFAULT_BATCH_TOKENS
 from sentiment_ray.storage import is_uri, local_copy
 
 log = logging.getLogger(__name__)
@@ -26,12 +28,18 @@ log = logging.getLogger(__name__)
 @dataclass
 class EvaluateOptions:
     model_path: str
+    """A model folder (<run>/model), local or a URI (s3://…)."""
     data: str
+    """A labelled FILE (evaluated whole), a DIR of splits (its test split), `offline` or `chnsenticorp`."""
     output_dir: str
+    """Folder of the report, metrics, plots and predictions; its log goes to <output_dir>.log beside it."""
     text_column: str = "text"
+    """Column holding the review text."""
     label_column: str = "label"
+    """Column holding the label."""
     id_column: str | None = None
-    read_options: ReadOptions = DEFAULT_READ
+    """Column holding record ids; none: the record's position in its file."""
+    read_options: ReadOptions = field(default=DEFAULT_READ, metadata={"flag": None})
     """Encoding, quoting and sheet of the data files."""
     train_data: str | None = None
     """Training rows for the TF-IDF baseline; default: the data source's own train split, else the model's."""
@@ -39,18 +47,22 @@ class EvaluateOptions:
     """Seed of the data split (offline corpus / single file) and of the perturbations."""
     max_rows: int | None = None
     """Evaluate at most this many rows (the first ones), e.g. for a quick look."""
-    zero_shot_baseline: bool = True
-    num_actors: int = 1
+    zero_shot_baseline: bool = field(default=True, metadata={"flag": None})
+    """Also score the base model zero-shot (no flag: `zero-shot` evaluates a base alone)."""
+    num_actors: int | None = None
+    """Predictor actors (model copies); none: sized to the CPUs (or GPUs) Ray offers, as `score` does."""
     batch_size: int = 512
-    batch_tokens: int | None = None
-    """Padded tokens per forward pass of each actor's predictor (None: the predictor's default for its device)."""
-    cpus_per_actor: float = 1.0
-    gpus_per_actor: float = 0.0
-    """GPUs each predictor actor reserves (1 with device cuda: one model copy per GPU)."""
+    """Rows per Ray Data batch (one predictor call)."""
+    batch_tokens: int | None = field(default=None, metadata={"shown_default": DEFAULT_BATCH_TOKENS})
+    """Padded tokens per forward; none: the predictor's default for its device."""
+    cpus_per_actor: float | None = None
+    """CPUs each actor reserves, also its torch threads; none: sized with num_actors."""
+    gpus_per_actor: float | None = None
+    """GPUs each actor reserves; none: 1 on a cluster with GPUs (or with device cuda), else 0."""
     device: str = "auto"
     """auto | cpu | cuda: where each actor runs its predictor."""
-    precision: str = "auto"
-    """auto | bf16 | fp32."""
+    precision: str = field(default="auto", metadata={"choices": PRECISIONS})
+    """Weights and compute dtype (auto: bf16 on GPUs that support it, else fp32)."""
 
 
 class RayDataPredictions:
@@ -144,15 +156,14 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
     from sentiment_ray.evaluation.report import write_evaluation
     from sentiment_ray.evaluation.robustness import robustness_result, score_variants
     from sentiment_ray.evaluation.selective import selective_result
+    from sentiment_ray.inference.batch import precheck_layout
     from sentiment_ray.models.folder import labels_of, prepare_folder_base
     from sentiment_ray.provenance import provenance
-    from sentiment_ray.runtime import check_durable, check_local_output, init_ray, precheck
+    from sentiment_ray.runtime import check_durable, check_local_output, init_ray
 
     check_local_output(opts.output_dir, "--output-dir")
     check_durable(opts.output_dir, "--output-dir")  # inside a Ray job: never into its temporary working dir
-    n, cpus, gpus = opts.num_actors, opts.cpus_per_actor, opts.gpus_per_actor
-    actors = f"--num-actors {n} × (--cpus-per-actor {cpus:g}{f', --gpus-per-actor {gpus:g}' if gpus else ''})"
-    precheck(actors, n * cpus, n * gpus, "lower --num-actors / --cpus-per-actor / --gpus-per-actor")
+    precheck_layout(opts)  # the least the predictor actors ask for fits, before anything starts
     meta = prepare_folder_base(opts.model_path)  # before any actor starts: builds a tiny base once
     classes = labels_of(meta)
     rows, train, data_report = evaluation_rows(opts, classes)
@@ -262,10 +273,10 @@ def _baselines(meta, opts, workdir: Path, texts, labels, train, tally: dict) -> 
     return baselines
 
 
-def run_zero_shot(model: str, opts: EvaluateOptions, prompt=None, max_length: int = 256, labels=None) -> Path:
+def run_zero_shot(model: str, opts: EvaluateOptions, prompt=None, max_length: int | None = None, labels=None) -> Path:
     """Evaluate the base model itself with the label-scoring prompt and `labels`' words (None: binary sentiment), as
-    a zero-shot model folder in output_dir."""
-    from sentiment_ray.config import PromptConfig
+    a zero-shot model folder in output_dir; `max_length` None: a run config's default."""
+    from sentiment_ray.config import DataConfig, PromptConfig
     from sentiment_ray.models.folder import save_zero_shot_folder
     from sentiment_ray.models.folder_check import check_base_name
     from sentiment_ray.runtime import check_local_output
@@ -273,6 +284,7 @@ def run_zero_shot(model: str, opts: EvaluateOptions, prompt=None, max_length: in
     check_local_output(opts.output_dir, "--output-dir")  # before a model folder is written into it
     check_base_name(model)  # a wrong local path fails at once, not after a Hub lookup
     folder = Path(opts.output_dir) / "model"
+    max_length = max_length or DataConfig().max_length
     folder = save_zero_shot_folder(model, folder, prompt or PromptConfig(), max_length, labels=labels)
     opts.model_path, opts.zero_shot_baseline = str(folder), False
     return run_evaluation(opts)

@@ -10,6 +10,7 @@ is deleted when a run completes.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -27,6 +28,7 @@ from sentiment_ray.inference.batch_output import (
     read_output,
     write,
 )
+from sentiment_ray.inference.progress import ScoreProgress, counter_actor, log, progress_line
 from sentiment_ray.inference.score_options import FORMATS, ScoreOptions
 from sentiment_ray.storage import absolute
 
@@ -68,6 +70,7 @@ class PredictorActor:
         fail_on_file: str | None = None,
         batch_tokens: int | None = None,
         selective: dict | None = None,
+        counter=None,
     ):
         import torch
 
@@ -80,6 +83,7 @@ class PredictorActor:
         self.text_column = text_column
         self.fail_on_file = fail_on_file
         self.selective = selective or {}
+        self.counter = counter  # the job's RowCounter actor (progress.py), or None
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         if self.fail_on_file and batch["source_file"].str.contains(self.fail_on_file, regex=False).any():
@@ -107,6 +111,8 @@ class PredictorActor:
         )
         out["label_id"] = out["label_id"].astype("Int64")
         inputs = batch.drop(columns=["read_error"]).rename(columns=input_column_names(batch, labels))
+        if self.counter is not None:
+            self.counter.add.remote(len(batch))  # not awaited: progress never slows scoring down
         return pd.concat([inputs, out], axis=1)
 
 
@@ -132,7 +138,7 @@ def input_column_names(columns, labels=None) -> dict[str, str]:
     return {c: f"input_{c}" for c in columns if c in predicted}
 
 
-def build_pipeline(opts: ScoreOptions, files: list[str], labels=None):
+def build_pipeline(opts: ScoreOptions, files: list[str], labels=None, counter=None):
     """Read → map_batches(PredictorActor) → select columns (the write happens in `run_scoring`)."""
     import ray.data
 
@@ -159,6 +165,7 @@ def build_pipeline(opts: ScoreOptions, files: list[str], labels=None):
             "selective": selective_request(opts),
             # test hook: fail every batch from files whose path contains this string
             "fail_on_file": os.environ.get("SENTIMENT_RAY_SCORE_FAIL_ON"),
+            "counter": counter,
         },
     )
     if opts.keep_columns is not None:
@@ -199,13 +206,11 @@ def run_scoring(opts: ScoreOptions) -> dict:
     from ray.data.checkpoint import CheckpointConfig
 
     from sentiment_ray.models.folder import labels_of, prepare_folder_base
-    from sentiment_ray.runtime import check_durable, init_ray, precheck
+    from sentiment_ray.runtime import check_durable, init_ray
 
+    begun = time.monotonic()
     check_durable(opts.output, "--output")  # inside a Ray job: never into its temporary working dir
-
-    n, cpus, gpus = opts.num_actors, opts.cpus_per_actor, opts.gpus_per_actor
-    actors = f"--num-actors {n} × (--cpus-per-actor {cpus:g}{f', --gpus-per-actor {gpus:g}' if gpus else ''})"
-    precheck(actors, n * cpus, n * gpus, "lower --num-actors / --cpus-per-actor / --gpus-per-actor")
+    precheck_layout(opts)
     if opts.output_format not in FORMATS:
         raise DataError(f"--format {opts.output_format!r} is not one of {', '.join(FORMATS)}")
     files = expand_inputs(opts.inputs)
@@ -213,20 +218,29 @@ def run_scoring(opts: ScoreOptions) -> dict:
     selection = selection_on_driver(opts, meta)  # a bad target fails here, before Ray starts
     inputs = describe_inputs(files, opts)  # header and column checks, encodings, record counts: before Ray works
     output = prepare_output(opts)
+    checked = time.monotonic()
     init_ray()  # a no-op when Ray is up already (evaluation, tests)
+    layout = sized_layout(opts, meta)
+    opts = dataclasses.replace(
+        opts, num_actors=layout.num_actors, cpus_per_actor=layout.cpus_per_actor, gpus_per_actor=layout.gpus_per_actor
+    )
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # output blocks follow input order
     context.checkpoint_config = CheckpointConfig(id_column="row_key", checkpoint_path=str(checkpoint_dir(output)))
+    records, counter = sum(i["records"] for i in inputs), counter_actor()
+    already = count_rows(output, opts.output_format)  # by an interrupted run of this output: resumed, not redone
     started = time.monotonic()
     try:
-        write(build_pipeline(opts, files, labels_of(meta)), output, opts.output_format)
+        with ScoreProgress(counter, records, already_done=already):
+            write(build_pipeline(opts, files, labels_of(meta), counter), output, opts.output_format)
     finally:  # the context is process-global: later pipelines (e.g. evaluation's) must not inherit it
         context.checkpoint_config = None
     elapsed = time.monotonic() - started
     rows = count_rows(output, opts.output_format)
-    records = sum(i["records"] for i in inputs)
     if rows != records:  # the conservation contract: one row per record, none lost, none merged
         raise DataError(f"scoring wrote {rows} rows for {records} input records in {output}; please report")
+    log.info(progress_line(rows, records, elapsed, rows - already))
+    phases = {"checks_s": checked - begun, "ray_and_layout_s": started - checked, "scoring_s": elapsed}
     return {
         "files": files,
         "inputs": inputs,
@@ -236,6 +250,46 @@ def run_scoring(opts: ScoreOptions) -> dict:
         "rows_with_error": count_errors(output, opts.output_format),
         "seconds": elapsed,
         "rows_per_s": rows / elapsed if elapsed else None,
-        "num_actors": opts.num_actors,
+        "num_actors": layout.num_actors,
+        "actors": layout.describe(),
+        "phases_s": {**phases, "output_check_s": time.monotonic() - started - elapsed},
         **({"selection": {**selection, **count_kept(output, opts.output_format)}} if selection else {}),
     }
+
+
+LAYOUT_FIX = "lower --num-actors / --cpus-per-actor / --gpus-per-actor"
+
+
+def precheck_layout(opts) -> None:
+    """`ScoreOptions` or `EvaluateOptions`, before Ray starts: the least the job asks for (one actor, one CPU, a GPU
+    with device cuda) must fit."""
+    from sentiment_ray.runtime import precheck
+
+    n, cpus = opts.num_actors or 1, opts.cpus_per_actor or 1.0
+    gpus = opts.gpus_per_actor if opts.gpus_per_actor is not None else float(opts.device.startswith("cuda"))
+    actors = f"--num-actors {n} × (--cpus-per-actor {cpus:g}{f', --gpus-per-actor {gpus:g}' if gpus else ''})"
+    precheck(actors, n * cpus, n * gpus, LAYOUT_FIX)
+
+
+def sized_layout(opts: ScoreOptions, meta: dict):
+    """The actor layout on the Ray this process is connected to: the given values, the rest sized (layout.py)."""
+    import ray
+
+    from sentiment_ray.inference.layout import actor_layout, weight_bytes
+    from sentiment_ray.runtime import check_fits
+
+    nodes = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+    total, free = ray.cluster_resources(), ray.available_resources()
+    # What is free now: another job's actors (or a failed run's, still shutting down) keep their CPUs, and a pool
+    # sized over them would leave Ray Data's read tasks nothing to run on.
+    cluster = {key: min(total.get(key, 0), free.get(key, 0)) for key in ("CPU", "GPU")}
+    gpus = opts.gpus_per_actor
+    if gpus is None and opts.device.startswith("cuda"):
+        gpus = 1.0  # device cuda asks for a GPU per actor, whatever the cluster has (check_fits says if it has none)
+    layout = actor_layout(
+        opts.num_actors, opts.cpus_per_actor, gpus, opts.device, cluster, nodes, weight_bytes(meta, opts.model_path)
+    )
+    n = layout.num_actors
+    what = layout.describe()
+    check_fits(what, n * layout.cpus_per_actor, n * layout.gpus_per_actor, total, LAYOUT_FIX)
+    return layout

@@ -26,16 +26,13 @@ import numpy as np
 import torch
 
 from sentiment_ray.calibration import abstain, predicted_ids
+from sentiment_ray.inference import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_TOKENS
 from sentiment_ray.labels import LabelSet, binary_sentiment
 from sentiment_ray.models.strategies import pad_batch
 
 _LOAD_LOCK = threading.Lock()
 DEFAULT_MAX_TEXT_CHARS = 20_000
 """Longer texts get an error instead of being tokenised: a guard against runaway inputs, far above any review."""
-DEFAULT_BATCH_ROWS = 128
-"""Most rows per forward, whatever their length."""
-DEFAULT_BATCH_TOKENS = {"cpu": 2048, "cuda": 32768}
-"""Most padded tokens per forward: short reviews go in big batches, long ones in small batches."""
 PADDING_SLACK = 0.9
 """Once a forward holds a quarter of its token budget, it takes no row shorter than this share of its width:
 every token of padding is compute thrown away, and on this project's CPU the matmuls already run near peak from

@@ -7,14 +7,13 @@ are refused with the key named and the closest known one suggested.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from sentiment_ray.config import read_yaml_mapping
-from sentiment_ray.errors import ConfigError
+from sentiment_ray.errors import ConfigError, unknown_key
 from sentiment_ray.inference.http_api import Limits
 
 DEFAULT_MODEL = "default"
@@ -24,7 +23,8 @@ APP_IMPORT_PATH = "sentiment_ray.inference.serve:app_builder"
 class ServeConfig(Limits):
     """Everything a served application needs; the request limits (`Limits`) are fields of it too."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())  # `model_path` is our field, not pydantic's
+    # `model_path` is our field, not pydantic's; the docstrings under the fields are their descriptions (flag help)
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), use_attribute_docstrings=True)
 
     model_path: str
     """The default model folder (model id `default`); on a cluster, a path every node can read."""
@@ -33,7 +33,9 @@ class ServeConfig(Limits):
     host: str = "127.0.0.1"
     """Bind address of `sentiment-ray serve` (this machine only by default); `serve run` takes http_options."""
     port: int = 8000
+    """HTTP port of `sentiment-ray serve`."""
     replicas: int = Field(default=1, ge=1)
+    """Serve replicas (each a model copy; each batches its own requests)."""
     max_batch_size: int = Field(default=32, ge=1)
     """Texts per dynamic batch (`@serve.batch`)."""
     batch_wait_timeout_s: float = Field(default=0.01, ge=0)
@@ -45,7 +47,9 @@ class ServeConfig(Limits):
     gpus_per_replica: float = Field(default=0.0, ge=0)
     """GPUs per replica (1 with device cuda places replicas on GPU nodes)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where replicas run their predictor (auto: CUDA when the replica has a GPU)."""
     precision: Literal["auto", "bf16", "fp32"] = "auto"
+    """Weights and compute dtype (auto: bf16 on GPUs that support it, else fp32)."""
     target_accuracy: float | None = Field(default=None, gt=0.5, le=1.0)
     """Default of a request's `target_accuracy` (selective prediction); None: no abstention unless asked."""
     min_confidence: float | None = Field(default=None, ge=0.5, le=1.0)
@@ -68,8 +72,7 @@ class ServeConfig(Limits):
 
 
 def _unknown_key_message(key: str) -> str:
-    close = difflib.get_close_matches(key, ServeConfig.model_fields, 1)
-    return f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+    return unknown_key(key, ServeConfig.model_fields)
 
 
 def serve_config(values: dict, where: str) -> ServeConfig:

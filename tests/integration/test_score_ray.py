@@ -157,8 +157,9 @@ def test_a_binary_folder_from_before_n_class_labels_scores_the_columns_it_did(ra
 
 
 def test_the_score_command_prints_a_summary_and_keeps_ray_datas_output_in_its_log(ray_env, tmp_path, model_folder):
-    """`sentiment-ray score` as a user runs it (joining the session's Ray): Ray Data's progress logs go to
-    `<output>.log`, stdout gets the summary (one JSON object) naming the log."""
+    """`sentiment-ray score` as a user runs it (joining the session's Ray): Ray Data's own logs go to `<output>.log`;
+    the console shows the progress line and a summary naming the actor layout; `--json` makes stdout one JSON
+    object; `--quiet` keeps the summary and drops the progress line."""
     import subprocess
     import sys
 
@@ -167,10 +168,19 @@ def test_the_score_command_prints_a_summary_and_keeps_ray_datas_output_in_its_lo
     command += ["--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out")]
     done = subprocess.run(command, env=ray_env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads(done.stdout)  # stdout is the summary alone
-    assert summary["rows_written"] == 30 and summary["log_file"] == str(tmp_path / "out.log")
+    lines = done.stdout.splitlines()
+    assert "[score] 30/30 rows (100%)" in lines[0] and lines[1].startswith("[score] done: 30 rows from 1 file(s)"), (
+        lines
+    )
+    assert (
+        lines[2].startswith("actors:   ") and "actor(s) x" in lines[2] and lines[-1].endswith(str(tmp_path / "out.log"))
+    )
     log = (tmp_path / "out.log").read_text(encoding="utf-8")
     assert "execution finished" in log  # Ray Data's own lines are in the log ...
     assert "execution finished" not in done.stdout + done.stderr and "logging_progress" not in done.stderr  # ... only
+    as_json = subprocess.run([*command, "--overwrite", "--json"], env=ray_env, capture_output=True, text=True)
+    summary = json.loads(as_json.stdout)  # stdout is the summary alone
+    assert summary["rows_written"] == 30 and summary["log_file"] == str(tmp_path / "out.log"), as_json.stderr
+    assert summary["num_actors"] >= 1 and summary["actors"].startswith(f"{summary['num_actors']} actor(s)")
     quiet = subprocess.run([*command, "--overwrite", "--quiet"], env=ray_env, capture_output=True, text=True)
-    assert quiet.returncode == 0 and json.loads(quiet.stdout)["rows_written"] == 30, quiet.stderr
+    assert quiet.returncode == 0 and quiet.stdout.startswith("[score] done: 30 rows"), quiet.stdout + quiet.stderr

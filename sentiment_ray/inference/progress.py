@@ -1,0 +1,83 @@
+"""The score job's progress line: rows done of the total, rows/s and ETA, every INTERVAL_S, then once at the end.
+
+The predictor actors add each batch's row count to a `RowCounter` actor (zero CPUs, one method call per batch
+of `batch_size` rows, answered without waiting); a thread on the driver reads it. Rows written by an earlier,
+interrupted run of the same output count as done from the start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+log = logging.getLogger("sentiment_ray.score")  # console tag [score]
+
+INTERVAL_S = 10.0
+
+
+class RowCounter:
+    """Rows scored so far, summed over every actor (a Ray actor: `counter_actor()`)."""
+
+    def __init__(self):
+        self.rows = 0
+
+    def add(self, rows: int) -> None:
+        self.rows += rows
+
+    def total(self) -> int:
+        return self.rows
+
+
+def counter_actor():
+    import ray
+
+    return ray.remote(num_cpus=0)(RowCounter).remote()
+
+
+def progress_line(done: int, total: int, elapsed_s: float, new_rows: int) -> str:
+    """`12,288/100,000 rows (12%), 1,020 rows/s, ETA 1m 26s`: the rate over this run's rows only."""
+    rate = new_rows / elapsed_s if elapsed_s > 0 else 0.0
+    share = f" ({100 * done / total:.0f}%)" if total else ""
+    if not new_rows:
+        return f"{done:,}/{total:,} rows{share}, actors starting"
+    eta = f", ETA {duration(max(0, total - done) / rate)}" if done < total else ""
+    return f"{done:,}/{total:,} rows{share}, {rate:,.0f} rows/s{eta}"
+
+
+def duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+class ScoreProgress:
+    """A context manager: logs the progress line every `interval_s` while the job runs."""
+
+    def __init__(self, counter, total: int, already_done: int = 0, interval_s: float = INTERVAL_S):
+        self.counter, self.total, self.already_done, self.interval_s = counter, total, already_done, interval_s
+        self._stop = threading.Event()
+        self._last = ""
+        self._thread = threading.Thread(target=self._run, name="score-progress", daemon=True)
+        self.started = time.monotonic()
+
+    def __enter__(self):
+        self.started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval_s)
+
+    def _run(self) -> None:
+        import ray
+
+        while not self._stop.wait(self.interval_s):
+            try:
+                scored = ray.get(self.counter.total.remote(), timeout=self.interval_s)
+            except Exception:  # noqa: BLE001 - a progress line is never worth failing the job over
+                continue
+            line = progress_line(self.already_done + scored, self.total, time.monotonic() - self.started, scored)
+            if scored or line != self._last:  # "actors starting" once, not every interval
+                log.info(line)
+            self._last = line
