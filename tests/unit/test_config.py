@@ -22,7 +22,7 @@ def test_every_yaml_loads_and_starts_with_its_command(path):
 
     kind, resolved = resolved_config([path], yaml.safe_load(path.read_text(encoding="utf-8")), [])  # as its job does
     jobs = {"score": "score", "evaluate": "evaluate", "serve": "serve"}
-    expected = jobs.get(path.stem) or ("tune" if "tune" in path.stem else "train")
+    expected = jobs.get(path.stem) or ("tune" if "tune" in path.stem or "sweep" in path.stem else "train")
     assert kind == expected and resolved
     first = path.read_text(encoding="utf-8").splitlines()[0]
     assert first.startswith("# ") and ("sentiment-ray" in first or "jobs/" in first), first
