@@ -113,10 +113,22 @@ def _evaluate_options(args, model_path: str | None):
     return job_options(EvaluateOptions, args.config, flags | {"model_path": model_path})
 
 
-def _print_evaluation(report, log_file) -> None:
+def _print_evaluation(report, log_file, as_json: bool) -> None:
     metrics = json.loads((report.parent / "metrics.json").read_text())
-    print(json.dumps({k: metrics[k] for k in ("n", "accuracy", "macro_f1", "roc_auc")}, indent=2))
-    print(f"report: {report}")
+    headline = {k: metrics.get(k) for k in ("n", "accuracy", "macro_f1", "roc_auc")}
+    if as_json:  # stdout is this one JSON object: scripts parse it
+        extra = {"report": str(report)} | ({"log_file": str(log_file)} if log_file else {})
+        print(json.dumps(headline | extra, indent=2))
+        return
+    auc = "n/a" if headline["roc_auc"] is None else f"{headline['roc_auc']:.3f}"
+    print(
+        f"[evaluate] done: {headline['n']:,} reviews, accuracy {headline['accuracy']:.3f}, "
+        f"macro-F1 {headline['macro_f1']:.3f}, ROC-AUC {auc}"
+    )
+    scoring = metrics.get("scoring", {})
+    texts, jobs = scoring.get("texts_scored", 0), scoring.get("jobs", 0)
+    print(f"scoring:  {texts:,} texts in {jobs} job(s), {scoring.get('actors')}")
+    print(f"report:   {report}")
     _print_log_file(log_file)
 
 
@@ -124,8 +136,8 @@ def cmd_evaluate(args) -> int:
     from sentiment_ray.evaluation.suite import run_evaluation
 
     opts = _evaluate_options(args, args.model_path)
-    log_file = console_mode(args.verbose, args.quiet, job_log_file("evaluate", opts.output_dir), ray_data=True)
-    _print_evaluation(run_evaluation(opts), log_file)
+    log_file = console_mode(args.verbose, args.quiet or args.json, job_log_file("evaluate", opts.output_dir), True)
+    _print_evaluation(run_evaluation(opts), log_file, args.json)
     return 0
 
 
@@ -139,8 +151,8 @@ def cmd_zero_shot(args) -> int:
 
         run = load_config(args.labels_from)
         prompt, labels = run.prompt, run.label_set()
-    log_file = console_mode(args.verbose, args.quiet, job_log_file("zero-shot", opts.output_dir), ray_data=True)
-    _print_evaluation(run_zero_shot(args.model, opts, prompt, args.max_length, labels), log_file)
+    log_file = console_mode(args.verbose, args.quiet or args.json, job_log_file("zero-shot", opts.output_dir), True)
+    _print_evaluation(run_zero_shot(args.model, opts, prompt, args.max_length, labels), log_file, args.json)
     return 0
 
 

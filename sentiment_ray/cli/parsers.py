@@ -158,6 +158,7 @@ def _add_evaluation_flags(p, model_path: bool = True) -> None:
     add_option_flags(p, EvaluateOptions, exclude=() if model_path else ("model_path",))
     add_read_flags(p, config_defaults=True)
     add_console_flags(p, "<output_dir>.log")
+    add_json_flag(p)
 
 
 def _add_evaluate_parsers(sub) -> None:

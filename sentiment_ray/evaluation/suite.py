@@ -81,7 +81,7 @@ class RayDataPredictions:
         source = self.workdir / f"texts-{self.tally['jobs']}.parquet"
         pd.DataFrame({"text": pd.Series(texts, dtype=object)}).to_parquet(source)
         output = self.workdir / f"predictions-{self.tally['jobs']}"
-        run_scoring(
+        summary = run_scoring(
             ScoreOptions(
                 model_path=self.model_path,
                 inputs=[str(source)],
@@ -102,13 +102,15 @@ class RayDataPredictions:
         columns = prediction_columns(self.labels)
         frame = frame[columns].astype(object).where(frame[columns].notna(), None)
         self.tally["texts_scored"] += len(texts)
+        self.tally["actors"] = summary["actors"]  # the layout of the latest job (each sizes its own)
         self.tally["seconds"] = round(self.tally["seconds"] + time.monotonic() - started, 3)
         return frame.to_dict("records")
 
 
 def new_tally() -> dict:
-    """What an evaluation's scoring cost: Ray Data jobs (one model load each), texts scored, their wall seconds."""
-    return {"jobs": 0, "texts_scored": 0, "seconds": 0.0}
+    """What an evaluation's scoring cost: Ray Data jobs (one model load each), texts scored, their wall seconds, and
+    the actor layout."""
+    return {"jobs": 0, "texts_scored": 0, "seconds": 0.0, "actors": None}
 
 
 def evaluation_rows(opts: EvaluateOptions, labels=None) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:

@@ -96,11 +96,14 @@ def test_evaluation_suite(ray_cluster, tmp_path, eval_csv, stars_files, model_fo
     # One Ray Data job for the model (clean + 5 perturbations, 6 x 40 texts), one for the zero-shot baseline
     scoring = json.loads((tmp_path / "eval" / "metrics.json").read_text())["scoring"]
     assert scoring["jobs"] == 2 and scoring["texts_scored"] == 6 * 40 + 40 and scoring["seconds"] > 0
+    assert scoring["actors"].split(" actor(s) x ")[0].isdigit(), scoring  # the layout the jobs were sized to
     assert metrics["report"] == str(tmp_path / "eval" / "report.md") and "tiny-model numbers" in text
     assert metrics["n"] == 40 and metrics["accuracy"] == comparison["rows"][0]["accuracy"]
 
 
-def test_zero_shot_evaluates_the_base_model_with_the_label_words_of_a_run_config(ray_cluster, tmp_path, stars_files):
+def test_zero_shot_evaluates_the_base_model_with_the_label_words_of_a_run_config(
+    ray_cluster, tmp_path, stars_files, capsys
+):
     """`zero-shot --labels-from`: the untouched base model scores the run config's three words (binary zero-shot is
     the baseline of test_evaluation_suite[label_scoring])."""
     run_yaml = tmp_path / "stars.yaml"
@@ -110,6 +113,10 @@ def test_zero_shot_evaluates_the_base_model_with_the_label_words_of_a_run_config
     args = ["zero-shot", "--model", "tiny", "--max-length", "64", "--labels-from", str(run_yaml), "--batch-size", "16"]
     args += ["--data", str(stars_files[0]), "--text-column", "text_a", "--train-data", str(stars_files[1])]
     assert main([*args, "--output-dir", str(tmp_path / "zs")]) == 0
+    printed = capsys.readouterr().out.splitlines()  # the summary: metrics, what the scoring cost (clean + 5 perturbed)
+    assert any(line.startswith("[evaluate] done: 40 reviews, accuracy ") for line in printed), printed
+    scoring = [line for line in printed if line.startswith("scoring:  240 texts in 1 job(s), ")]
+    assert scoring and "actor(s) x" in scoring[0], printed
     meta = json.loads((tmp_path / "zs" / "model" / "sentiment_meta.json").read_text())
     assert meta["finetune"] == "zero_shot" and meta["strategy"] == "label_scoring"
     assert [(c["name"], c["word"]) for c in meta["labels"]] == list(words.items())
