@@ -57,7 +57,7 @@ bench: setup
 	$(PY) -m benchmarks.scoring $(TINY_MODEL)
 	$(PY) -m benchmarks.training
 	$(PY) -m benchmarks.ddp_phases
-	$(PY) -m benchmarks.score_job $(TINY_MODEL)
+	$(PY) -m benchmarks.score_job $(TINY_MODEL) --layouts auto,1x2,2x1 --command
 	$(PY) -m benchmarks.serve_load $(TINY_MODEL)
 	$(if $(TINY_MODEL),$(PY) -m benchmarks.precision $(TINY_MODEL),@echo "precision bench skipped: make train first")
 
