@@ -22,7 +22,8 @@ QUOTING_CHOICES = ("auto", "none", "csv")
 """How review files are split into records: auto by extension, none (one per line), csv (RFC 4180 quotes)."""
 DEFAULT_TEMPLATE = "评论：{text}\n情感倾向："
 PRECISIONS = ("auto", "bf16", "fp32")
-"""Weights and compute dtype: auto is bf16 on GPUs that support it, else fp32."""
+"""Weights and compute dtype. auto: bf16 on GPUs that support it; for inference also on CPUs with AVX512-BF16 or
+AMX; else fp32."""
 EARLY_STOPPING_METRICS = ("macro_f1", "accuracy", "micro_f1", "weighted_f1", "loss")
 
 

@@ -62,7 +62,7 @@ class EvaluateOptions:
     device: str = "auto"
     """auto | cpu | cuda: where each actor runs its predictor."""
     precision: str = field(default="auto", metadata={"choices": PRECISIONS})
-    """Weights and compute dtype (auto: bf16 on GPUs that support it, else fp32)."""
+    """Weights and compute dtype (auto: bf16 on GPUs that support it and on CPUs with AVX512-BF16 or AMX, else fp32)."""
 
 
 class RayDataPredictions:

@@ -47,7 +47,7 @@ class ScoreOptions:
     device: str = "auto"
     """auto | cpu | cuda: where each actor runs its predictor."""
     precision: str = field(default="auto", metadata={"choices": PRECISIONS})
-    """Weights and compute dtype (auto: bf16 on GPUs that support it, else fp32)."""
+    """Weights and compute dtype (auto: bf16 on GPUs that support it and on CPUs with AVX512-BF16 or AMX, else fp32)."""
     overwrite: bool = False
     """Replace a finished output folder (an interrupted one is resumed without it)."""
     target_accuracy: float | None = None

@@ -49,7 +49,7 @@ class ServeConfig(Limits):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where replicas run their predictor (auto: CUDA when the replica has a GPU)."""
     precision: Literal["auto", "bf16", "fp32"] = "auto"
-    """Weights and compute dtype (auto: bf16 on GPUs that support it, else fp32)."""
+    """Weights and compute dtype (auto: bf16 on GPUs that support it and on CPUs with AVX512-BF16 or AMX)."""
     target_accuracy: float | None = Field(default=None, gt=0.5, le=1.0)
     """Default of a request's `target_accuracy` (selective prediction); None: no abstention unless asked."""
     min_confidence: float | None = Field(default=None, ge=0.5, le=1.0)
