@@ -1,8 +1,8 @@
-"""The prototype's label-scoring algorithm, kept as a yardstick for our scorer's speed and agreement.
+"""The reference algorithm of label scoring, kept as a yardstick for our scorer's speed and agreement.
 
-The prototype scored one review at a time, ran one forward pass per label word over `prompt + label word`
-(no batching, no padding), read the full-vocabulary logits at every position and worked in fp32.
-`PrototypeReferenceScorer` does exactly that on one of our model folders, so the benchmark can compare
+The straightforward way to score label words: one review at a time, one forward pass per label word over
+`prompt + label word` (no batching, no padding), the full-vocabulary logits at every position, fp32.
+`ReferenceScorer` does exactly that on one of our model folders, so the benchmark can compare
 it with `SentimentPredictor` on the same model and the same rows (`compare_to_reference`).
 """
 
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from sentiment_ray.labels import LABEL_NAMES
 
 
-class PrototypeReferenceScorer:
+class ReferenceScorer:
     """One text at a time, one fp32 forward per label word, full-vocab logits; label-scoring folders only."""
 
     def __init__(self, folder, device: str = "cpu"):
@@ -26,11 +26,11 @@ class PrototypeReferenceScorer:
         strategy = read_meta(folder)["strategy"]
         if strategy != "label_scoring":  # checked before loading: a classifier has no label words to score
             raise ValueError(
-                f"{folder} is a {strategy!r} model folder; the prototype reference scores label words, "
+                f"{folder} is a {strategy!r} model folder; the reference algorithm scores label words, "
                 "so it needs a 'label_scoring' folder"
             )
         self.device = torch.device(device)
-        # specialize=False: the stock lm_head over the whole vocabulary, as the prototype used it
+        # specialize=False: the stock lm_head over the whole vocabulary, as the reference algorithm uses it
         self.model, self.tokenizer, self.strategy, self.meta = load_model_folder(
             folder, self.device, torch.float32, specialize=False
         )
@@ -65,7 +65,7 @@ def compare_to_reference(folder, texts: list[str], device: str, predictors: dict
     speed, speed ratio (ours / reference reviews/s), identical-label share, largest P(positive) difference."""
     from benchmarks.common import timed
 
-    reference = PrototypeReferenceScorer(folder, device)
+    reference = ReferenceScorer(folder, device)
     reference.predict(texts[0])  # warm-up
     expected, reference_s = timed(partial(reference.predict_batch, texts), device)
     del reference  # the 1.5b-width reference holds ~1.3 GB of fp32 weights

@@ -1,4 +1,4 @@
-"""Scoring throughput and model FLOP utilisation (MFU): predictor, Ray Data pipeline, prototype reference.
+"""Scoring throughput and model FLOP utilisation (MFU): predictor, Ray Data pipeline, reference algorithm.
 
     python -m benchmarks.scoring [--shapes tiny,1.5b-width,1.5b] [--model-path FOLDER] [--rows N]
         [--batch-sizes 8,32,128] [--precisions fp32,bf16] [--device cpu|cuda] [--reference-rows N]
@@ -6,8 +6,8 @@
 
 For each shape: every precision × batch size through `SentimentPredictor.predict_batch` (reviews/s, real and
 padded tokens, model FLOPs, achieved FLOP/s, MFU against a matmul peak measured in the same run and dtype);
-the best case through the real Ray Data job (`run_scoring`); the prototype's algorithm
-(`bench.reference`) against our predictor on the same rows. A torch.profiler table of the bf16 best case of
+the best case through the real Ray Data job (`run_scoring`); the reference algorithm
+(`benchmarks/reference.py`) against our predictor on the same rows. A torch.profiler table of the bf16 best case of
 1.5b-width goes to results/bench/scoring_profile.txt (1.5b: scoring_profile_1.5b.txt).
 Writes results/bench/scoring.{json,md} (--name: another name).
 """
@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--reference-rows", type=int, help="rows for the slow prototype reference")
+    parser.add_argument("--reference-rows", type=int, help="rows for the slow reference algorithm")
     parser.add_argument("--ray-data", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--num-actors", type=int, default=1)
     parser.add_argument("--cpus-per-actor", type=float, help="default: 1 on cuda, else the cores Ray can spare")
@@ -215,7 +215,7 @@ def reference_rows(shape: str, folder: str, texts: list[str], args, info, best_b
         predictor.batch_tokens = tokens
     result = compare_to_reference(folder, texts[: args.reference_rows], args.device, info["predictors"], batch_size)
     result["auto_precision"] = str(resolve_device_dtype(args.device, "auto")[1]).removeprefix("torch.")
-    ref = {"shape": shape, "path": "prototype reference", "precision": "fp32", "batch_size": 1}
+    ref = {"shape": shape, "path": "reference algorithm", "precision": "fp32", "batch_size": 1}
     rows = [ref | {"rows": result["rows"], "reviews_per_s": result["reference_reviews_per_s"]}]
     for precision, ours in result["ours"].items():
         row = {"shape": shape, "path": "predictor vs reference", "precision": precision, "rows": result["rows"]}
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     path = common.write_result(args.name, payload, tables["predictor"], notes)
     common.append_table(args.name, "shapes", "Shapes (random init), head columns, best case", shapes)
     common.append_table(args.name, "ray_data", "Ray Data pipeline (`run_scoring`, best case)", tables["ray_data"])
-    title = "Prototype reference (one text, one fp32 forward per label word, full-vocab logits) vs our predictor"
+    title = "Reference algorithm (one text, one fp32 forward per label word, full-vocab logits) vs our predictor"
     common.append_table(args.name, "reference", title, tables["reference"])
     print(f"[bench] wrote {path} and {path.with_suffix('.md')}")
 

@@ -1,9 +1,9 @@
-"""The prototype reference scorer agrees with our predictor; the bench's padding and head-size counts are right."""
+"""The reference algorithm scorer agrees with our predictor; the bench's padding and head-size counts are right."""
 
 import pytest
 
 from benchmarks.common import head_columns
-from benchmarks.reference import PrototypeReferenceScorer
+from benchmarks.reference import ReferenceScorer
 from sentiment_ray.config import PromptConfig
 from sentiment_ray.inference.predictor import SentimentPredictor
 from sentiment_ray.models.folder import save_zero_shot_folder
@@ -20,7 +20,7 @@ def zero_shot_folder(tmp_path_factory):
 @pytest.mark.parametrize("folder_fixture", ["zero_shot_folder", "model_folder"])
 def test_reference_matches_predictor_probabilities(request, folder_fixture):
     folder = request.getfixturevalue(folder_fixture)  # zero-shot tiny base, and a LoRA folder with random adapters
-    reference = PrototypeReferenceScorer(folder).predict_batch(TEXTS)
+    reference = ReferenceScorer(folder).predict_batch(TEXTS)
     ours = SentimentPredictor.from_pretrained(folder, device="cpu", precision="fp32").predict_batch(TEXTS)
     # compare probabilities, not raw scores: a scorer may normalise over 2 label rows or the whole vocab
     for ref, our in zip(reference, ours, strict=True):
@@ -31,7 +31,7 @@ def test_reference_matches_predictor_probabilities(request, folder_fixture):
 
 def test_reference_refuses_a_classifier_folder(classifier_folder):
     with pytest.raises(ValueError, match="needs a 'label_scoring' folder"):
-        PrototypeReferenceScorer(classifier_folder)
+        ReferenceScorer(classifier_folder)
 
 
 def test_bench_padding_counts_the_predictors_own_forwards(model_folder, tokenizer):
