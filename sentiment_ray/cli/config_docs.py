@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import inspect
 
 from sentiment_ray import config as config_module
+from sentiment_ray.cli.option_flags import attribute_docstrings
 
 SECTIONS = {
     "model": config_module.ModelConfig,
@@ -16,17 +15,6 @@ SECTIONS = {
     "train": config_module.TrainConfig,
     "scaling": config_module.ScalingConfig,
 }
-
-
-def attribute_docstrings(cls: type) -> dict[str, str]:
-    """{field: the string literal right below its annotation} for a dataclass defined in source."""
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body
-    docs = {}
-    for node, after in zip(body, body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
-            docs[node.target.id] = " ".join(str(after.value.value).split())
-    return docs
 
 
 def _default(field: dataclasses.Field) -> str:

@@ -14,8 +14,10 @@ the `section.field` path of a run-config field).
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import functools
+import inspect
 import types
 import typing
 from dataclasses import dataclass
@@ -47,8 +49,6 @@ def choices(values) -> dict:
 def option_fields(cls) -> dict[str, OptionField]:
     """{name: OptionField} of a dataclass (attribute docstrings as help) or a pydantic model (descriptions)."""
     if dataclasses.is_dataclass(cls):
-        from sentiment_ray.cli.config_docs import attribute_docstrings
-
         hints, docs = typing.get_type_hints(cls), attribute_docstrings(cls)
         return {
             f.name: OptionField(f.name, hints[f.name], _dataclass_default(f), docs.get(f.name, ""), f.metadata)
@@ -59,6 +59,17 @@ def option_fields(cls) -> dict[str, OptionField]:
             call_default_factory=True), f.description or "", {})
         for name, f in cls.model_fields.items()
     }  # fmt: skip
+
+
+def attribute_docstrings(cls: type) -> dict[str, str]:
+    """{field: the string literal right below its annotation} for a dataclass defined in source."""
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:], strict=False):
+        if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+            docs[node.target.id] = " ".join(str(after.value.value).split())
+    return docs
 
 
 def _dataclass_default(field: dataclasses.Field):
