@@ -124,7 +124,7 @@ def predict(folder: Path, device: str, timeout_s: float) -> dict:
 
 def score(folder: Path, rows_file: Path, out: Path, device: str, precision: str, timeout_s: float) -> dict:
     args = ["score", "--config", "jobs/configs/score.yaml", "--model-path", str(folder), "--input", str(rows_file)]
-    args += ["--output", str(out), "--device", device, "--precision", precision, "--overwrite"]
+    args += ["--output", str(out), "--device", device, "--precision", precision, "--overwrite", "--json"]
     args += [f"--cpus-per-actor={cpus}" for cpus in cpu_share(device)]
     code, output, seconds = run_cli(args, timeout_s)
     summary = stdout_json(output) if code == 0 else {}
