@@ -37,7 +37,7 @@ STDERR_MARK = "\n--- stderr ---\n"
 
 
 def stdout_json(output: str) -> dict:
-    """The JSON object a command printed last on stdout (`score` prints its summary so, indented)."""
+    """The JSON object a command printed last on stdout (`score --json` prints its summary so, indented)."""
     stdout = output.split(STDERR_MARK, 1)[0]
     start = stdout.rfind("\n{\n") + 1 if "\n{\n" in stdout else (0 if stdout.startswith("{\n") else -1)
     return json.loads(stdout[start:]) if start >= 0 else {}
