@@ -60,9 +60,10 @@ class StepTimeCallback(TrainerCallback):
             self._began = None
 
     def summary(self) -> dict:
-        steady = sorted(self.seconds[1:] or self.seconds)
+        rounded = [round(s, 3) for s in self.seconds]  # ms resolution; the median is one of the listed values
+        steady = sorted(rounded[1:] or rounded)
         median = steady[len(steady) // 2] if steady else None
-        return {"step_seconds": [round(s, 3) for s in self.seconds], "seconds_per_step": median}
+        return {"step_seconds": rounded, "seconds_per_step": median}
 
 
 class RankZeroReportCallback(RayTrainReportCallback):

@@ -101,3 +101,14 @@ def test_three_classes_train_and_the_folder_predicts_them_by_name(tmp_path, spli
     with torch.no_grad():
         in_memory = trainer.strategy.scores(trainer.model.eval(), batch).float().softmax(-1).numpy()
     np.testing.assert_allclose(loaded, in_memory, atol=1e-4)
+
+
+def test_step_time_summary_quotes_a_median_that_is_one_of_its_listed_steps():
+    """The median is taken over the listed (ms-rounded) values, so it never exceeds their maximum by rounding."""
+    from sentiment_ray.training.callbacks import StepTimeCallback
+
+    timer = StepTimeCallback()
+    timer.seconds = [0.0141, 0.0121, 0.031065, 0.0310649]  # the 4 steps of a CI run whose median was 0.031065
+    summary = timer.summary()
+    assert summary["step_seconds"] == [0.014, 0.012, 0.031, 0.031]
+    assert summary["seconds_per_step"] in summary["step_seconds"][1:]
