@@ -28,7 +28,7 @@ from sentiment_ray.inference.batch_output import (
     read_output,
     write,
 )
-from sentiment_ray.inference.progress import ScoreProgress, counter_actor, log, progress_line
+from sentiment_ray.inference.progress import ScoreProgress, counter_actor, log, progress_line, stop_job_actors
 from sentiment_ray.inference.score_options import FORMATS, ScoreOptions
 from sentiment_ray.storage import absolute
 
@@ -84,6 +84,10 @@ class PredictorActor:
         self.fail_on_file = fail_on_file
         self.selective = selective or {}
         self.counter = counter  # the job's RowCounter actor (progress.py), or None
+        if counter is not None:
+            import ray
+
+            counter.register.remote(ray.get_runtime_context().current_actor)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         if self.fail_on_file and batch["source_file"].str.contains(self.fail_on_file, regex=False).any():
@@ -235,6 +239,7 @@ def run_scoring(opts: ScoreOptions) -> dict:
             write(build_pipeline(opts, files, labels_of(meta), counter), output, opts.output_format)
     finally:  # the context is process-global: later pipelines (e.g. evaluation's) must not inherit it
         context.checkpoint_config = None
+        stop_job_actors(counter)  # a failed job's actors would otherwise keep their CPUs (progress.py)
     elapsed = time.monotonic() - started
     rows = count_rows(output, opts.output_format)
     if rows != records:  # the conservation contract: one row per record, none lost, none merged

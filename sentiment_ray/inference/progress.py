@@ -17,10 +17,12 @@ INTERVAL_S = 10.0
 
 
 class RowCounter:
-    """Rows scored so far, summed over every actor (a Ray actor: `counter_actor()`)."""
+    """Rows scored so far, summed over every actor (a Ray actor: `counter_actor()`), and the job's predictor actors,
+    so that a failed job can stop them (`stop_job_actors`)."""
 
     def __init__(self):
         self.rows = 0
+        self.workers = []
 
     def add(self, rows: int) -> None:
         self.rows += rows
@@ -28,11 +30,34 @@ class RowCounter:
     def total(self) -> int:
         return self.rows
 
+    def register(self, actor) -> None:
+        self.workers.append(actor)
+
+    def actors(self) -> list:
+        return self.workers
+
 
 def counter_actor():
     import ray
 
     return ray.remote(num_cpus=0)(RowCounter).remote()
+
+
+def stop_job_actors(counter) -> None:
+    """Kill the job's predictor actors and its counter. A failed Ray Data job leaves its actors alive (with their
+    CPUs) while anything in the driver still refers to its executor, e.g. a caller holding the exception; the next
+    job on the same Ray then waited for CPUs for good. Best effort: an actor already gone is skipped."""
+    import ray
+
+    try:
+        workers = ray.get(counter.actors.remote(), timeout=30)
+    except Exception:  # noqa: BLE001 - the counter died with the job: nothing to find
+        workers = []
+    for actor in [*workers, counter]:
+        try:
+            ray.kill(actor, no_restart=True)
+        except Exception:  # noqa: BLE001
+            log.debug("actor already gone", exc_info=True)
 
 
 def progress_line(done: int, total: int, elapsed_s: float, new_rows: int) -> str:
@@ -58,7 +83,6 @@ class ScoreProgress:
         self._stop = threading.Event()
         self._last = ""
         self._thread = threading.Thread(target=self._run, name="score-progress", daemon=True)
-        self.started = time.monotonic()
 
     def __enter__(self):
         self.started = time.monotonic()

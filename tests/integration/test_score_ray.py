@@ -99,14 +99,14 @@ def test_interrupted_run_resumes_without_duplicates(ray_cluster, tmp_path, model
     for part in range(4):
         texts = [f"{GOOD[i % 3]}#{part}-{i}" for i in range(50)]
         pd.DataFrame({"text": texts}).to_csv(folder / f"part{part}.csv", index=False)
-    # One actor, given: the subject is resuming. With the sized layout (2 actors on the session Ray), the rerun right
-    # after the injected failure once waited for good in CI while the failed job's actors were still going away.
-    opts = ScoreOptions(
-        model_path=str(model_folder), inputs=[str(folder)], output=str(tmp_path / "out"), batch_size=10, num_actors=1
-    )
+    opts = ScoreOptions(model_path=str(model_folder), inputs=[str(folder)], output=str(tmp_path / "out"), batch_size=10)
+    free_before = ray_cluster.available_resources()["CPU"]
     monkeypatch.setenv("SENTIMENT_RAY_SCORE_FAIL_ON", "part3.csv")  # the job dies on the last file
-    with pytest.raises(Exception, match="fault injection"):
+    with pytest.raises(Exception, match="fault injection"):  # the exception (and its traceback) is kept here
         run_scoring(opts)
+    # The failed job's actors give their CPUs back although the exception is still held: they used to stay alive,
+    # and the rerun, sized to the free CPUs, then waited for a read task's CPU for good.
+    assert wait_for(lambda: ray_cluster.available_resources().get("CPU", 0) >= free_before, timeout_s=30)
     first = read_output(tmp_path / "out")
     assert len(first) < 200 and checkpoint_dir(tmp_path / "out").exists()
     monkeypatch.delenv("SENTIMENT_RAY_SCORE_FAIL_ON")
@@ -115,6 +115,17 @@ def test_interrupted_run_resumes_without_duplicates(ray_cluster, tmp_path, model
     assert len(out) == 200 and out["row_key"].is_unique
     with pytest.raises(Exception, match="already holds a finished run"):
         run_scoring(opts)
+
+
+def wait_for(condition, timeout_s: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 SIX = ["书籍", "平板", "手机", "水果", "洗发水", "衣服"]  # several of these words are two tokens in Qwen's vocabulary
