@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sentiment_ray.errors import ConfigError
+from sentiment_ray.shift import reference_summary
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +174,11 @@ def threshold_table(y: np.ndarray, probs, delta: float = DELTA) -> list[dict]:
     return table
 
 
-def fit_calibration(labels: Sequence[int], probs, source: dict) -> dict:
-    """The `calibration` block: temperature, fit metrics before/after, and the threshold table (calibrated).
+def fit_calibration(labels: Sequence[int], probs, source: dict, lengths: Sequence[int] | None = None) -> dict:
+    """The `calibration` block: temperature, fit metrics before/after, the threshold table (calibrated) and the
+    label-free summary of the rows that new data is checked against (shift.py).
 
-    `probs`: [n, N] class probabilities, or binary P(class 1) per row."""
+    `probs`: [n, N] class probabilities, or binary P(class 1) per row; `lengths`: each row's tokens, or None."""
     y = np.asarray(labels, dtype=np.int64)
     p = np.asarray(probs, dtype=np.float64)
     if len(y) < 20 or len(np.unique(y)) < 2:
@@ -203,7 +205,24 @@ def fit_calibration(labels: Sequence[int], probs, source: dict) -> dict:
         "delta": DELTA,
         "bound": "one-sided Clopper-Pearson lower bound on the accuracy of the kept rows",
         "thresholds": threshold_table(y, calibrated),
+        "reference": reference_summary(as_matrix(calibrated).max(axis=1), lengths, as_matrix(p).shape[1], source),
     }
+
+
+DEFAULT_NAME = "default"
+"""The calibration `train` or a plain `calibrate` stores (meta `calibration`); `calibrate --as NAME` adds others."""
+
+
+def named(meta: dict, name: str | None) -> dict | None:
+    """The calibration block `name` selects (None or `default`: the folder's own); ConfigError naming the known
+    ones for a name the folder does not hold."""
+    if name in (None, DEFAULT_NAME):
+        return meta.get("calibration")
+    others = meta.get("calibrations") or {}
+    if name not in others:
+        known = ", ".join([DEFAULT_NAME, *sorted(others)])
+        raise ConfigError(f"calibration {name!r} is not in the model folder (it holds: {known})")
+    return others[name]
 
 
 def check_request(target_accuracy=None, min_confidence=None) -> dict:

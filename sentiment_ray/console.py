@@ -155,15 +155,22 @@ class WorkerLinePrinter:
         return True
 
 
-def console_mode(verbose: bool, quiet: bool, log_file: Path, ray_data: bool = False) -> Path | None:
+def console_mode(
+    verbose: bool, quiet: bool, log_file: Path, ray_data: bool = False, json_output: bool = False
+) -> Path | None:
     """A job command's console: `verbose` leaves Ray's and the libraries' output on it (returns None); otherwise it
     goes to `log_file` (returned), and `quiet` also drops the progress lines, leaving the summary and errors.
+    `json_output`: quiet, and the warnings that remain go to stderr, so stdout holds only the command's JSON.
 
     `ray_data`: the job runs Ray Data, whose import installs a console handler of its own on the `ray.data` logger
     (Ray 2.60); it is imported here so that the handler exists to be moved to the file.
     """
-    if quiet:
+    if quiet or json_output:
         logging.getLogger("sentiment_ray").setLevel(logging.WARNING)
+    if json_output:
+        for handler in logging.getLogger("sentiment_ray").handlers:
+            if isinstance(handler, ProgressHandler):
+                handler.fixed_stream = handler.stream = sys.stderr
     if verbose:
         return None
     if ray_data:

@@ -74,7 +74,7 @@ def cmd_score(args) -> int:
     from sentiment_ray.inference.batch import ScoreOptions, run_scoring
 
     opts = job_options(ScoreOptions, args.config, given(args, ScoreOptions) | _read_flags(args))
-    log_file = console_mode(args.verbose, args.quiet or args.json, job_log_file("score", opts.output), ray_data=True)
+    log_file = console_mode(args.verbose, args.quiet, job_log_file("score", opts.output), True, args.json)
     summary = run_scoring(opts)  # checks the model folder and every input before it starts Ray
     if args.json:  # stdout is this one JSON object: scripts parse it
         shown = {k: v for k, v in summary.items() if k != "files"} | ({"log_file": str(log_file)} if log_file else {})
@@ -94,7 +94,20 @@ def print_score_summary(summary: dict, output_format: str) -> None:
     print(f"actors:   {summary['actors']}")
     if "selection" in summary:
         print(f"selection: {json.dumps(summary['selection'], ensure_ascii=False)}")
+    if "shift" in summary:
+        print(f"shift:    {shift_summary(summary['shift'])}")
     print(f"output:   {summary['output']} ({output_format})")
+
+
+def shift_summary(verdict: dict) -> str:
+    """The shift check in one line (sentiment_ray/shift.py): its verdict, the rows and calibration it compared."""
+    if not verdict.get("checked"):
+        return f"not checked: {verdict['reason']}"
+    tests = ", ".join(f"{k} p={v['p_value']:.2g}" for k, v in verdict["tests"].items())
+    what = f"{verdict['rows']:,} rows vs {verdict['calibration_rows']:,} of calibration {verdict['calibration']}"
+    if verdict["shifted"]:
+        return f"SHIFTED in {', '.join(verdict['shifted_tests'])} ({what}; {tests}): {verdict['advice']}"
+    return f"like the calibration rows ({what}; {tests})"
 
 
 def _print_log_file(log_file) -> None:
@@ -117,7 +130,9 @@ def _print_evaluation(report, log_file, as_json: bool) -> None:
     metrics = json.loads((report.parent / "metrics.json").read_text())
     headline = {k: metrics.get(k) for k in ("n", "accuracy", "macro_f1", "roc_auc")}
     if as_json:  # stdout is this one JSON object: scripts parse it
-        extra = {"report": str(report)} | ({"log_file": str(log_file)} if log_file else {})
+        extra = {"shift": metrics.get("shift"), "report": str(report)} | (
+            {"log_file": str(log_file)} if log_file else {}
+        )
         print(json.dumps(headline | extra, indent=2))
         return
     auc = "n/a" if headline["roc_auc"] is None else f"{headline['roc_auc']:.3f}"
@@ -128,6 +143,8 @@ def _print_evaluation(report, log_file, as_json: bool) -> None:
     scoring = metrics.get("scoring", {})
     texts, jobs = scoring.get("texts_scored", 0), scoring.get("jobs", 0)
     print(f"scoring:  {texts:,} texts in {jobs} job(s), {scoring.get('actors')}")
+    if metrics.get("shift"):
+        print(f"shift:    {shift_summary(metrics['shift'])}")
     print(f"report:   {report}")
     _print_log_file(log_file)
 
@@ -136,7 +153,7 @@ def cmd_evaluate(args) -> int:
     from sentiment_ray.evaluation.suite import run_evaluation
 
     opts = _evaluate_options(args, args.model_path)
-    log_file = console_mode(args.verbose, args.quiet or args.json, job_log_file("evaluate", opts.output_dir), True)
+    log_file = console_mode(args.verbose, args.quiet, job_log_file("evaluate", opts.output_dir), True, args.json)
     _print_evaluation(run_evaluation(opts), log_file, args.json)
     return 0
 
@@ -151,7 +168,7 @@ def cmd_zero_shot(args) -> int:
 
         run = load_config(args.labels_from)
         prompt, labels = run.prompt, run.label_set()
-    log_file = console_mode(args.verbose, args.quiet or args.json, job_log_file("zero-shot", opts.output_dir), True)
+    log_file = console_mode(args.verbose, args.quiet, job_log_file("zero-shot", opts.output_dir), True, args.json)
     _print_evaluation(run_zero_shot(args.model, opts, prompt, args.max_length, labels), log_file, args.json)
     return 0
 

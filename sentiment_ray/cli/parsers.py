@@ -100,7 +100,7 @@ def add_selective_flags(p) -> None:
     """--target-accuracy / --min-confidence: abstain on rows the model is unsure of (sentiment_ray/calibration.py)."""
     from sentiment_ray.inference.score_options import ScoreOptions
 
-    add_option_flags(p, ScoreOptions, names=("target_accuracy", "min_confidence"))
+    add_option_flags(p, ScoreOptions, names=("target_accuracy", "min_confidence", "calibration"))
 
 
 def _add_calibrate_parser(sub) -> None:
@@ -111,6 +111,13 @@ def _add_calibrate_parser(sub) -> None:
     p.add_argument("--label-column", default="label")
     add_read_flags(p)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument(
+        "--as",
+        dest="name",
+        metavar="NAME",
+        help="store it beside the folder's own calibration under NAME (for another domain; select it with "
+        "--calibration NAME); without it the folder's own is replaced",
+    )
 
 
 def _add_predict_parser(sub) -> None:

@@ -37,17 +37,30 @@ def cmd_predict(args) -> int:
         calibrated=not args.uncalibrated,
     )
     selective = {"target_accuracy": args.target_accuracy, "min_confidence": args.min_confidence}
-    predictor.selection(**selective)  # no calibration: the reason is known before a review is read
+    selective["calibration"] = args.calibration
+    predictor.selection(**selective)  # no calibration (or an unknown name): known before a review is read
     if args.interactive:
         return _interactive(predictor, selective)
     if rows is None:
         rows = [{"text": text} for text in (DEMO_TEXTS if args.demo else args.text)]
+    tally = None
     for chunk in _chunks(rows):
-        texts = [row["text"] for row in chunk]
-        for row, prediction in zip(chunk, predictor.predict_batch(texts, **selective), strict=True):
+        predictions = predictor.predict_batch([row["text"] for row in chunk], **selective)
+        tally = predictions.tally if tally is None else tally.merge(predictions.tally)
+        for row, prediction in zip(chunk, predictions, strict=True):
             problem = row.pop("problem", None)
             print(json.dumps({**row, **prediction, **({"error": problem} if problem else {})}, ensure_ascii=False))
+    _warn_on_shift(predictions, tally)
     return 0
+
+
+def _warn_on_shift(last, tally) -> None:
+    """One line on stderr when the predicted rows (all chunks) are not like the calibration rows (shift.py)."""
+    from sentiment_ray.shift import check_shift, warning_line
+
+    line = warning_line(check_shift(last.calibration, tally, last.calibration_name))
+    if line:
+        print(line, file=sys.stderr)
 
 
 def input_rows(args) -> list[dict]:

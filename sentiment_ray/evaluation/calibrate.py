@@ -42,22 +42,42 @@ def calibrate_folder(
     label_column: str = "label",
     read_options: ReadOptions = DEFAULT_READ,
     device: str = "auto",
+    name: str | None = None,
 ) -> dict:
-    """Fit on `data`, write the `calibration` block into the folder's meta, and return it."""
+    """Fit on `data`, write the calibration into the folder's meta (`name`: beside the folder's own, under that
+    name; None: replacing the folder's own), and return it."""
     from sentiment_ray.calibration import fit_calibration
     from sentiment_ray.inference.predictor import SentimentPredictor
     from sentiment_ray.models.folder import write_calibration
     from sentiment_ray.runtime import check_local_output
 
     check_local_output(model_path, "--model-path")  # the folder's meta is rewritten in place
+    check_name(name)
     predictor = SentimentPredictor.from_pretrained(model_path, device=device, calibrated=False)
     texts, labels, source = calibration_rows(predictor.meta, data, text_column, label_column, read_options)
     predictions = predictor.predict_batch(texts)
     # binary: P(class 1), as calibration always read it; N classes: the [N] probabilities in class order
-    scored = [(y, _probs(p)) for y, p in zip(labels, predictions, strict=True) if p["error"] is None]
-    calibration = fit_calibration([y for y, _ in scored], [p for _, p in scored], source)
-    write_calibration(model_path, calibration)
+    rows = zip(labels, predictions, predictions.token_lengths, strict=True)
+    scored = [(y, _probs(p), n) for y, p, n in rows if p["error"] is None]
+    calibration = fit_calibration([y for y, _, _ in scored], [p for _, p, _ in scored], source, [n for *_, n in scored])
+    write_calibration(model_path, calibration, name)
     return calibration
+
+
+def check_name(name: str | None) -> None:
+    """A calibration name: letters, digits, `_`, `-`, `.`, at most 64; not `default` (the folder's own)."""
+    import re
+
+    from sentiment_ray.calibration import DEFAULT_NAME
+    from sentiment_ray.errors import ConfigError
+
+    if name is None:
+        return
+    if name == DEFAULT_NAME or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+        raise ConfigError(
+            f"--as {name!r}: a calibration name is 1-64 letters, digits, '_', '-' or '.', and not {DEFAULT_NAME!r} "
+            "(leave --as out to replace the folder's own calibration)"
+        )
 
 
 def _probs(prediction: dict):

@@ -59,7 +59,7 @@ def write_report(
         _metrics_section(metrics, out_dir),
         _calibration_section(confidence, out_dir),
         _abstention_section(confidence),
-        _selective_section(selective, out_dir),
+        _selective_section(selective, out_dir, (metrics or {}).get("shift")),
         _robustness_section(robustness, out_dir),
         _baselines_section(baselines),
     ]
@@ -209,7 +209,7 @@ def _abstention_section(confidence: dict | None) -> str:
     return "\n\n".join([head, intro, outcome, curve])
 
 
-def _selective_section(selective: dict | None, out_dir: Path) -> str:
+def _selective_section(selective: dict | None, out_dir: Path, shift: dict | None = None) -> str:
     head = "## Selective prediction (the folder's calibration)"
     if selective is None or "aurc" not in selective:
         return f"{head}\n\n{NOT_COMPUTED if selective is None else selective.get('reason', NOT_COMPUTED)}"
@@ -222,17 +222,47 @@ def _selective_section(selective: dict | None, out_dir: Path) -> str:
     parts.append(f"Calibration (temperature {_fmt(ba['temperature'])}), on these rows:")
     parts.append(_table(["metric", "uncalibrated", "calibrated"], rows))
     parts.append(
-        "Per target accuracy: the lowest threshold whose Clopper-Pearson lower bound on the calibration rows "
-        "reaches the target (promised), against the accuracy and coverage of the kept rows here (achieved)."
+        "Per calibration and target accuracy: the lowest threshold whose Clopper-Pearson lower bound on that "
+        "calibration's rows reaches the target (promised; the promise holds for data like those rows), against the "
+        "accuracy and coverage of the kept rows here (achieved)."
     )
-    targets = [
-        [t["target_accuracy"], t["threshold"], t["promised_lower_bound"], t["accuracy"], t["coverage"], t["n_kept"]]
-        if t["threshold"] is not None
-        else [t["target_accuracy"], "none", None, None, 0.0, 0]
-        for t in selective["targets"]
+    rows = [
+        [name, _fitted(cal["fitted_on"]), *_target_cells(t)]
+        for name, cal in selective.get("by_calibration", {"default": {"fitted_on": {}, **selective}}).items()
+        for t in cal["targets"]
     ]
-    parts.append(_table(["target", "threshold", "promised (lower bound)", "achieved", "coverage", "kept"], targets))
+    header = ["calibration", "fitted on", "target", "threshold", "promised (lower bound)", "achieved", "coverage"]
+    parts.append(_table([*header, "kept"], rows))
+    parts.append(_shift_paragraph(shift))
     return "\n\n".join(p for p in parts if p)
+
+
+def _target_cells(t: dict) -> list:
+    if t["threshold"] is None:
+        return [t["target_accuracy"], "none", None, None, 0.0, 0]
+    return [t["target_accuracy"], t["threshold"], t["promised_lower_bound"], t["accuracy"], t["coverage"], t["n_kept"]]
+
+
+def _fitted(fitted: dict) -> str:
+    return f"{fitted.get('rows', '?')} rows of {fitted.get('data', '?')} ({fitted.get('part', '?')})"
+
+
+def _shift_paragraph(shift: dict | None) -> str:
+    """Whether these rows are like the default calibration's rows (sentiment_ray/shift.py)."""
+    if not shift:
+        return ""
+    if not shift.get("checked"):
+        return f"Shift check: not checked ({shift['reason']})."
+    tests = "; ".join(
+        f"{k}: p = {_fmt(v['p_value'], 3)}, effect {_fmt(v['effect'], 3)}" for k, v in shift["tests"].items()
+    )
+    verdict = (
+        f"**shifted** ({', '.join(shift['shifted_tests'])}): {shift['advice']}" if shift["shifted"] else "like them"
+    )
+    return (
+        f"Shift check of these {shift['rows']:,} rows against the {shift['calibration_rows']:,} rows the default "
+        f"calibration was fitted on: {verdict}. Tests: {tests}."
+    )
 
 
 def _robustness_section(robustness: dict | None, out_dir: Path) -> str:

@@ -14,6 +14,8 @@ import numpy as np
 from sentiment_ray.calibration import apply_temperature, as_matrix, brier, ece, nll, threshold_for, top_label
 
 TARGETS = (0.90, 0.95, 0.99)
+SHIFT_TARGET = 0.95
+"""The target whose threshold the evaluation's shift check tests coverage at."""
 
 
 def risk_coverage(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -26,9 +28,10 @@ def risk_coverage(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return k / len(y), risk, float(risk.mean())
 
 
-def selective_result(labels, probs, calibration: dict | None) -> dict:
+def selective_result(labels, probs, calibration: dict | None, others: dict | None = None) -> dict:
     """The `selective_prediction.json` dict; rows without a prediction (None) are left out and counted.
-    `probs`: per row, N class probabilities or (two classes) P(class 1)."""
+    `probs`: per row, N class probabilities or (two classes) P(class 1), calibrated by `calibration` (the folder's
+    own); `others`: the folder's named calibrations, each also reported as promised against achieved here."""
     pairs = [(int(y), p) for y, p in zip(labels, probs, strict=True) if p is not None]
     y = np.asarray([a for a, _ in pairs], dtype=np.int64)
     p = as_matrix([b for _, b in pairs]) if pairs else np.zeros((0, 2))
@@ -48,7 +51,32 @@ def selective_result(labels, probs, calibration: dict | None) -> dict:
         "after": {"nll": nll(y, p), "brier": brier(y, p), "ece": ece(y, p)},
     }
     result["targets"] = [_at_target(y, p, calibration, target) for target in TARGETS]
+    result["by_calibration"] = {"default": _promised_vs_achieved(y, p, calibration)}
+    for name, block in (others or {}).items():  # the same rows under each named calibration's temperature
+        result["by_calibration"][name] = _promised_vs_achieved(y, apply_temperature(raw, block["temperature"]), block)
     return result
+
+
+def _promised_vs_achieved(y: np.ndarray, p: np.ndarray, calibration: dict) -> dict:
+    fitted = calibration.get("fitted_on", {})
+    return {
+        "fitted_on": fitted,
+        "temperature": calibration["temperature"],
+        "targets": [_at_target(y, p, calibration, target) for target in TARGETS],
+    }
+
+
+def evaluation_shift(calibration: dict | None, probs, lengths: list) -> dict:
+    """The shift check (sentiment_ray/shift.py) of the evaluated rows against the folder's own calibration, with
+    the coverage test at SHIFT_TARGET's threshold. `probs` as in `selective_result`, calibrated by it."""
+    from sentiment_ray.shift import ShiftTally, check_shift
+
+    reference = (calibration or {}).get("reference")
+    if not reference:
+        return check_shift(calibration, None)
+    conf = [None if p is None else float(as_matrix([p]).max()) for p in probs]
+    threshold = threshold_for(calibration, SHIFT_TARGET)[0]
+    return check_shift(calibration, ShiftTally.of(reference, conf, lengths, threshold))
 
 
 def _at_target(y: np.ndarray, p: np.ndarray, calibration: dict, target: float) -> dict:

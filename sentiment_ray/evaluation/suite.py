@@ -157,9 +157,9 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
     from sentiment_ray.evaluation.confidence import confidence_analysis
     from sentiment_ray.evaluation.report import write_evaluation
     from sentiment_ray.evaluation.robustness import robustness_result, score_variants
-    from sentiment_ray.evaluation.selective import selective_result
+    from sentiment_ray.evaluation.selective import evaluation_shift, selective_result
     from sentiment_ray.inference.batch import precheck_layout
-    from sentiment_ray.models.folder import labels_of, prepare_folder_base
+    from sentiment_ray.models.folder import labels_of, prepare_folder_base, token_lengths
     from sentiment_ray.provenance import provenance
     from sentiment_ray.runtime import check_durable, check_local_output, init_ray
 
@@ -181,7 +181,9 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
         probs = class_probabilities(predictions, classes)
         names = None if classes.binary_sentiment else classes.names  # binary keeps its prob_positive keys
         confidence = confidence_analysis(labels, probs, texts, rows["id"].tolist(), names=names)
-        selective = selective_result(labels.tolist(), probs, meta.get("calibration"))
+        selective = selective_result(labels.tolist(), probs, meta.get("calibration"), meta.get("calibrations"))
+        metrics["shift"] = evaluation_shift(meta.get("calibration"), probs, token_lengths(opts.model_path, texts))
+        log_shift(metrics["shift"])
         robustness = robustness_result(predict, texts, labels.tolist(), seed=opts.seed, scored=scored)
         baselines = _baselines(meta, opts, Path(tmp), texts, labels, train, tally)
     metrics["scoring"] = tally
@@ -206,6 +208,14 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
         meta=report_meta,
         selective=selective,
     )
+
+
+def log_shift(verdict: dict) -> None:
+    from sentiment_ray.shift import warning_line
+
+    line = warning_line(verdict)
+    if line:
+        log.warning(line)
 
 
 def class_probabilities(predictions: list[dict], labels) -> list:

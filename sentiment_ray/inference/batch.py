@@ -29,6 +29,7 @@ from sentiment_ray.inference.batch_output import (
     write,
 )
 from sentiment_ray.inference.progress import ScoreProgress, counter_actor, log, progress_line, stop_job_actors
+from sentiment_ray.inference.promise import job_shift, selection_on_driver
 from sentiment_ray.inference.score_options import FORMATS, ScoreOptions
 from sentiment_ray.storage import absolute
 
@@ -71,6 +72,7 @@ class PredictorActor:
         batch_tokens: int | None = None,
         selective: dict | None = None,
         counter=None,
+        calibration: str | None = None,
     ):
         import torch
 
@@ -83,6 +85,7 @@ class PredictorActor:
         self.text_column = text_column
         self.fail_on_file = fail_on_file
         self.selective = selective or {}
+        self.calibration = calibration
         self.counter = counter  # the job's RowCounter actor (progress.py), or None
         if counter is not None:
             import ray
@@ -95,7 +98,7 @@ class PredictorActor:
         texts = batch[self.text_column].tolist() if self.text_column in batch else [None] * len(batch)
         readable = batch["read_error"].isna().tolist()
         texts = [_missing_to_none(t) if ok else None for t, ok in zip(texts, readable, strict=True)]
-        predictions = self.predictor.predict_batch(texts, **self.selective)
+        predictions = self.predictor.predict_batch(texts, calibration=self.calibration, **self.selective)
         out = pd.DataFrame(predictions, index=batch.index)
         labels, probs = self.predictor.labels, out.pop("probs")
         if not labels.binary_sentiment:  # one column per class, right after `confidence`
@@ -116,7 +119,7 @@ class PredictorActor:
         out["label_id"] = out["label_id"].astype("Int64")
         inputs = batch.drop(columns=["read_error"]).rename(columns=input_column_names(batch, labels))
         if self.counter is not None:
-            self.counter.add.remote(len(batch))  # not awaited: progress never slows scoring down
+            self.counter.add.remote(len(batch), predictions.tally)  # not awaited: never slows scoring down
         return pd.concat([inputs, out], axis=1)
 
 
@@ -167,6 +170,7 @@ def build_pipeline(opts: ScoreOptions, files: list[str], labels=None, counter=No
             "threads": int(max(1, opts.cpus_per_actor)),
             "batch_tokens": opts.batch_tokens,
             "selective": selective_request(opts),
+            "calibration": opts.calibration,
             # test hook: fail every batch from files whose path contains this string
             "fail_on_file": os.environ.get("SENTIMENT_RAY_SCORE_FAIL_ON"),
             "counter": counter,
@@ -183,26 +187,6 @@ def selective_request(opts: ScoreOptions) -> dict:
     """The predictor's selective-prediction arguments of this job ({} for a plain one)."""
     request = {"target_accuracy": opts.target_accuracy, "min_confidence": opts.min_confidence}
     return {k: v for k, v in request.items() if v is not None}
-
-
-def selection_on_driver(opts: ScoreOptions, meta: dict) -> dict | None:
-    """Check the target and find its threshold before Ray starts: what the summary reports about selection."""
-    from sentiment_ray.calibration import selection
-
-    chosen = selection(meta.get("calibration"), opts.target_accuracy, opts.min_confidence)
-    if chosen is None:
-        return None
-    threshold, reason = chosen
-    if opts.min_confidence is not None:
-        return {"min_confidence": threshold, "threshold": threshold}
-    row = next((r for r in meta["calibration"]["thresholds"] if r["threshold"] == threshold), {}) if threshold else {}
-    return {
-        "target_accuracy": opts.target_accuracy,
-        "threshold": threshold,
-        "reason": reason,
-        "expected_accuracy_of_kept": row.get("accuracy"),
-        "accuracy_lower_bound": row.get("accuracy_lower_bound"),
-    }
 
 
 def run_scoring(opts: ScoreOptions) -> dict:
@@ -237,6 +221,7 @@ def run_scoring(opts: ScoreOptions) -> dict:
     try:
         with ScoreProgress(counter, records, already_done=already):
             write(build_pipeline(opts, files, labels_of(meta), counter), output, opts.output_format)
+        shift = job_shift(meta, opts.calibration, counter, records - already)
     finally:  # the context is process-global: later pipelines (e.g. evaluation's) must not inherit it
         context.checkpoint_config = None
         stop_job_actors(counter)  # a failed job's actors would otherwise keep their CPUs (progress.py)
@@ -259,6 +244,7 @@ def run_scoring(opts: ScoreOptions) -> dict:
         "actors": layout.describe(),
         "phases_s": {**phases, "output_check_s": time.monotonic() - started - elapsed},
         **({"selection": {**selection, **count_kept(output, opts.output_format)}} if selection else {}),
+        "shift": shift,
     }
 
 

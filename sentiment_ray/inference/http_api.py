@@ -43,6 +43,9 @@ class PredictRequest(BaseModel):
         default=None, description="abstain below the calibrated threshold whose accuracy lower bound reaches this"
     )
     min_confidence: float | None = Field(default=None, description="abstain below this calibrated confidence")
+    calibration: str | None = Field(
+        default=None, description="a calibration stored with `calibrate --as NAME`; none: the folder's own"
+    )
 
 
 class Prediction(BaseModel):

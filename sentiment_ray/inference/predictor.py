@@ -13,6 +13,9 @@ With `target_accuracy` or `min_confidence` (selective prediction, sentiment_ray/
                    reaches the target), False when it is kept; None for a row with an error
     threshold      the confidence threshold used, or None when no threshold reaches the target
     reason         None, or why every row abstains
+`calibration="NAME"` uses a calibration `calibrate --as NAME` stored (its temperature and thresholds). The list
+`predict_batch` returns is a `Predictions`: besides the rows, `token_lengths` and `shift` (is this batch like the
+calibration rows? sentiment_ray/shift.py), side channels that leave the rows as they are.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sentiment_ray.calibration import abstain, predicted_ids
+from sentiment_ray.calibration import abstain, named, predicted_ids
 from sentiment_ray.inference import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_TOKENS
 from sentiment_ray.labels import LabelSet, binary_sentiment
 from sentiment_ray.models.strategies import pad_batch
@@ -72,6 +75,26 @@ def text_problem(text, max_chars: int) -> str | None:
     return None
 
 
+class Predictions(list):
+    """`predict_batch`'s rows, one per text, plus side channels that leave them as they are:
+
+    token_lengths  tokens each text was scored with (prompt included), None for a row with an error
+    tally          the rows counted for the shift check (`shift.ShiftTally`), None when the calibration has no summary
+    shift          the shift check of these rows against the calibration (`shift.check_shift`), computed when read
+    """
+
+    token_lengths: list
+    tally: object = None
+    calibration: dict | None = None
+    calibration_name: str | None = None
+
+    @property
+    def shift(self) -> dict:
+        from sentiment_ray.shift import check_shift
+
+        return check_shift(self.calibration, self.tally, self.calibration_name)
+
+
 class SentimentPredictor:
     def __init__(
         self,
@@ -88,7 +111,7 @@ class SentimentPredictor:
         self.model, self.tokenizer, self.strategy, self.meta = model, tokenizer, strategy, meta
         self.labels = getattr(strategy, "labels", None) or binary_sentiment()  # the batch planner needs no strategy
         self.calibration = meta.get("calibration")
-        self.temperature = self.calibration["temperature"] if calibrated and self.calibration else 1.0
+        self.calibrated = calibrated
         self.device, self.batch_size, self.max_text_chars = device, batch_size, max_text_chars
         self.batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS.get(device.type, DEFAULT_BATCH_TOKENS["cuda"])
 
@@ -126,22 +149,38 @@ class SentimentPredictor:
         *,
         target_accuracy: float | None = None,
         min_confidence: float | None = None,
-    ) -> list[dict]:
+        calibration: str | None = None,
+    ) -> Predictions:
         """Predictions in input order; invalid texts get an `error` entry instead of raising.
 
-        `target_accuracy` (or `min_confidence`) adds `abstained` / `threshold` / `reason` to every row.
+        `target_accuracy` (or `min_confidence`) adds `abstained` / `threshold` / `reason` to every row;
+        `calibration` names the calibration to use (None: the folder's own).
         """
-        selection = self.selection(target_accuracy, min_confidence)  # a bad target fails before any forward
-        results = self._predictions(texts, batch_size)
-        return results if selection is None else [abstain(row, *selection) for row in results]
+        block = named(self.meta, calibration)  # an unknown name fails before any forward
+        selection = self.selection(target_accuracy, min_confidence, calibration)  # and so does a bad target
+        temperature = block["temperature"] if self.calibrated and block else 1.0
+        results, lengths = self._predictions(texts, batch_size, temperature)
+        rows = Predictions(results if selection is None else [abstain(row, *selection) for row in results])
+        rows.token_lengths = lengths
+        if self.calibrated and block and block.get("reference"):
+            from sentiment_ray.shift import ShiftTally
 
-    def selection(self, target_accuracy=None, min_confidence=None) -> tuple[float | None, str | None] | None:
+            threshold = selection[0] if selection and target_accuracy is not None else None
+            confidences = [row["confidence"] for row in results]
+            rows.tally = ShiftTally.of(block["reference"], confidences, lengths, threshold)
+        rows.calibration, rows.calibration_name = (block if self.calibrated else None), calibration
+        return rows
+
+    def selection(
+        self, target_accuracy=None, min_confidence=None, calibration: str | None = None
+    ) -> tuple[float | None, str | None] | None:
         """(threshold, reason when there is none) for a selective request, or None for a plain one."""
         from sentiment_ray.calibration import selection
 
-        return selection(self.calibration, target_accuracy, min_confidence)
+        return selection(named(self.meta, calibration), target_accuracy, min_confidence)
 
-    def _predictions(self, texts: Sequence, batch_size: int | None) -> list[dict]:
+    def _predictions(self, texts: Sequence, batch_size: int | None, temperature: float) -> tuple[list, list]:
+        """(rows, tokens per row: None for an error row)."""
         results: list[dict | None] = [None] * len(texts)
         valid = []
         for i, text in enumerate(texts):
@@ -152,16 +191,8 @@ class SentimentPredictor:
                 valid.append(i)
         encoded = dict(zip(valid, self.strategy.encode.many([texts[i] for i in valid]), strict=True))
         for index, probs in self._probabilities(encoded, batch_size or self.batch_size):
-            results[index] = prediction_row(self._calibrate(probs), self.labels)
-        return results
-
-    def _calibrate(self, probs: list[float]) -> list[float]:
-        """softmax(log P / T) with the folder's temperature (T = 1: unchanged)."""
-        if self.temperature == 1.0:
-            return probs
-        from sentiment_ray.calibration import apply_temperature
-
-        return apply_temperature([probs], self.temperature)[0].tolist()
+            results[index] = prediction_row(_calibrate(probs, temperature), self.labels)
+        return results, [len(encoded[i]) if i in encoded else None for i in range(len(texts))]
 
     def _probabilities(self, encoded: dict[int, list[int]], batch_size: int):
         """Yield (input index, [N] class probabilities), one forward per chunk of `batches`."""
@@ -200,6 +231,15 @@ class SentimentPredictor:
 
     def _error_row(self, problem: str) -> dict:
         return error_row(problem, self.labels)
+
+
+def _calibrate(probs: list[float], temperature: float) -> list[float]:
+    """softmax(log P / T) (T = 1: unchanged)."""
+    if temperature == 1.0:
+        return probs
+    from sentiment_ray.calibration import apply_temperature
+
+    return apply_temperature([probs], temperature)[0].tolist()
 
 
 def prediction_row(probs: list[float], labels: LabelSet) -> dict:

@@ -17,15 +17,21 @@ INTERVAL_S = 10.0
 
 
 class RowCounter:
-    """Rows scored so far, summed over every actor (a Ray actor: `counter_actor()`), and the job's predictor actors,
-    so that a failed job can stop them (`stop_job_actors`)."""
+    """Rows scored so far and their shift tally, summed over every actor (a Ray actor: `counter_actor()`), and the
+    job's predictor actors, so that a failed job can stop them (`stop_job_actors`)."""
 
     def __init__(self):
         self.rows = 0
         self.workers = []
+        self.shift_tally = None  # shift.ShiftTally over every batch, for the job's shift check
 
-    def add(self, rows: int) -> None:
+    def add(self, rows: int, tally=None) -> None:
         self.rows += rows
+        if tally is not None:
+            self.shift_tally = tally if self.shift_tally is None else self.shift_tally.merge(tally)
+
+    def tally(self):
+        return self.shift_tally
 
     def total(self) -> int:
         return self.rows

@@ -54,4 +54,6 @@ class ScoreOptions:
     """Selective prediction: rows below the calibrated threshold for this accuracy get `abstained` true."""
     min_confidence: float | None = None
     """Selective prediction with a fixed confidence threshold instead of a target accuracy."""
+    calibration: str | None = None
+    """A calibration stored by `calibrate --as NAME` (its temperature and thresholds); none: the folder's own."""
     extra_meta: dict = field(default_factory=dict, metadata={"flag": None})

@@ -20,7 +20,7 @@ import ray
 from fastapi.responses import JSONResponse
 from ray import serve
 
-from sentiment_ray.calibration import abstain
+from sentiment_ray.calibration import abstain, named, threshold_for
 from sentiment_ray.errors import ConfigError
 from sentiment_ray.inference.http_api import (
     TOKEN_ENV,
@@ -31,7 +31,9 @@ from sentiment_ray.inference.http_api import (
     build_app,
     validate_request,
 )
+from sentiment_ray.inference.promise import promise
 from sentiment_ray.inference.serve_config import DEFAULT_MODEL, ServeConfig, serve_config
+from sentiment_ray.inference.shift_window import ShiftWindow
 from sentiment_ray.models.folder import labels_of
 from sentiment_ray.storage import absolute
 
@@ -62,7 +64,7 @@ def deployment_options(
     }
 
 
-async def isolated_predictions(predictor, texts: list[str]) -> list:
+async def isolated_predictions(predictor, texts: list[str], calibration: str | None = None) -> list:
     """Predictions for a dynamic batch that mixes texts of many requests; one bad text never fails the others.
 
     The predictor already turns every text it can recognise as bad into a per-text `error`. If the batched call
@@ -70,7 +72,7 @@ async def isolated_predictions(predictor, texts: list[str]) -> list:
     answers 500), and the other texts get their predictions.
     """
     try:
-        return await asyncio.to_thread(predictor.predict_batch, texts)
+        return await asyncio.to_thread(predictor.predict_batch, texts, calibration=calibration)
     except Exception as err:  # noqa: BLE001 - any model failure: fall back to one text at a time
         log.warning(
             "a batch of %d texts failed (%s: %s); retrying them one by one", len(texts), type(err).__name__, err
@@ -78,7 +80,7 @@ async def isolated_predictions(predictor, texts: list[str]) -> list:
     results = []
     for text in texts:
         try:
-            results.extend(await asyncio.to_thread(predictor.predict_batch, [text]))
+            results.extend(await asyncio.to_thread(predictor.predict_batch, [text], calibration=calibration))
         except Exception as err:  # returned to the request that sent this text
             results.append(err)
     return results
@@ -109,6 +111,7 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
             self.model_loads: collections.Counter = collections.Counter()  # loads started per model id (/stats)
             self._loading: dict[str, asyncio.Future] = {}
             self.ready = False
+            self.shift_window, self.windows = cfg.shift_window, {}  # (model id, calibration) -> ShiftWindow
 
         @serve.multiplexed(max_num_models_per_replica=max_models_per_replica)  # per-replica LRU bound
         async def get_model(self, model_id: str):
@@ -135,17 +138,30 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
         @serve.batch(  # placeholders: __init__ sets the config's values
             max_batch_size=FIELDS["max_batch_size"].default, batch_wait_timeout_s=FIELDS["batch_wait_timeout_s"].default
         )
-        async def _predict_batched(self, items: list[tuple[str, str]]) -> list[dict]:
-            """items: (model id, text) from any number of concurrent requests → predictions in the same order."""
+        async def _predict_batched(self, items: list[tuple[str, str | None, str]]) -> list[dict]:
+            """items: (model id, calibration, text) from any number of concurrent requests → predictions in the
+            same order; one predictor call per (model, calibration) in the batch."""
             self.batch_sizes[len(items)] += 1
             results: list[dict | None] = [None] * len(items)
-            for model_id in dict.fromkeys(m for m, _ in items):  # one predictor call per model in the batch
-                indices = [i for i, (m, _) in enumerate(items) if m == model_id]
+            for model_id, calibration in dict.fromkeys((m, c) for m, c, _ in items):
+                indices = [i for i, (m, c, _) in enumerate(items) if (m, c) == (model_id, calibration)]
                 predictor = await self._loaded(model_id)
-                texts = [items[i][1] for i in indices]
-                for i, prediction in zip(indices, await isolated_predictions(predictor, texts), strict=True):
+                predictions = await isolated_predictions(predictor, [items[i][2] for i in indices], calibration)
+                if hasattr(predictions, "token_lengths"):  # a `Predictions`; not after a one-by-one retry
+                    confidences = [p["confidence"] for p in predictions]
+                    self._window(model_id, calibration).add(confidences, predictions.token_lengths)
+                for i, prediction in zip(indices, predictions, strict=True):
                     results[i] = prediction
             return results
+
+        def _window(self, model_id: str, calibration: str | None) -> ShiftWindow:
+            key = (model_id, calibration)
+            if key not in self.windows:
+                block = named(self.metas[model_id], calibration)
+                target = self.default_selection[0]
+                threshold = threshold_for(block, target)[0] if block and target is not None else None
+                self.windows[key] = ShiftWindow(block, calibration, self.shift_window, threshold)
+            return self.windows[key]
 
         def _model_id(self, body_model: str | None) -> str:
             model_id = body_model or serve.get_multiplexed_model_id() or DEFAULT_MODEL
@@ -157,8 +173,10 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
         async def predict(self, body: PredictRequest) -> PredictResponse:
             texts = validate_request(body, limits)
             model_id = self._model_id(body.model)
+            self._check_calibration(model_id, body.calibration)
             selection = await self._selection(model_id, body)  # a bad target: 422 before any text is scored
-            predictions = await asyncio.gather(*(self._predict_batched((model_id, t)) for t in texts))
+            calibration = body.calibration
+            predictions = await asyncio.gather(*(self._predict_batched((model_id, calibration, t)) for t in texts))
             failed = next((p for p in predictions if isinstance(p, Exception)), None)
             if failed is not None:  # only this request's own text failed: it alone gets the 500
                 raise failed
@@ -176,9 +194,17 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
                 return None
             predictor = await self._loaded(model_id)
             try:
-                return predictor.selection(target, floor)
+                return predictor.selection(target, floor, body.calibration)
             except ConfigError as err:
                 raise ApiError(422, "invalid_target", str(err)) from None
+
+        def _check_calibration(self, model_id: str, name: str | None) -> None:
+            if name is not None and len(name) > 64:
+                raise ApiError(422, "unknown_calibration", "a calibration name has at most 64 characters")
+            try:
+                named(self.metas[model_id], name)
+            except ConfigError as err:
+                raise ApiError(422, "unknown_calibration", str(err)) from None
 
         @app.get("/healthz")
         async def healthz(self) -> dict:
@@ -218,9 +244,11 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
             )
             shown = {k: meta.get(k) for k in keys}
             shown["labels"] = labels_of(meta).to_list()  # the classes, in label_id order
-            if shown["calibration"]:  # the calibration file's path says nothing a client needs
-                fitted = {k: v for k, v in shown["calibration"]["fitted_on"].items() if k != "data"}
-                shown["calibration"] = {**shown["calibration"], "fitted_on": fitted}
+            if shown["calibration"]:
+                shown["calibration"] = public_calibration(shown["calibration"], None)
+            others = meta.get("calibrations") or {}
+            shown["calibrations"] = {k: public_calibration(v, k) for k, v in others.items()}
+            shown["shift"] = self._window(name, None).stats()  # this replica's recent rows of this model
             return {"name": name, **shown}  # no paths: they say nothing a client needs
 
         @app.get("/stats")
@@ -230,9 +258,18 @@ def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str
                 "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
                 "max_batch_size_seen": max(self.batch_sizes, default=0),
                 "model_loads": dict(self.model_loads),
+                "shift": {f"{m}/{c or 'default'}": w.stats() for (m, c), w in self.windows.items()},
             }
 
     return SentimentService
+
+
+def public_calibration(block: dict, name: str | None) -> dict:
+    """A calibration as `/model` shows it: without the path of its file (it says nothing a client needs; nor do
+    the reference summary's bins), with the promise in words."""
+    fitted = {k: v for k, v in block["fitted_on"].items() if k != "data"}
+    shown = {k: v for k, v in block.items() if k != "reference"} | {"fitted_on": fitted}
+    return shown | {"promise": promise(shown, name)}
 
 
 def build_application(cfg: ServeConfig, api_token: str | None = None):

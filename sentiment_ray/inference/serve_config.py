@@ -54,6 +54,8 @@ class ServeConfig(Limits):
     """Default of a request's `target_accuracy` (selective prediction); None: no abstention unless asked."""
     min_confidence: float | None = Field(default=None, ge=0.5, le=1.0)
     """Default of a request's `min_confidence`, used when neither the request nor target_accuracy sets one."""
+    shift_window: int = Field(default=1000, ge=0)
+    """Rows per shift-check window of each replica and model (0: no check); /stats counts shifted windows."""
 
     @model_validator(mode="before")
     @classmethod

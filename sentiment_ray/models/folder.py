@@ -47,13 +47,17 @@ def save_model_folder(
     return folder
 
 
-def write_calibration(folder: str | Path, calibration: dict) -> None:
-    """Store (replace) the `calibration` block of a local model folder's meta, in one atomic rename."""
+def write_calibration(folder: str | Path, calibration: dict, name: str | None = None) -> None:
+    """Store (replace) the `calibration` block of a local model folder's meta, or with `name` the one of that name
+    in `calibrations`, in one atomic rename."""
     import os
 
     path = Path(folder) / META_FILE
     meta = read_meta(folder)
-    meta["calibration"] = calibration
+    if name is None:
+        meta["calibration"] = calibration
+    else:
+        meta.setdefault("calibrations", {})[name] = calibration
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(tmp, path)
@@ -153,6 +157,23 @@ def labels_of(meta: dict) -> LabelSet:
     if "labels" in meta:
         return LabelSet.from_list(meta["labels"], where="sentiment_meta.json labels")
     return binary_sentiment(meta["label_words"])
+
+
+def token_lengths(folder: str | Path, texts: list) -> list[int | None]:
+    """Tokens each text is scored with (prompt included), encoded as the folder's predictor encodes it, without
+    loading weights; None for a text the predictor gives an error instead (predictor.text_problem)."""
+    from sentiment_ray.inference.predictor import DEFAULT_MAX_TEXT_CHARS, text_problem
+    from sentiment_ray.models.loading import load_tokenizer
+    from sentiment_ray.models.strategies import make_strategy
+
+    meta = read_meta(folder)
+    tokenizer = load_tokenizer(str(local_folder(folder)))
+    strategy = make_strategy(meta["strategy"], tokenizer, prompt_of(meta), meta["max_length"], labels_of(meta))
+    valid = [i for i, text in enumerate(texts) if text_problem(text, DEFAULT_MAX_TEXT_CHARS) is None]
+    lengths: list[int | None] = [None] * len(texts)
+    for i, ids in zip(valid, strategy.encode.many([texts[i] for i in valid]), strict=True):
+        lengths[i] = len(ids)
+    return lengths
 
 
 def load_model_folder(folder: str | Path, device, dtype, specialize: bool = True):

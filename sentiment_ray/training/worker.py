@@ -238,7 +238,8 @@ def _report_final(trainer, tokenizer, cfg: RunConfig, splits: dict, train_output
     # Fitted on the validation split only: the test split stays for reporting (docs/contracts.md, calibration).
     source = {"data": cfg.data.source, "part": "validation split", "seed": cfg.train.seed}
     try:
-        calibration = fit_calibration(*predicted["validation"], source=source)
+        lengths = [len(ids) for ids in splits["validation"].input_ids]  # tokens, as the predictor encodes them
+        calibration = fit_calibration(*predicted["validation"], source=source, lengths=lengths)
     except SentimentRayError as err:  # too few rows or one class: the folder stays uncalibrated, and says so
         log.warning("no calibration stored: %s", err)
         calibration = None
