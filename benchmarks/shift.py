@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recalibrate-rows", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="shift", help="results/bench/<name>.{json,md}")
+    parser.add_argument("--note", action="append", default=[], help="a line for the result (e.g. how M was made)")
     args = parser.parse_args(argv)
 
     predictor = SentimentPredictor.from_pretrained(args.model_path, device="cpu")
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         f"warned (rate {a['rate']:.3f}; by test {a['by_test'] or 'none'})"
         for a in alarms
     ]
+    notes += args.note
     notes.append(
         "tiny model: a random-init 2-layer Qwen2 trained by the tiny preset; these numbers say how the check "
         "behaves on a weak model, not what Qwen2.5-1.5B reaches"

@@ -253,9 +253,7 @@ def _shift_paragraph(shift: dict | None) -> str:
         return ""
     if not shift.get("checked"):
         return f"Shift check: not checked ({shift['reason']})."
-    tests = "; ".join(
-        f"{k}: p = {_fmt(v['p_value'], 3)}, effect {_fmt(v['effect'], 3)}" for k, v in shift["tests"].items()
-    )
+    tests = "; ".join(f"{k}: p = {v['p_value']:.2g}, effect {v['effect']:.3f}" for k, v in shift["tests"].items())
     verdict = (
         f"**shifted** ({', '.join(shift['shifted_tests'])}): {shift['advice']}" if shift["shifted"] else "like them"
     )

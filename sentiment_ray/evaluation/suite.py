@@ -159,7 +159,8 @@ def run_evaluation(opts: EvaluateOptions) -> Path:
     from sentiment_ray.evaluation.robustness import robustness_result, score_variants
     from sentiment_ray.evaluation.selective import evaluation_shift, selective_result
     from sentiment_ray.inference.batch import precheck_layout
-    from sentiment_ray.models.folder import labels_of, prepare_folder_base, token_lengths
+    from sentiment_ray.inference.predictor import token_lengths
+    from sentiment_ray.models.folder import labels_of, prepare_folder_base
     from sentiment_ray.provenance import provenance
     from sentiment_ray.runtime import check_durable, check_local_output, init_ray
 

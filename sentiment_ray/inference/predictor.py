@@ -233,6 +233,23 @@ class SentimentPredictor:
         return error_row(problem, self.labels)
 
 
+def token_lengths(folder: str | Path, texts: list) -> list[int | None]:
+    """Tokens each text is scored with (prompt included), encoded as the folder's predictor encodes it, without
+    loading weights; None for a text the predictor gives an error instead (predictor.text_problem)."""
+    from sentiment_ray.models.folder import labels_of, local_folder, prompt_of, read_meta
+    from sentiment_ray.models.loading import load_tokenizer
+    from sentiment_ray.models.strategies import make_strategy
+
+    meta = read_meta(folder)
+    tokenizer = load_tokenizer(str(local_folder(folder)))
+    strategy = make_strategy(meta["strategy"], tokenizer, prompt_of(meta), meta["max_length"], labels_of(meta))
+    valid = [i for i, text in enumerate(texts) if text_problem(text, DEFAULT_MAX_TEXT_CHARS) is None]
+    lengths: list[int | None] = [None] * len(texts)
+    for i, ids in zip(valid, strategy.encode.many([texts[i] for i in valid]), strict=True):
+        lengths[i] = len(ids)
+    return lengths
+
+
 def _calibrate(probs: list[float], temperature: float) -> list[float]:
     """softmax(log P / T) (T = 1: unchanged)."""
     if temperature == 1.0:

@@ -39,10 +39,13 @@ class ShiftWindow:
     def stats(self) -> dict:
         if not self.reference:
             return check_shift(None, None)  # "no calibration summary: shift not checked"
+        last = self.last
+        if last and "source" in last:  # the calibration file's path says nothing a client needs
+            last = {**last, "source": {k: v for k, v in last["source"].items() if k != "data"}}
         return {
             "window_rows": self.rows,
             "rows_in_current_window": self.tally.rows,
             "windows_checked": self.checks,
             "windows_shifted": self.shifted_checks,
-            "last": self.last,
+            "last": last,
         }

@@ -73,6 +73,10 @@ def _model(meta: dict, files: dict[str, int]) -> dict:
         "calibration": None
         if not calibration
         else {"temperature": calibration["temperature"], "fitted_on": calibration.get("fitted_on")},
+        "calibrations": {  # `calibrate --as NAME` ones, beside the folder's own
+            name: {"temperature": c["temperature"], "fitted_on": c.get("fitted_on")}
+            for name, c in (meta.get("calibrations") or {}).items()
+        },
         "files": {"count": len(files), "megabytes": _mb(sum(files.values())), "weights_megabytes": _mb(weights)},
         "provenance": {k: meta.get(k) for k in ("created_at", "versions", "machine")},
     }
@@ -117,6 +121,10 @@ def summary_lines(about: dict) -> list[str]:
         else f"calibration: temperature {cal['temperature']:.4f} on {fitted.get('rows')} rows of "
         f"{fitted.get('data')} ({fitted.get('part')})"
     )
+    for name, other in about.get("calibrations", {}).items():
+        fitted = other.get("fitted_on") or {}
+        rows, data = fitted.get("rows"), fitted.get("data")
+        lines.append(f"calibration {name}: temperature {other['temperature']:.4f} on {rows} rows of {data}")
     files = about["files"]
     lines.append(f"files: {files['count']}, {files['megabytes']} MB ({files['weights_megabytes']} MB of weights)")
     made, versions = about["provenance"], about["provenance"].get("versions") or {}

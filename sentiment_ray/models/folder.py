@@ -159,23 +159,6 @@ def labels_of(meta: dict) -> LabelSet:
     return binary_sentiment(meta["label_words"])
 
 
-def token_lengths(folder: str | Path, texts: list) -> list[int | None]:
-    """Tokens each text is scored with (prompt included), encoded as the folder's predictor encodes it, without
-    loading weights; None for a text the predictor gives an error instead (predictor.text_problem)."""
-    from sentiment_ray.inference.predictor import DEFAULT_MAX_TEXT_CHARS, text_problem
-    from sentiment_ray.models.loading import load_tokenizer
-    from sentiment_ray.models.strategies import make_strategy
-
-    meta = read_meta(folder)
-    tokenizer = load_tokenizer(str(local_folder(folder)))
-    strategy = make_strategy(meta["strategy"], tokenizer, prompt_of(meta), meta["max_length"], labels_of(meta))
-    valid = [i for i, text in enumerate(texts) if text_problem(text, DEFAULT_MAX_TEXT_CHARS) is None]
-    lengths: list[int | None] = [None] * len(texts)
-    for i, ids in zip(valid, strategy.encode.many([texts[i] for i in valid]), strict=True):
-        lengths[i] = len(ids)
-    return lengths
-
-
 def load_model_folder(folder: str | Path, device, dtype, specialize: bool = True):
     """(model in eval mode, tokenizer, strategy, meta) from a model folder; LoRA is merged for speed.
 

@@ -39,6 +39,7 @@ def server(ray_cluster, model_folder, classifier_folder, calibrated_folder, tiny
         precision="fp32",
         limits=Limits(max_texts=8, max_text_chars=500, max_body_bytes=20_000, body_timeout_s=3),
         api_token=TOKEN,
+        shift_window=50,  # rows per shift-check window: small, so that a test fills windows in a few requests
     )
     yield f"http://127.0.0.1:{port}"
     serve.shutdown()
@@ -328,3 +329,28 @@ def test_a_plain_request_has_no_selective_fields_and_model_shows_the_calibration
     assert status == 200 and info["calibration"]["temperature"] > 0 and info["calibration"]["thresholds"]
     assert [c["name"] for c in info["labels"]] == ["negative", "positive"]  # the classes, in label_id order
     assert "calibration.csv" not in json.dumps(info) and info["calibration"]["fitted_on"]["rows"] > 500
+
+
+def test_each_window_of_rows_is_checked_against_the_calibration_rows_and_stats_count_the_shifted_ones(server):
+    """The `calibrated` model was calibrated on reviews of the offline corpus; 104 of its long reviews fill at
+    least two windows of 50 rows (the first may hold earlier requests' rows), and the last one is all long."""
+    from sentiment_ray.data.corpus import load_offline_splits
+
+    texts = load_offline_splits(seed=0, val_size=400, test_size=400)[0]["train"]["text"]
+    long = [t for t in texts.tolist() if 150 <= len(t) <= 500][:104]
+    before = call(server, "/stats")[1]["shift"].get("calibrated/default", {"windows_shifted": 0})
+    for start in range(0, len(long), 8):
+        status, body = call(server, "/predict", {"texts": long[start : start + 8], "model": "calibrated"})
+        assert status == 200, body
+    after = call(server, "/stats")[1]["shift"]["calibrated/default"]
+    assert after["window_rows"] == 50 and after["windows_shifted"] > before["windows_shifted"], after
+    assert after["last"]["shifted"] and "length_tokens" in after["last"]["shifted_tests"], after["last"]
+    info = call(server, "/model?name=calibrated")[1]
+    assert info["shift"]["last"]["shifted"] and "600 labelled rows" in info["calibration"]["promise"]
+    assert "reference" not in info["calibration"]  # the summary's bins say nothing a client needs
+    status, body = call(server, "/predict", {"text": "很好", "model": "calibrated", "calibration": "nope"})
+    assert (
+        status == 422
+        and body["error"]["type"] == "unknown_calibration"
+        and "holds: default" in body["error"]["message"]
+    )

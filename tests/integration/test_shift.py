@@ -18,6 +18,7 @@ from sentiment_ray.cli import main
 from sentiment_ray.data.corpus import load_offline_splits
 from sentiment_ray.inference.batch import ScoreOptions, read_output, run_scoring
 from sentiment_ray.inference.predictor import SentimentPredictor
+from sentiment_ray.models.describe import describe
 
 TARGET = 0.9
 
@@ -81,6 +82,10 @@ def test_recalibrating_on_400_long_rows_keeps_the_promise_on_the_other_long_rows
     long.iloc[400:].to_csv(tmp_path / "rest.csv", index=False)
     argv = ["calibrate", "--model-path", str(folder), "--data", str(tmp_path / "sample.csv"), "--as", "long"]
     assert main(argv) == 0
+    about = describe(str(folder))  # `sentiment-ray info`
+    assert (
+        about["calibrations"]["long"]["fitted_on"]["rows"] == 400 and about["calibration"]["fitted_on"]["rows"] == 600
+    )
     opts = ScoreOptions(
         model_path=str(folder),
         inputs=[str(tmp_path / "rest.csv")],

@@ -101,3 +101,27 @@ def test_a_filled_batch_takes_no_much_shorter_row():
     assert chunks[0] == [0, 1, 2] and chunks[1][:3] == [3, 4, 5]
     small = planner.batches({0: [7] * 50, 1: [7] * 20})  # 50 < 400 / 4: too small to close for padding
     assert small == [[0, 1]]
+
+
+def test_a_folder_calibrated_before_the_shift_summary_selects_as_before_and_says_shift_not_checked(
+    tmp_path, calibrated_folder
+):
+    import shutil
+
+    from sentiment_ray.shift import NOT_CHECKED
+
+    old = tmp_path / "old"
+    shutil.copytree(calibrated_folder, old)
+    meta = json.loads((old / META_FILE).read_text())
+    del meta["calibration"]["reference"]  # what `calibrate` wrote before the summary existed
+    (old / META_FILE).write_text(json.dumps(meta))
+    texts = ["质量很好，物流也快", "太差了，不推荐", "一般般吧。", "非常满意"] * 10
+    target = min(r["accuracy_lower_bound"] for r in meta["calibration"]["thresholds"] if r["coverage"] > 0.5)
+    rows = {}
+    for name, folder in (("new", calibrated_folder), ("old", old)):
+        rows[name] = SentimentPredictor.from_pretrained(str(folder), device="cpu").predict_batch(
+            texts, target_accuracy=target
+        )
+    assert list(rows["old"]) == list(rows["new"])  # the same rows, flags and thresholds
+    assert rows["old"].shift == {"checked": False, "shifted": None, "reason": NOT_CHECKED}
+    assert rows["new"].shift["checked"] and rows["new"].tally.rows == len(texts)

@@ -13,7 +13,7 @@ class PoisonablePredictor:
     def __init__(self):
         self.calls = []
 
-    def predict_batch(self, texts):
+    def predict_batch(self, texts, calibration=None):  # the real signature's keywords Serve passes
         self.calls.append(list(texts))
         if "poison" in texts:
             raise RuntimeError("CUDA error: device-side assert")
