@@ -37,6 +37,10 @@ def test_two_worker_run_yields_a_loadable_model_folder(trained_runs, strategy):
     calibration = predictor.meta["calibration"]  # fitted at the end of training, on the validation split only
     assert calibration["fitted_on"]["part"] == "validation split" and calibration["fitted_on"]["rows"] == 32
     assert calibration["temperature"] > 0 and calibration["thresholds"]
+    reference = calibration["reference"]  # what the shift check compares new rows with (sentiment_ray/shift.py)
+    assert (
+        reference["rows"] == 32 == sum(reference["confidence"]["counts"]) == sum(reference["length_tokens"]["counts"])
+    )
     predictions = predictor.predict_batch(["质量很好，推荐购买", "太差了，退货"])
     assert all(p["error"] is None and p["label"] in ("positive", "negative") for p in predictions)
 

@@ -109,3 +109,24 @@ def test_every_job_command_takes_verbose_or_quiet(command):
     assert {"--verbose", "--quiet"} <= {opt for action in job._actions for opt in action.option_strings}
     with pytest.raises(SystemExit):  # one or the other
         parser.parse_args([command, "--verbose", "--quiet"])
+
+
+def test_with_json_output_stdout_holds_only_the_json_and_warnings_go_to_stderr(tmp_path):
+    script = textwrap.dedent(
+        """
+        import logging, sys
+        from pathlib import Path
+        from sentiment_ray.console import console_mode, show_progress
+        show_progress()
+        console_mode(False, False, Path(sys.argv[1]), json_output=True)
+        logging.getLogger("sentiment_ray.score").info("progress: not shown")
+        logging.getLogger("sentiment_ray.score").warning("shift: not like the calibration rows")
+        print('{"rows": 1}')
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "job.log")], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == '{"rows": 1}\n'  # a script's json.loads(stdout) works
+    assert "[score] warning: shift: not like the calibration rows" in out.stderr and "progress" not in out.stderr
