@@ -26,8 +26,10 @@ from sentiment_ray.inference.batch_output import (
     count_rows,
     prepare_output,
     read_output,
+    resolve,
     write,
 )
+from sentiment_ray.inference.output_lock import output_lock
 from sentiment_ray.inference.progress import ScoreProgress, counter_actor, log, progress_line, stop_job_actors
 from sentiment_ray.inference.promise import job_shift, selection_on_driver
 from sentiment_ray.inference.score_options import FORMATS, ScoreOptions
@@ -190,11 +192,8 @@ def selective_request(opts: ScoreOptions) -> dict:
 
 
 def run_scoring(opts: ScoreOptions) -> dict:
-    import ray.data
-    from ray.data.checkpoint import CheckpointConfig
-
-    from sentiment_ray.models.folder import labels_of, prepare_folder_base
-    from sentiment_ray.runtime import check_durable, init_ray
+    from sentiment_ray.models.folder import prepare_folder_base
+    from sentiment_ray.runtime import check_durable
 
     begun = time.monotonic()
     check_durable(opts.output, "--output")  # inside a Ray job: never into its temporary working dir
@@ -205,6 +204,18 @@ def run_scoring(opts: ScoreOptions) -> dict:
     meta = prepare_folder_base(opts.model_path)  # fail before starting actors when the folder is wrong; build base
     selection = selection_on_driver(opts, meta)  # a bad target fails here, before Ray starts
     inputs = describe_inputs(files, opts)  # header and column checks, encodings, record counts: before Ray works
+    with output_lock(resolve(opts.output)):  # one job per output: a second one refuses, naming the first
+        return _score(opts, files, meta, selection, inputs, begun)
+
+
+def _score(opts: ScoreOptions, files: list[str], meta: dict, selection, inputs: list[dict], begun: float) -> dict:
+    """run_scoring once its checks passed and it holds the output's lock."""
+    import ray.data
+    from ray.data.checkpoint import CheckpointConfig
+
+    from sentiment_ray.models.folder import labels_of
+    from sentiment_ray.runtime import init_ray
+
     output = prepare_output(opts)
     checked = time.monotonic()
     init_ray()  # a no-op when Ray is up already (evaluation, tests)

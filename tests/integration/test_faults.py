@@ -1,0 +1,86 @@
+"""Faults injected into real score jobs on the session's Ray: a second job on a busy output, a predictor actor
+killed with SIGKILL mid-job. What must hold: no interleaved or lost rows, each row written once, the same
+predictions as an undisturbed run (results/reliability.md)."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from sentiment_ray.errors import DataError
+from sentiment_ray.inference.batch import ScoreOptions, read_output, run_scoring
+from sentiment_ray.inference.output_lock import lock_path
+from sentiment_ray.inference.predictor import SentimentPredictor
+
+pytestmark = pytest.mark.faults
+
+GOOD = ["质量很好，物流也快", "太差了，不推荐", "一般般吧。", "非常满意，还会再买"]
+
+
+def reviews(path, rows: int) -> list[str]:
+    texts = [f"{GOOD[i % 4]}#{i}" for i in range(rows)]
+    pd.DataFrame({"text": texts}).to_csv(path, index=False)
+    return texts
+
+
+def wait_for(condition, timeout_s: float, every_s: float = 0.1):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every_s)
+    return None
+
+
+def test_a_second_job_into_a_busy_output_refuses_naming_the_first(ray_env, tmp_path, model_folder):
+    reviews(tmp_path / "in.csv", 4000)
+    output = tmp_path / "out"
+    command = [sys.executable, "-m", "sentiment_ray.cli", "score", "--model-path", str(model_folder)]
+    command += ["--input", str(tmp_path / "in.csv"), "--output", str(output), "--quiet"]
+    first = subprocess.Popen(command, env=ray_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lock_path(str(output)).is_file, timeout_s=120), "the first job never took the lock"
+        second = ScoreOptions(str(model_folder), [str(tmp_path / "in.csv")], str(output), overwrite=True)
+        with pytest.raises(DataError, match=rf"being written by another score job \(pid {first.pid} on "):
+            run_scoring(second)  # even --overwrite: it would delete the first job's rows under it
+        _, err = first.communicate(timeout=600)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err[-3000:]
+    out = read_output(output)
+    assert len(out) == 4000 and out["row_key"].is_unique and not lock_path(str(output)).exists()
+
+
+def predictor_actor_pids() -> list[int]:
+    from ray.util.state import list_actors
+
+    alive = list_actors(filters=[("state", "=", "ALIVE")], limit=1000)
+    return [a.pid for a in alive if a.class_name == "MapWorker(MapBatches(PredictorActor))"]
+
+
+def test_a_predictor_actor_killed_mid_job_loses_and_repeats_no_row(ray_cluster, tmp_path, model_folder):
+    texts = reviews(tmp_path / "in.csv", 12000)
+    opts = ScoreOptions(
+        str(model_folder), [str(tmp_path / "in.csv")], str(tmp_path / "out"), batch_size=64, precision="fp32"
+    )
+    outcome = {}
+    job = threading.Thread(target=lambda: outcome.update(summary=run_scoring(opts)), daemon=True)
+    job.start()
+    pids = wait_for(predictor_actor_pids, timeout_s=120)
+    assert pids, "no predictor actor came up"
+    time.sleep(3)  # the actor is scoring by now: its model loads in about a second
+    os.kill(pids[0], signal.SIGKILL)
+    assert job.is_alive() and len(read_output(tmp_path / "out")) < len(texts)  # killed while rows were left
+    job.join(timeout=600)
+    assert "summary" in outcome, "the job failed after its actor was killed"
+    out = read_output(tmp_path / "out")
+    assert len(out) == len(texts) and out["row_key"].is_unique and list(out["text"]) == texts
+    expected = SentimentPredictor.from_pretrained(model_folder, precision="fp32").predict_batch(texts)
+    assert list(out["label"]) == [e["label"] for e in expected]
+    assert out["confidence"].tolist() == pytest.approx([e["confidence"] for e in expected], abs=1e-4)
