@@ -233,6 +233,13 @@ def _score(opts: ScoreOptions, files: list[str], meta: dict, selection, inputs: 
         with ScoreProgress(counter, records, already_done=already):
             write(build_pipeline(opts, files, labels_of(meta), counter), output, opts.output_format)
         shift = job_shift(meta, opts.calibration, counter, records - already)
+    except Exception as err:
+        if "No space left on device" in f"{err!r} {err}":  # a worker's OSError (errno 28), as Ray re-raises it
+            raise DataError(
+                f"--output {output}: no space left on device while writing scored rows; free space and run the same "
+                "command again: it resumes, keeping the rows written (or score into another --output)"
+            ) from err
+        raise
     finally:  # the context is process-global: later pipelines (e.g. evaluation's) must not inherit it
         context.checkpoint_config = None
         stop_job_actors(counter)  # a failed job's actors would otherwise keep their CPUs (progress.py)

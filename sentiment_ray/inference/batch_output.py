@@ -6,6 +6,7 @@ behave alike. The resumable-write checkpoint sits beside the output: `<output>.c
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import pandas as pd
 from sentiment_ray.errors import DataError
 from sentiment_ray.inference.score_options import ScoreOptions
 from sentiment_ray.storage import filesystem, is_uri, local_path
+
+log = logging.getLogger("sentiment_ray.score")
 
 
 def resolve(output: str | Path) -> str:
@@ -71,7 +74,29 @@ def prepare_output(opts: ScoreOptions) -> str:
                 f"--output {output} already holds a finished run; pass --overwrite or another path "
                 f"(an interrupted run leaves {checkpoint}/ and is resumed automatically)"
             )
+        if resumable:
+            drop_uncommitted(output, checkpoint)
     return output
+
+
+PENDING = ".pending.parquet"
+"""Ray Data writes `<block>.pending.parquet` into the checkpoint before it writes the block's data file, and renames it
+once the data file is complete: a data file whose checkpoint is still pending may be cut short."""
+
+
+def drop_uncommitted(output: str, checkpoint: str) -> None:
+    """Delete the data files an interrupted run left unfinished (their checkpoint is pending: e.g. the disk filled
+    up mid-file) and those pending checkpoints. Their rows are not in the checkpoint, so the resumed run writes them
+    again; left in place, a cut-off file would be counted (and fail to parse) before the job starts. Ray Data does
+    the same cleaning when its job starts, after this driver has counted the rows already written."""
+    fs, _ = _fs(output)
+    for marker in _files(checkpoint, PENDING):
+        block = marker.rsplit("/", 1)[-1][: -len(PENDING)]
+        for data in _files(output):
+            if data.rsplit("/", 1)[-1].startswith(block):
+                log.warning("removing %s: an interrupted run did not finish it; its rows are scored again", data)
+                fs.delete_file(data)
+        fs.delete_file(marker)
 
 
 def write(ds, output: str, output_format: str) -> None:

@@ -84,3 +84,33 @@ def test_a_predictor_actor_killed_mid_job_loses_and_repeats_no_row(ray_cluster, 
     expected = SentimentPredictor.from_pretrained(model_folder, precision="fp32").predict_batch(texts)
     assert list(out["label"]) == [e["label"] for e in expected]
     assert out["confidence"].tolist() == pytest.approx([e["confidence"] for e in expected], abs=1e-4)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs (needs root: `mount`), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_fails_the_job_naming_its_output_and_the_rerun_with_space_finishes(
+    ray_cluster, tmp_path, small_disk, model_folder
+):
+    texts = [f"{GOOD[i % 4]}，包装完好，客服态度也不错，推荐购买#{i}" * 3 for i in range(6000)]
+    pd.DataFrame({"text": texts}).to_csv(tmp_path / "in.csv", index=False)
+    ballast = small_disk / "ballast"
+    ballast.write_bytes(b"x" * 2_600_000)  # leaves about 400 kB: the scored CSV needs more
+    output = small_disk / "out"
+    opts = ScoreOptions(str(model_folder), [str(tmp_path / "in.csv")], str(output), output_format="csv")
+    with pytest.raises(DataError, match=rf"--output {output}: no space left on device"):
+        run_scoring(opts)
+    assert not lock_path(str(output)).exists()  # released: the rerun may take it
+    ballast.unlink()  # space again
+    summary = run_scoring(opts)  # the same command resumes; a block cut off by the full disk is written again
+    out = read_output(output, "csv")
+    assert summary["rows_written"] == len(out) == len(texts) and out["row_key"].is_unique
+    assert sorted(out["text"]) == sorted(texts)
