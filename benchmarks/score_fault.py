@@ -26,9 +26,11 @@ from benchmarks.score_job import corpus_texts
 
 
 def predictor_actor_pids() -> list[int]:
+    import ray
     from ray.util.state import list_actors
 
-    alive = list_actors(filters=[("state", "=", "ALIVE")], limit=1000)
+    # this process's Ray: with pytest-xdist, each worker has its own on this machine
+    alive = list_actors(address=ray.get_runtime_context().gcs_address, filters=[("state", "=", "ALIVE")], limit=1000)
     return [a.pid for a in alive if a.class_name == "MapWorker(MapBatches(PredictorActor))"]
 
 

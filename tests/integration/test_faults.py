@@ -39,7 +39,7 @@ def wait_for(condition, timeout_s: float, every_s: float = 0.1):
 
 
 def test_a_second_job_into_a_busy_output_refuses_naming_the_first(ray_env, tmp_path, model_folder):
-    reviews(tmp_path / "in.csv", 4000)
+    reviews(tmp_path / "in.csv", 2000)
     output = tmp_path / "out"
     command = [sys.executable, "-m", "sentiment_ray.cli", "score", "--model-path", str(model_folder)]
     command += ["--input", str(tmp_path / "in.csv"), "--output", str(output), "--quiet"]
@@ -54,18 +54,20 @@ def test_a_second_job_into_a_busy_output_refuses_naming_the_first(ray_env, tmp_p
         first.kill()
     assert first.returncode == 0, err[-3000:]
     out = read_output(output)
-    assert len(out) == 4000 and out["row_key"].is_unique and not lock_path(str(output)).exists()
+    assert len(out) == 2000 and out["row_key"].is_unique and not lock_path(str(output)).exists()
 
 
 def predictor_actor_pids() -> list[int]:
+    import ray
     from ray.util.state import list_actors
 
-    alive = list_actors(filters=[("state", "=", "ALIVE")], limit=1000)
+    # this process's Ray: with pytest-xdist, each worker has its own on this machine
+    alive = list_actors(address=ray.get_runtime_context().gcs_address, filters=[("state", "=", "ALIVE")], limit=1000)
     return [a.pid for a in alive if a.class_name == "MapWorker(MapBatches(PredictorActor))"]
 
 
 def test_a_predictor_actor_killed_mid_job_loses_and_repeats_no_row(ray_cluster, tmp_path, model_folder):
-    texts = reviews(tmp_path / "in.csv", 12000)
+    texts = reviews(tmp_path / "in.csv", 8000)
     opts = ScoreOptions(
         str(model_folder), [str(tmp_path / "in.csv")], str(tmp_path / "out"), batch_size=64, precision="fp32"
     )
@@ -88,10 +90,10 @@ def test_a_predictor_actor_killed_mid_job_loses_and_repeats_no_row(ray_cluster, 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 3 MB tmpfs (needs root: `mount`), unmounted afterwards."""
+    """A 2 MB tmpfs (needs root: `mount`), unmounted afterwards."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True).returncode:
         pytest.skip("mounting a tmpfs needs root")
     yield disk
     subprocess.run(["umount", str(disk)], check=True)
@@ -100,10 +102,10 @@ def small_disk(tmp_path):
 def test_a_full_disk_fails_the_job_naming_its_output_and_the_rerun_with_space_finishes(
     ray_cluster, tmp_path, small_disk, model_folder
 ):
-    texts = [f"{GOOD[i % 4]}，包装完好，客服态度也不错，推荐购买#{i}" * 3 for i in range(6000)]
+    texts = [f"{GOOD[i % 4]}，包装完好，客服态度也不错，推荐购买#{i}" * 3 for i in range(3000)]
     pd.DataFrame({"text": texts}).to_csv(tmp_path / "in.csv", index=False)
     ballast = small_disk / "ballast"
-    ballast.write_bytes(b"x" * 2_600_000)  # leaves about 400 kB: the scored CSV needs more
+    ballast.write_bytes(b"x" * 1_800_000)  # leaves about 200 kB: the scored CSV needs more
     output = small_disk / "out"
     opts = ScoreOptions(str(model_folder), [str(tmp_path / "in.csv")], str(output), output_format="csv")
     with pytest.raises(DataError, match=rf"--output {output}: no space left on device"):
