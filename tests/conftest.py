@@ -182,22 +182,16 @@ def calibrated_folder(tmp_path_factory, model_folder):
     """
     import shutil
 
-    import numpy as np
-    import pandas as pd
+    from helpers import self_labelled
 
     from sentiment_ray.cli import main
     from sentiment_ray.data.corpus import load_offline_splits
-    from sentiment_ray.inference.predictor import SentimentPredictor
 
     root = tmp_path_factory.mktemp("calibrated")
     folder = root / "model"
     shutil.copytree(model_folder, folder)
     texts = load_offline_splits(seed=0, val_size=600, test_size=600)[0]["validation"]["text"].tolist()
-    raw = SentimentPredictor.from_pretrained(str(folder), device="cpu", precision="fp32").predict_batch(texts)
-    labels = np.array([r["label_id"] for r in raw])
-    unsure = np.argsort([r["confidence"] for r in raw])[: int(0.3 * len(raw))]
-    labels[unsure] = 1 - labels[unsure]
-    pd.DataFrame({"text": texts, "label": labels}).to_csv(root / "calibration.csv", index=False)
+    self_labelled(folder, texts, precision="fp32").to_csv(root / "calibration.csv", index=False)
     argv = ["calibrate", "--model-path", str(folder), "--data", str(root / "calibration.csv"), "--device", "cpu"]
     assert main(argv) == 0
     return folder

@@ -81,3 +81,32 @@ def binary_folder(strategy: str, tiny_path, root: Path) -> Path:
     shutil.copytree(BINARY_FOLDERS / strategy, folder)
     shutil.copy(Path(tiny_path) / "tokenizer.json", folder / "tokenizer.json")
     return folder
+
+
+def self_labelled(folder, texts: list[str], precision: str = "auto"):
+    """`texts` with labels that make a random-adapter fixture model's confidence mean something: its own
+    predictions, with the least confident 30% flipped (confident rows right, unsure ones wrong), as a DataFrame
+    (`text`, `label`). Against real labels such a model reaches no accuracy target at any threshold."""
+    import numpy as np
+    import pandas as pd
+
+    from sentiment_ray.inference.predictor import SentimentPredictor
+
+    rows = SentimentPredictor.from_pretrained(str(folder), device="cpu", precision=precision).predict_batch(texts)
+    labels = np.array([r["label_id"] for r in rows])
+    unsure = np.argsort([r["confidence"] for r in rows])[: int(0.3 * len(rows))]
+    labels[unsure] = 1 - labels[unsure]
+    return pd.DataFrame({"text": texts, "label": labels})
+
+
+def wait_for(condition, timeout_s: float, every_s: float = 0.1):
+    """`condition()`'s first truthy value within `timeout_s`, else None."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every_s)
+    return None

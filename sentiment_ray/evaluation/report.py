@@ -244,7 +244,9 @@ def _target_cells(t: dict) -> list:
 
 
 def _fitted(fitted: dict) -> str:
-    return f"{fitted.get('rows', '?')} rows of {fitted.get('data', '?')} ({fitted.get('part', '?')})"
+    from sentiment_ray.shift import describe_source
+
+    return f"{fitted.get('rows', '?')} rows of {describe_source(fitted)}"
 
 
 def _shift_paragraph(shift: dict | None) -> str:

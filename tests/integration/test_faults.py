@@ -11,7 +11,9 @@ import time
 
 import pandas as pd
 import pytest
+from helpers import wait_for
 
+from benchmarks.score_fault import predictor_actor_pids
 from sentiment_ray.errors import DataError
 from sentiment_ray.inference.batch import ScoreOptions, read_output, run_scoring
 from sentiment_ray.inference.output_lock import lock_path
@@ -26,16 +28,6 @@ def reviews(path, rows: int) -> list[str]:
     texts = [f"{GOOD[i % 4]}#{i}" for i in range(rows)]
     pd.DataFrame({"text": texts}).to_csv(path, index=False)
     return texts
-
-
-def wait_for(condition, timeout_s: float, every_s: float = 0.1):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every_s)
-    return None
 
 
 def test_a_second_job_into_a_busy_output_refuses_naming_the_first(ray_env, tmp_path, model_folder):
@@ -55,15 +47,6 @@ def test_a_second_job_into_a_busy_output_refuses_naming_the_first(ray_env, tmp_p
     assert first.returncode == 0, err[-3000:]
     out = read_output(output)
     assert len(out) == 2000 and out["row_key"].is_unique and not lock_path(str(output)).exists()
-
-
-def predictor_actor_pids() -> list[int]:
-    import ray
-    from ray.util.state import list_actors
-
-    # this process's Ray: with pytest-xdist, each worker has its own on this machine
-    alive = list_actors(address=ray.get_runtime_context().gcs_address, filters=[("state", "=", "ALIVE")], limit=1000)
-    return [a.pid for a in alive if a.class_name == "MapWorker(MapBatches(PredictorActor))"]
 
 
 def test_a_predictor_actor_killed_mid_job_loses_and_repeats_no_row(ray_cluster, tmp_path, model_folder):

@@ -4,6 +4,7 @@ import json
 
 import pandas as pd
 import pytest
+from helpers import wait_for
 
 import sentiment_ray
 from sentiment_ray.inference.batch import ScoreOptions, checkpoint_dir, read_output, run_scoring
@@ -115,17 +116,6 @@ def test_interrupted_run_resumes_without_duplicates(ray_cluster, tmp_path, model
     assert len(out) == 200 and out["row_key"].is_unique
     with pytest.raises(Exception, match="already holds a finished run"):
         run_scoring(opts)
-
-
-def wait_for(condition, timeout_s: float) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 SIX = ["书籍", "平板", "手机", "水果", "洗发水", "衣服"]  # several of these words are two tokens in Qwen's vocabulary

@@ -10,9 +10,9 @@ the `calibrated_folder` fixture explains). Labels here are the model's own predi
 import json
 import shutil
 
-import numpy as np
 import pandas as pd
 import pytest
+from helpers import self_labelled
 
 from sentiment_ray.cli import main
 from sentiment_ray.data.corpus import load_offline_splits
@@ -21,15 +21,6 @@ from sentiment_ray.inference.predictor import SentimentPredictor
 from sentiment_ray.models.describe import describe
 
 TARGET = 0.9
-
-
-def labelled(folder, texts: list[str]) -> pd.DataFrame:
-    """`texts` with the labels described in the module docstring."""
-    rows = SentimentPredictor.from_pretrained(str(folder), device="cpu").predict_batch(texts)
-    labels = np.array([r["label_id"] for r in rows])
-    unsure = np.argsort([r["confidence"] for r in rows])[: int(0.3 * len(rows))]
-    labels[unsure] = 1 - labels[unsure]
-    return pd.DataFrame({"text": texts, "label": labels})
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +32,9 @@ def domains(tmp_path_factory, model_folder):
     texts = pd.Series(load_offline_splits(seed=0, val_size=600, test_size=600)[0]["train"]["text"].tolist())
     short, long = texts[texts.str.len() <= 30], texts[texts.str.len() >= 120]
     files = {
-        "calibration": labelled(folder, short.iloc[:600].tolist()),
-        "short": labelled(folder, short.iloc[600:1200].tolist()),
-        "long": labelled(folder, long.iloc[:1000].tolist()),
+        "calibration": self_labelled(folder, short.iloc[:600].tolist()),
+        "short": self_labelled(folder, short.iloc[600:1200].tolist()),
+        "long": self_labelled(folder, long.iloc[:1000].tolist()),
     }
     for name, frame in files.items():
         frame.to_csv(root / f"{name}.csv", index=False)
