@@ -61,14 +61,14 @@ def start_server(model_path: str, port: int, settings: dict, device: str, precis
 
 def replica_pid() -> int | None:
     """The process id of the (single) Serve replica on this machine, found by the process title Ray gives it
-    (`ray::ServeReplica:<app>:SentimentService`) in /proc (Linux); None if there is not exactly one."""
+    (`ray::ServeReplica:<app>:SentimentModel`) in /proc (Linux); None if there is not exactly one."""
     pids = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             title = cmdline.read_bytes().split(b"\0", 1)[0]
         except OSError:  # the process ended while we looked
             continue
-        if title.startswith(b"ray::ServeReplica:") and title.endswith(b":SentimentService"):
+        if title.startswith(b"ray::ServeReplica:") and title.endswith(b":SentimentModel"):
             pids.append(int(cmdline.parent.name))
     return pids[0] if len(pids) == 1 else None
 

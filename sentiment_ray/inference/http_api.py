@@ -71,6 +71,9 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.kind, self.message = status, kind, message
 
+    def __reduce__(self):  # crosses process boundaries (model replica → HTTP front) with all three fields
+        return ApiError, (self.status, self.kind, self.message)
+
 
 def error_response(status: int, kind: str, message: str, close: bool = False) -> JSONResponse:
     """The documented error body. `close` asks the HTTP server to drop the connection after the answer (a body

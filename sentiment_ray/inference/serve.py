@@ -1,26 +1,28 @@
-"""Ray Serve deployment: one or more model folders behind POST /predict, with dynamic batching.
+"""Ray Serve application: one or more model folders behind POST /predict, with dynamic batching.
 
     sentiment-ray serve --model-path runs/tiny/model [--model other=runs/x/model] [--port 8000] [--replicas 2]
     serve run jobs/configs/serve.yaml          # or: serve deploy jobs/configs/serve.yaml
 
-Requests pick a model by the `serve_multiplexed_model_id` header or the body's `model` field (default:
-`default`, the `--model-path` folder). Models load lazily into a per-replica LRU
-(`@serve.multiplexed`). Texts from concurrent requests are batched by `@serve.batch`; /stats shows
-the batch sizes this replica ran. /healthz and /readyz are open; every other route needs the token when one is set.
+Two deployments: `SentimentAPI`, the HTTP front (auth, limits, validation, error bodies; no model), and
+`SentimentModel` (sentiment_ray/inference/serve_model.py), which holds the predictors. The front calls the model
+through a deployment handle and sends a request whose model replica died to a surviving one. Requests pick a
+model by the `serve_multiplexed_model_id` header or the body's `model` field (default: `default`, the
+`--model-path` folder). Models load lazily into a per-replica LRU; texts from concurrent requests are batched;
+/stats shows the batch sizes a model replica ran. /healthz and /readyz are open; every other route needs the
+token when one is set.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the real request/response classes on the routes.
 
 import asyncio
-import collections
 import logging
 import os
 
-import ray
 from fastapi.responses import JSONResponse
 from ray import serve
+from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 
-from sentiment_ray.calibration import abstain, named, threshold_for
+from sentiment_ray.calibration import named
 from sentiment_ray.errors import ConfigError
 from sentiment_ray.inference.http_api import (
     TOKEN_ENV,
@@ -33,14 +35,30 @@ from sentiment_ray.inference.http_api import (
 )
 from sentiment_ray.inference.promise import promise
 from sentiment_ray.inference.serve_config import DEFAULT_MODEL, ServeConfig, serve_config
-from sentiment_ray.inference.shift_window import ShiftWindow
+from sentiment_ray.inference.serve_model import SentimentModel
 from sentiment_ray.models.folder import labels_of
 from sentiment_ray.storage import absolute
 
 READY_WAIT_S = 10.0
 """How long GET /readyz waits for a loading model before it answers 503 `loading` (the load goes on)."""
-
-FIELDS = ServeConfig.model_fields
+MODEL_ATTEMPTS = 3
+"""Tries of a call to the model deployment whose replica dies under it (SIGKILL, out of memory, a lost node):
+a prediction is idempotent, so the call goes to a surviving replica. Serve's router drops a replica that died
+under a call, so each retry goes elsewhere; after the last try the client gets 503 `unavailable`."""
+RETRY_PAUSE_S = 0.2
+"""Pause before a retry: a replica that Serve restarts needs a moment; the surviving ones need none."""
+META_KEYS = (
+    "strategy",
+    "base_model",
+    "finetune",
+    "prompt_template",
+    "label_words",
+    "max_length",
+    "metrics",
+    "calibration",
+    "created_at",
+)
+"""What GET /model shows of a folder's meta.json (no paths: they say nothing a client needs)."""
 log = logging.getLogger(__name__)
 
 
@@ -64,204 +82,112 @@ def deployment_options(
     }
 
 
-async def isolated_predictions(predictor, texts: list[str], calibration: str | None = None) -> list:
-    """Predictions for a dynamic batch that mixes texts of many requests; one bad text never fails the others.
+def replica_died(err: Exception) -> bool:
+    """Whether a model call failed because its replica went away (not because of the request)."""
+    cause = err.cause if isinstance(err, RayTaskError) else err
+    return isinstance(cause, RayActorError | ActorUnavailableError)
 
-    The predictor already turns every text it can recognise as bad into a per-text `error`. If the batched call
-    still raises, each text is retried alone: a text that fails alone gets its exception back (its request
-    answers 500), and the other texts get their predictions.
+
+async def call_model(handle, method: str, *args, model_id: str | None = None):
+    """`handle.<method>.remote(*args)`, on another replica when the one it ran on died (MODEL_ATTEMPTS tries).
+
+    ApiError raised by the model replica comes back as itself; anything else it raises stays an error (500).
     """
-    try:
-        return await asyncio.to_thread(predictor.predict_batch, texts, calibration=calibration)
-    except Exception as err:  # noqa: BLE001 - any model failure: fall back to one text at a time
-        log.warning(
-            "a batch of %d texts failed (%s: %s); retrying them one by one", len(texts), type(err).__name__, err
-        )
-    results = []
-    for text in texts:
+    options = {"multiplexed_model_id": model_id} if model_id else {}
+    for attempt in range(1, MODEL_ATTEMPTS + 1):
         try:
-            results.extend(await asyncio.to_thread(predictor.predict_batch, [text], calibration=calibration))
-        except Exception as err:  # returned to the request that sent this text
-            results.append(err)
-    return results
+            return await getattr(handle.options(**options), method).remote(*args)
+        except Exception as err:
+            if isinstance(err, RayTaskError) and isinstance(err.cause, ApiError):
+                raise err.cause from None
+            if not replica_died(err):
+                raise
+            log.warning("%s: the model replica died under the call (try %d of %d)", method, attempt, MODEL_ATTEMPTS)
+            if attempt < MODEL_ATTEMPTS:
+                await asyncio.sleep(RETRY_PAUSE_S)
+    raise ApiError(503, "unavailable", f"no model replica answered in {MODEL_ATTEMPTS} tries; try again shortly")
 
 
-def build_deployment(limits: Limits, max_models_per_replica: int, api_token: str | None = None):
-    app = build_app(limits, api_token)
+@serve.deployment
+@serve.ingress()
+class SentimentAPI:
+    """The HTTP front: every route, the request guard, and validation; predictions come from `SentimentModel`."""
 
-    @serve.deployment
-    @serve.ingress(app)
-    class SentimentService:
-        def __init__(self, config: dict):
-            import torch
+    def __init__(self, config: dict, model, api_token: str | None = None):
+        from sentiment_ray.models.folder import read_meta
 
-            from sentiment_ray.models.folder import read_meta
+        cfg = ServeConfig.model_validate(config)
+        self.limits, self.api_token, self.model = cfg.limits(), api_token, model
+        self.metas = {name: read_meta(absolute(path)) for name, path in cfg.all_models().items()}
+        target, floor = cfg.target_accuracy, cfg.min_confidence
+        self.default_selection = (target, None if target is not None else floor)  # a target wins over a floor
+        self.ready = False
 
-            cfg = ServeConfig.model_validate(config)
-            # Ray sets OMP_NUM_THREADS=1 in actors; use the CPUs this replica reserved instead.
-            torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
-            # A URI (s3://…) stays one: each replica reads it through its node's cached copy.
-            self.models = {name: absolute(path) for name, path in cfg.all_models().items()}
-            self.metas = {name: read_meta(path) for name, path in self.models.items()}  # fail fast on bad folders
-            self.device, self.precision = cfg.device, cfg.precision
-            self.default_selection = (cfg.target_accuracy, cfg.min_confidence)
-            self._predict_batched.set_max_batch_size(cfg.max_batch_size)
-            self._predict_batched.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
-            self.batch_sizes: collections.Counter = collections.Counter()
-            self.model_loads: collections.Counter = collections.Counter()  # loads started per model id (/stats)
-            self._loading: dict[str, asyncio.Future] = {}
-            self.ready = False
-            self.shift_window, self.windows = cfg.shift_window, {}  # (model id, calibration) -> ShiftWindow
+    def __serve_build_asgi_app__(self):
+        app = build_app(self.limits, self.api_token)
+        app.post("/predict", response_model=PredictResponse, response_model_exclude_unset=True)(self.predict)
+        for path, route in (("/healthz", self.healthz), ("/readyz", self.readyz), ("/models", self.models)):
+            app.get(path)(route)
+        app.get("/model")(self.model_info)
+        app.get("/stats")(self.stats)
+        return app
 
-        @serve.multiplexed(max_num_models_per_replica=max_models_per_replica)  # per-replica LRU bound
-        async def get_model(self, model_id: str):
-            from sentiment_ray.inference.predictor import SentimentPredictor
+    async def predict(self, body: PredictRequest) -> PredictResponse:
+        texts = validate_request(body, self.limits)
+        model_id = self._model_id(body.model)
+        self._check_calibration(model_id, body.calibration)
+        selection = (body.target_accuracy, body.min_confidence)
+        if selection == (None, None):  # the deployment's default
+            selection = self.default_selection
+        args = (model_id, texts, body.calibration, selection)
+        predictions = await call_model(self.model, "predict", *args, model_id=model_id)
+        return PredictResponse(model=model_id, predictions=predictions)
 
-            self.model_loads[model_id] += 1
-            path = self.models[model_id]
-            return await asyncio.to_thread(SentimentPredictor.from_pretrained, path, self.device, self.precision)
+    def _model_id(self, body_model: str | None) -> str:
+        model_id = body_model or serve.get_multiplexed_model_id() or DEFAULT_MODEL
+        if model_id not in self.metas:
+            raise ApiError(404, "unknown_model", f"unknown model {model_id!r}; served: {', '.join(self.metas)}")
+        return model_id
 
-        async def _loaded(self, model_id: str):
-            """The model's predictor. A load runs as a task of its own that callers share and none can cancel.
+    def _check_calibration(self, model_id: str, name: str | None) -> None:
+        if name is not None and len(name) > 64:
+            raise ApiError(422, "unknown_calibration", "a calibration name has at most 64 characters")
+        try:
+            named(self.metas[model_id], name)
+        except ConfigError as err:
+            raise ApiError(422, "unknown_calibration", str(err)) from None
 
-            A caller that gives up (a readiness probe's or client's time-out cancels its handler) used to cancel
-            the await while the loading thread went on; the next probe then started another load. At 1.5 B
-            parameters a load takes a minute, so a probe with a 5 s time-out kept several copies loading and
-            the replica never became ready (docs/real-shape.md)."""
-            load = self._loading.get(model_id)
-            if load is None:
-                load = asyncio.ensure_future(self.get_model(model_id))
-                self._loading[model_id] = load
-                load.add_done_callback(lambda _done: self._loading.pop(model_id, None))
-            return await asyncio.shield(load)
+    async def healthz(self) -> dict:
+        return {"status": "ok"}
 
-        @serve.batch(  # placeholders: __init__ sets the config's values
-            max_batch_size=FIELDS["max_batch_size"].default, batch_wait_timeout_s=FIELDS["batch_wait_timeout_s"].default
-        )
-        async def _predict_batched(self, items: list[tuple[str, str | None, str]]) -> list[dict]:
-            """items: (model id, calibration, text) from any number of concurrent requests → predictions in the
-            same order; one predictor call per (model, calibration) in the batch."""
-            self.batch_sizes[len(items)] += 1
-            results: list[dict | None] = [None] * len(items)
-            for model_id, calibration in dict.fromkeys((m, c) for m, c, _ in items):
-                indices = [i for i, (m, c, _) in enumerate(items) if (m, c) == (model_id, calibration)]
-                predictor = await self._loaded(model_id)
-                predictions = await isolated_predictions(predictor, [items[i][2] for i in indices], calibration)
-                if hasattr(predictions, "token_lengths"):  # a `Predictions`; not after a one-by-one retry
-                    confidences = [p["confidence"] for p in predictions]
-                    self._window(model_id, calibration).add(confidences, predictions.token_lengths)
-                for i, prediction in zip(indices, predictions, strict=True):
-                    results[i] = prediction
-            return results
-
-        def _window(self, model_id: str, calibration: str | None) -> ShiftWindow:
-            key = (model_id, calibration)
-            if key not in self.windows:
-                block = named(self.metas[model_id], calibration)
-                target = self.default_selection[0]
-                threshold = threshold_for(block, target)[0] if block and target is not None else None
-                self.windows[key] = ShiftWindow(block, calibration, self.shift_window, threshold)
-            return self.windows[key]
-
-        def _model_id(self, body_model: str | None) -> str:
-            model_id = body_model or serve.get_multiplexed_model_id() or DEFAULT_MODEL
-            if model_id not in self.models:
-                raise ApiError(404, "unknown_model", f"unknown model {model_id!r}; served: {', '.join(self.models)}")
-            return model_id
-
-        @app.post("/predict", response_model=PredictResponse, response_model_exclude_unset=True)
-        async def predict(self, body: PredictRequest) -> PredictResponse:
-            texts = validate_request(body, limits)
-            model_id = self._model_id(body.model)
-            self._check_calibration(model_id, body.calibration)
-            selection = await self._selection(model_id, body)  # a bad target: 422 before any text is scored
-            calibration = body.calibration
-            predictions = await asyncio.gather(*(self._predict_batched((model_id, calibration, t)) for t in texts))
-            failed = next((p for p in predictions if isinstance(p, Exception)), None)
-            if failed is not None:  # only this request's own text failed: it alone gets the 500
-                raise failed
-            if selection is not None:
-                predictions = [abstain(p, *selection) for p in predictions]
-            return PredictResponse(model=model_id, predictions=predictions)
-
-        async def _selection(self, model_id: str, body: PredictRequest):
-            """The request's (threshold, reason), with the deployment's defaults; None for a plain request."""
-            target, floor = body.target_accuracy, body.min_confidence
-            if target is None and floor is None:  # the deployment's default; a target wins over a floor
-                target, floor = self.default_selection
-                floor = None if target is not None else floor
-            if target is None and floor is None:
-                return None
-            predictor = await self._loaded(model_id)
-            try:
-                return predictor.selection(target, floor, body.calibration)
-            except ConfigError as err:
-                raise ApiError(422, "invalid_target", str(err)) from None
-
-        def _check_calibration(self, model_id: str, name: str | None) -> None:
-            if name is not None and len(name) > 64:
-                raise ApiError(422, "unknown_calibration", "a calibration name has at most 64 characters")
-            try:
-                named(self.metas[model_id], name)
-            except ConfigError as err:
-                raise ApiError(422, "unknown_calibration", str(err)) from None
-
-        @app.get("/healthz")
-        async def healthz(self) -> dict:
-            return {"status": "ok"}
-
-        @app.get("/readyz")
-        async def readyz(self):
-            """200 once the default model is loaded (so the first real request is not slow); until then 503
-            `loading` after at most READY_WAIT_S, however long the load takes. Open to anyone: no names here."""
+    async def readyz(self):
+        """200 once the default model is loaded on a model replica (so the first real request is not slow); until
+        then 503 `loading` after at most READY_WAIT_S, however long the load takes. Open to anyone: no names here."""
+        if not self.ready:
+            self.ready = await call_model(self.model, "ready", DEFAULT_MODEL, READY_WAIT_S, model_id=DEFAULT_MODEL)
             if not self.ready:
-                try:
-                    await asyncio.wait_for(self._loaded(DEFAULT_MODEL), READY_WAIT_S)
-                except TimeoutError:
-                    return JSONResponse(status_code=503, content={"status": "loading"})
-                self.ready = True
-            return {"status": "ready"}
+                return JSONResponse(status_code=503, content={"status": "loading"})
+        return {"status": "ready"}
 
-        @app.get("/models")
-        async def models(self) -> dict:
-            return {"models": list(self.models), "default": DEFAULT_MODEL}
+    async def models(self) -> dict:
+        return {"models": list(self.metas), "default": DEFAULT_MODEL}
 
-        @app.get("/model")
-        async def model(self, name: str = DEFAULT_MODEL) -> dict:
-            if name not in self.metas:
-                raise ApiError(404, "unknown_model", f"unknown model {name!r}; served: {', '.join(self.models)}")
-            meta = self.metas[name]
-            keys = (
-                "strategy",
-                "base_model",
-                "finetune",
-                "prompt_template",
-                "label_words",
-                "max_length",
-                "metrics",
-                "calibration",
-                "created_at",
-            )
-            shown = {k: meta.get(k) for k in keys}
-            shown["labels"] = labels_of(meta).to_list()  # the classes, in label_id order
-            if shown["calibration"]:
-                shown["calibration"] = public_calibration(shown["calibration"], None)
-            others = meta.get("calibrations") or {}
-            shown["calibrations"] = {k: public_calibration(v, k) for k, v in others.items()}
-            shown["shift"] = self._window(name, None).stats()  # this replica's recent rows of this model
-            return {"name": name, **shown}  # no paths: they say nothing a client needs
+    async def model_info(self, name: str = DEFAULT_MODEL) -> dict:
+        if name not in self.metas:
+            raise ApiError(404, "unknown_model", f"unknown model {name!r}; served: {', '.join(self.metas)}")
+        meta = self.metas[name]
+        shown = {k: meta.get(k) for k in META_KEYS}
+        shown["labels"] = labels_of(meta).to_list()  # the classes, in label_id order
+        if shown["calibration"]:
+            shown["calibration"] = public_calibration(shown["calibration"], None)
+        others = meta.get("calibrations") or {}
+        shown["calibrations"] = {k: public_calibration(v, k) for k, v in others.items()}
+        shown["shift"] = await call_model(self.model, "shift", name)  # one model replica's recent rows
+        return {"name": name, **shown}
 
-        @app.get("/stats")
-        async def stats(self) -> dict:
-            return {
-                "batches": sum(self.batch_sizes.values()),
-                "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
-                "max_batch_size_seen": max(self.batch_sizes, default=0),
-                "model_loads": dict(self.model_loads),
-                "shift": {f"{m}/{c or 'default'}": w.stats() for (m, c), w in self.windows.items()},
-            }
-
-    return SentimentService
+    async def stats(self) -> dict:
+        """One model replica's counters (the one Serve's router picks)."""
+        return await call_model(self.model, "stats")
 
 
 def public_calibration(block: dict, name: str | None) -> dict:
@@ -280,9 +206,11 @@ def build_application(cfg: ServeConfig, api_token: str | None = None):
     what = f"--replicas {n} × (--cpus-per-replica {cpus:g}, --gpus-per-replica {gpus:g})"
     precheck(what, n * cpus, n * gpus, "lower --replicas or the CPUs / GPUs per replica")
     api_token = api_token if api_token is not None else os.environ.get(TOKEN_ENV)
-    deployment = build_deployment(cfg.limits(), cfg.max_models_per_replica, api_token or None)
     options = deployment_options(cfg.max_batch_size, replicas=n, cpus_per_replica=cpus, gpus_per_replica=gpus)
-    return deployment.options(**options).bind(cfg.model_dump())
+    model = SentimentModel.options(**options).bind(cfg.model_dump())
+    # The front holds no model: no CPU reserved (it parses JSON and waits), as many replicas as the model has.
+    front = {**options, "ray_actor_options": {"num_cpus": 0}}
+    return SentimentAPI.options(**front).bind(cfg.model_dump(), model, api_token or None)
 
 
 def app_builder(args: ServeConfig):

@@ -1,6 +1,7 @@
-"""Faults injected into real score jobs on the session's Ray: a second job on a busy output, a predictor actor
-killed with SIGKILL mid-job. What must hold: no interleaved or lost rows, each row written once, the same
-predictions as an undisturbed run (results/reliability.md)."""
+"""Faults injected into real jobs on the session's Ray: a second score job on a busy output, a predictor actor
+killed with SIGKILL mid-job, a full disk, a Serve model replica killed under load. What must hold: no interleaved
+or lost rows, each row written once, the same predictions as an undisturbed run, no failed request
+(results/reliability.md)."""
 
 import os
 import signal
@@ -13,7 +14,9 @@ import pandas as pd
 import pytest
 from helpers import wait_for
 
+from benchmarks.net import free_port, wait_ready
 from benchmarks.score_fault import predictor_actor_pids
+from benchmarks.serve_fault import ClosedLoop, kill_one_replica
 from sentiment_ray.errors import DataError
 from sentiment_ray.inference.batch import ScoreOptions, read_output, run_scoring
 from sentiment_ray.inference.output_lock import lock_path
@@ -99,3 +102,30 @@ def test_a_full_disk_fails_the_job_naming_its_output_and_the_rerun_with_space_fi
     out = read_output(output, "csv")
     assert summary["rows_written"] == len(out) == len(texts) and out["row_key"].is_unique
     assert sorted(out["text"]) == sorted(texts)
+
+
+def test_a_model_replica_killed_under_load_fails_no_request(ray_cluster, model_folder):
+    """16 clients send single texts to two model replicas; one gets SIGKILL. The HTTP front sends each request
+    whose replica died to the other one: every request answers 200. (How long Serve takes to run two replicas
+    again is measured by benchmarks/serve_fault.py.)"""
+    from ray import serve
+
+    from sentiment_ray.inference.serve import build_application
+    from sentiment_ray.inference.serve_config import serve_config
+
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    values = {"model_path": str(model_folder), "precision": "fp32", "replicas": 2, "cpus_per_replica": 1}
+    serve.run(build_application(serve_config(values, "faults")), name="faults", route_prefix="/")
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", timeout_s=120)
+        with ClosedLoop(f"http://127.0.0.1:{port}", clients=16) as load:
+            time.sleep(2)
+            killed_at = time.monotonic()
+            kill_one_replica("faults")
+            time.sleep(3)
+        after = load.outcomes(since=killed_at)
+    finally:
+        serve.shutdown()  # the next module on this worker starts Serve on a port of its own
+    assert set(load.outcomes()) == {"200"}, load.outcomes()
+    assert after["200"] > 16, after  # requests ran while the killed replica was down

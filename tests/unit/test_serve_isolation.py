@@ -6,7 +6,7 @@ predictor any more (it turns every bad text it knows into a per-text error), so 
 
 import asyncio
 
-from sentiment_ray.inference.serve import isolated_predictions
+from sentiment_ray.inference.serve_model import isolated_predictions
 
 
 class PoisonablePredictor:
