@@ -64,19 +64,22 @@ def post(url: str, text: str) -> str:
 
 
 class ClosedLoop:
-    """`clients` threads that each send the next request once the last is answered; every outcome is kept as
-    (start time in monotonic s, outcome)."""
+    """`clients` threads that each send the next request once the last is answered, until stopped or until
+    `requests` were sent; every request is kept as (start time in monotonic s, latency in s, outcome)."""
 
-    def __init__(self, url: str, clients: int):
-        self.url, self.records, self.stopping = url, [], threading.Event()
+    def __init__(self, url: str, clients: int, requests: int | None = None):
+        self.url, self.records, self.stopping, self.limit = url, [], threading.Event(), requests
         self.threads = [threading.Thread(target=self._client, args=(i,), daemon=True) for i in range(clients)]
 
     def _client(self, index: int) -> None:
         sent = 0
         while not self.stopping.is_set():
             started = time.monotonic()
-            self.records.append((started, post(self.url, TEXTS[(index + sent) % len(TEXTS)])))
+            outcome = post(self.url, TEXTS[(index + sent) % len(TEXTS)])
+            self.records.append((started, time.monotonic() - started, outcome))
             sent += 1
+            if self.limit is not None and len(self.records) >= self.limit:
+                self.stopping.set()
 
     def __enter__(self) -> ClosedLoop:
         for thread in self.threads:
@@ -89,7 +92,7 @@ class ClosedLoop:
             thread.join(timeout=REQUEST_TIMEOUT_S + 5)
 
     def outcomes(self, since: float = 0.0, until: float = float("inf")) -> collections.Counter:
-        return collections.Counter(outcome for started, outcome in self.records if since <= started < until)
+        return collections.Counter(outcome for started, _, outcome in self.records if since <= started < until)
 
 
 def kill_one_replica(app: str, deployment: str = "SentimentModel") -> int:

@@ -90,13 +90,30 @@ def read_bytes(uri: str) -> bytes:
         raise StorageError(f"{uri}: cannot read it ({err})") from None
 
 
-def upload_folder(local: str | Path, uri: str) -> None:
-    """Copy the local folder `local` to `uri` (created; files already there are overwritten)."""
+def upload_folder(local: str | Path, uri: str, last: str | None = None) -> None:
+    """Copy the local folder `local` to `uri` (created; files already there are overwritten); StorageError naming
+    both when the store fails.
+
+    `last`, a file of the folder, is removed at `uri` first and uploaded after every other file: a reader who
+    finds it finds the rest, and an upload that breaks off leaves a folder without it. (A model folder's
+    `sentiment_meta.json`: every loader refuses a folder without one.)
+    """
     import pyarrow.fs
 
     fs, path = filesystem(uri)
-    fs.create_dir(path, recursive=True)
-    pyarrow.fs.copy_files(str(Path(local).resolve()), path, destination_filesystem=fs)
+    source = Path(local).resolve()
+    try:
+        fs.create_dir(path, recursive=True)
+        if last is None:
+            pyarrow.fs.copy_files(str(source), path, destination_filesystem=fs)
+            return
+        if fs.get_file_info(f"{path}/{last}").type != pyarrow.fs.FileType.NotFound:
+            fs.delete_file(f"{path}/{last}")
+        names = sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file())
+        for name in [n for n in names if n != last] + [last]:
+            pyarrow.fs.copy_files(str(source / name), f"{path}/{name}", destination_filesystem=fs)
+    except OSError as err:
+        raise StorageError(f"{uri}: uploading {source} failed ({err})") from None
 
 
 def local_folder(path: str | Path) -> Path:
@@ -148,9 +165,12 @@ def _megabytes(listing: dict[str, tuple[int, int]]) -> float:
 
 def upload_file(local: str | Path, uri: str) -> None:
     fs, path = filesystem(uri)
-    with open(local, "rb") as source, fs.open_output_stream(path) as out:
-        while chunk := source.read(8 << 20):
-            out.write(chunk)
+    try:
+        with open(local, "rb") as source, fs.open_output_stream(path) as out:
+            while chunk := source.read(8 << 20):
+                out.write(chunk)
+    except OSError as err:
+        raise StorageError(f"{uri}: uploading {local} failed ({err})") from None
 
 
 def absolute(path: str | Path) -> str:

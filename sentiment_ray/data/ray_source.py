@@ -36,10 +36,19 @@ class ReviewFileDatasource(FileBasedDatasource):
     _FILE_EXTENSIONS = EXTENSIONS
 
     def __init__(
-        self, paths, *, text_column: str, id_column: str | None = None, options: ReadOptions = DEFAULT_READ, **kwargs
+        self,
+        paths,
+        *,
+        text_column: str,
+        id_column: str | None = None,
+        options: ReadOptions = DEFAULT_READ,
+        counter=None,
+        **kwargs,
     ):
+        """`counter`: a RowCounter actor (inference/progress.py) told each file's record count once it is read
+        whole, so that the job checks its rows against the records read, with no reading of its own."""
         super().__init__(paths, file_extensions=EXTENSIONS, **kwargs)
-        self.text_column, self.id_column, self.options = text_column, id_column, options
+        self.text_column, self.id_column, self.options, self.counter = text_column, id_column, options, counter
         # Ray hands `_read_stream` a URI's path without its scheme (`bucket/key`); rows name the URI as given.
         given = [paths] if isinstance(paths, str) else list(paths)
         self.uri_of = {p.split("://", 1)[1]: p for p in given if is_uri(p)}
@@ -49,13 +58,19 @@ class ReviewFileDatasource(FileBasedDatasource):
         parsed = open_records(f, path, self.options)
         stringify = parsed.format != "parquet"  # one column type (str) in every block of a text or sheet file
         block: list[dict] = []
+        records = 0
         for record in parsed.records:
             block.append(self._row(record, path, parsed.encoding, stringify))
+            records += 1
             if len(block) == BLOCK_ROWS:
                 yield _arrow_block(block)
                 block = []
         if block:
             yield _arrow_block(block)
+        if self.counter is not None:  # waited for: the job's check must not run before the count arrives
+            import ray
+
+            ray.get(self.counter.file_read.remote(path, records))
 
     def _row(self, record: Record, path: str, encoding: str | None, stringify: bool) -> dict:
         values = record.values or {}

@@ -1,7 +1,8 @@
 """Offline batch scoring on Ray Data: read review files → stateful predictor actors → write predictions.
 
-Exactly one output row per input record, ids preserved, bad records carried with an `error`: the driver counts
-each file's records before the job (`formats.count_records`) and checks the rows written against that count.
+Exactly one output row per input record, ids preserved, bad records carried with an `error`: the read counts
+each file's records as it goes (`ray_source`, into the job's RowCounter) and the driver checks the rows written
+against that count.
 Resumable:
 Ray Data's checkpointing records which `row_key`s were written, in `<output>.checkpoint/`; a rerun
 of the same command after a crash writes only the rows that are missing, and the checkpoint folder
@@ -154,7 +155,7 @@ def build_pipeline(opts: ScoreOptions, files: list[str], labels=None, counter=No
     from sentiment_ray.data.ray_source import ReviewFileDatasource
 
     source = ReviewFileDatasource(
-        files, text_column=opts.text_column, id_column=opts.id_column, options=opts.read_options
+        files, text_column=opts.text_column, id_column=opts.id_column, options=opts.read_options, counter=counter
     )
     ds = ray.data.read_datasource(source)
     ds = ds.map_batches(
@@ -203,7 +204,7 @@ def run_scoring(opts: ScoreOptions) -> dict:
     files = expand_inputs(opts.inputs)
     meta = prepare_folder_base(opts.model_path)  # fail before starting actors when the folder is wrong; build base
     selection = selection_on_driver(opts, meta)  # a bad target fails here, before Ray starts
-    inputs = describe_inputs(files, opts)  # header and column checks, encodings, record counts: before Ray works
+    inputs = describe_inputs(files, opts)  # header and column checks, encodings: before Ray works
     with output_lock(resolve(opts.output)):  # one job per output: a second one refuses, naming the first
         return _score(opts, files, meta, selection, inputs, begun)
 
@@ -226,12 +227,13 @@ def _score(opts: ScoreOptions, files: list[str], meta: dict, selection, inputs: 
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # output blocks follow input order
     context.checkpoint_config = CheckpointConfig(id_column="row_key", checkpoint_path=str(checkpoint_dir(output)))
-    records, counter = sum(i["records"] for i in inputs), counter_actor()
+    counter = counter_actor()
     already = count_rows(output, opts.output_format)  # by an interrupted run of this output: resumed, not redone
     started = time.monotonic()
     try:
-        with ScoreProgress(counter, records, already_done=already):
+        with ScoreProgress(counter, len(files), already_done=already):
             write(build_pipeline(opts, files, labels_of(meta), counter), output, opts.output_format)
+        records = records_read(counter, inputs, output)
         shift = job_shift(meta, opts.calibration, counter, records - already)
     except Exception as err:
         if "No space left on device" in f"{err!r} {err}":  # a worker's OSError (errno 28), as Ray re-raises it
@@ -264,6 +266,19 @@ def _score(opts: ScoreOptions, files: list[str], meta: dict, selection, inputs: 
         **({"selection": {**selection, **count_kept(output, opts.output_format)}} if selection else {}),
         "shift": shift,
     }
+
+
+def records_read(counter, inputs: list[dict], output) -> int:
+    """The job's records, as its read counted them: each input's count goes into its entry of `inputs`. A file
+    the read never finished is a bug of ours (a row would be missing), never a file's."""
+    import ray
+
+    counts = ray.get(counter.files_read.remote())
+    for entry in inputs:
+        if entry["path"] not in counts:
+            raise DataError(f"{entry['path']}: the job into {output} ended without reading it whole; please report")
+        entry["records"] = counts[entry["path"]]
+    return sum(entry["records"] for entry in inputs)
 
 
 LAYOUT_FIX = "lower --num-actors / --cpus-per-actor / --gpus-per-actor"

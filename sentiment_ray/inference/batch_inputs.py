@@ -6,7 +6,7 @@ import glob
 import os
 from pathlib import Path
 
-from sentiment_ray.data.formats import count_records, open_records
+from sentiment_ray.data.formats import open_records
 from sentiment_ray.data.ray_source import EXTENSIONS
 from sentiment_ray.errors import DataError
 from sentiment_ray.inference.score_options import ScoreOptions
@@ -63,7 +63,8 @@ def _expand_uri(item: str) -> list[str]:
 
 
 def describe_inputs(files: list[str], opts: ScoreOptions) -> list[dict]:
-    """Per input file: format, encoding, quoting and records; refuses a file whose columns cannot work."""
+    """Per input file: format and encoding; refuses a file whose columns cannot work. Reads only its first records:
+    the job counts the records while it scores them (`records` is added to each entry then)."""
     return [_describe(path, opts) for path in files]
 
 
@@ -83,9 +84,7 @@ def _describe(path: str, opts: ScoreOptions) -> dict:
         if column and column not in columns:
             available = ", ".join(repr(c) for c in columns) or "(none)"
             raise DataError(f"{path}: no column {column!r}; available columns: {available}. Choose one with {flag}.")
-    with _open(path) as stream:
-        records = count_records(stream, path, opts.read_options)
-    return {"path": path, "format": parsed.format, "encoding": parsed.encoding, "records": records}
+    return {"path": path, "format": parsed.format, "encoding": parsed.encoding}
 
 
 def _json_keys(records, sample: int = 1000) -> list[str]:

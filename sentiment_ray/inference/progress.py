@@ -24,6 +24,7 @@ class RowCounter:
         self.rows = 0
         self.workers = []
         self.shift_tally = None  # shift.ShiftTally over every batch, for the job's shift check
+        self.records = {}  # input path → records read from it: set once per file, so a retried read counts once
 
     def add(self, rows: int, tally=None) -> None:
         self.rows += rows
@@ -35,6 +36,15 @@ class RowCounter:
 
     def total(self) -> int:
         return self.rows
+
+    def file_read(self, path: str, records: int) -> None:
+        self.records[path] = records
+
+    def files_read(self) -> dict[str, int]:
+        return self.records
+
+    def progress(self) -> tuple[int, dict[str, int]]:
+        return self.rows, self.records
 
     def register(self, actor) -> None:
         self.workers.append(actor)
@@ -66,9 +76,12 @@ def stop_job_actors(counter) -> None:
             log.debug("actor already gone", exc_info=True)
 
 
-def progress_line(done: int, total: int, elapsed_s: float, new_rows: int) -> str:
-    """`12,288/100,000 rows (12%), 1,020 rows/s, ETA 1m 26s`: the rate over this run's rows only."""
+def progress_line(done: int, total: int | None, elapsed_s: float, new_rows: int) -> str:
+    """`12,288/100,000 rows (12%), 1,020 rows/s, ETA 1m 26s`: the rate over this run's rows only. The total is
+    None until every input file was read whole (records are counted while reading): `12,288 rows, 1,020 rows/s`."""
     rate = new_rows / elapsed_s if elapsed_s > 0 else 0.0
+    if total is None:
+        return f"{done:,} rows, " + (f"{rate:,.0f} rows/s" if new_rows else "actors starting")
     share = f" ({100 * done / total:.0f}%)" if total else ""
     if not new_rows:
         return f"{done:,}/{total:,} rows{share}, actors starting"
@@ -84,8 +97,9 @@ def duration(seconds: float) -> str:
 class ScoreProgress:
     """A context manager: logs the progress line every `interval_s` while the job runs."""
 
-    def __init__(self, counter, total: int, already_done: int = 0, interval_s: float = INTERVAL_S):
-        self.counter, self.total, self.already_done, self.interval_s = counter, total, already_done, interval_s
+    def __init__(self, counter, files: int, already_done: int = 0, interval_s: float = INTERVAL_S):
+        """files: how many input files the job reads; the total is known once the counter has all their counts."""
+        self.counter, self.files, self.already_done, self.interval_s = counter, files, already_done, interval_s
         self._stop = threading.Event()
         self._last = ""
         self._thread = threading.Thread(target=self._run, name="score-progress", daemon=True)
@@ -104,10 +118,11 @@ class ScoreProgress:
 
         while not self._stop.wait(self.interval_s):
             try:
-                scored = ray.get(self.counter.total.remote(), timeout=self.interval_s)
+                scored, read = ray.get(self.counter.progress.remote(), timeout=self.interval_s)
             except Exception:  # noqa: BLE001 - a progress line is never worth failing the job over
                 continue
-            line = progress_line(self.already_done + scored, self.total, time.monotonic() - self.started, scored)
+            total = sum(read.values()) if len(read) == self.files else None
+            line = progress_line(self.already_done + scored, total, time.monotonic() - self.started, scored)
             if scored or line != self._last:  # "actors starting" once, not every interval
                 log.info(line)
             self._last = line

@@ -74,7 +74,13 @@ def run_training(cfg: RunConfig) -> TrainOutcome:
     log.info("Ray Train run '%s' in %s (%d workers)", name, storage, cfg.scaling.num_workers)
     result = build_trainer(cfg, splits, storage, name, resume_path, output_dir).fit()
     outcome = _collect(result, cfg, output_dir, name, storage, time.monotonic() - started)
-    return publish_run(outcome, cfg) if is_uri(cfg.output_dir) else outcome
+    if not is_uri(cfg.output_dir):
+        return outcome
+    from sentiment_ray.training.publish import publish_run
+
+    uri = cfg.output_dir.rstrip("/")
+    publish_run(Path(outcome.output_dir), uri)
+    return TrainOutcome(uri, join(uri, "model"), outcome.train_results, outcome.test_results)
 
 
 def run_dir(cfg: RunConfig) -> Path:
@@ -91,23 +97,6 @@ def storage_of(cfg: RunConfig) -> str:
     if cfg.storage_path:
         return cfg.storage_path
     return join(cfg.output_dir, "ray") if is_uri(cfg.output_dir) else str(run_dir(cfg) / "ray")
-
-
-# Scratch the workers wrote on their own disks, and events rank 0 uploads itself: not part of the upload.
-NOT_UPLOADED = ("hf_checkpoints", "tensorboard", "ray")
-
-
-def publish_run(outcome: TrainOutcome, cfg: RunConfig) -> TrainOutcome:
-    """Upload the staged run folder to the `output_dir` URI; the outcome then names the URI."""
-    from sentiment_ray.storage import upload_file, upload_folder
-
-    uri = cfg.output_dir.rstrip("/")
-    for entry in sorted(Path(outcome.output_dir).iterdir()):
-        if entry.name in NOT_UPLOADED:
-            continue
-        (upload_folder if entry.is_dir() else upload_file)(entry, join(uri, entry.name))
-    log.info("run folder uploaded to %s", uri)
-    return TrainOutcome(uri, join(uri, "model"), outcome.train_results, outcome.test_results)
 
 
 def with_labels(cfg: RunConfig, labels) -> RunConfig:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from ray_nodes import REPO, TwoNodeCluster, cluster_env, start_node, stop_nodes, wait_for_nodes
 
 from benchmarks.net import free_port
+from benchmarks.ray_nodes import REPO, TwoNodeCluster, cluster_env, start_node, stop_nodes, wait_for_nodes
 
 pytestmark = pytest.mark.cluster
 

@@ -4,11 +4,13 @@ or lost rows, each row written once, the same predictions as an undisturbed run,
 (results/reliability.md)."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -129,3 +131,64 @@ def test_a_model_replica_killed_under_load_fails_no_request(ray_cluster, model_f
         serve.shutdown()  # the next module on this worker starts Serve on a port of its own
     assert set(load.outcomes()) == {"200"}, load.outcomes()
     assert after["200"] > 16, after  # requests ran while the killed replica was down
+
+
+def test_an_s3_store_stopped_mid_upload_leaves_no_loadable_model_and_the_next_upload_completes(
+    s3, tmp_path, model_folder, monkeypatch
+):
+    """A trained run is published to s3:// over a second local S3 server (the same objects as the session's),
+    which is stopped while the model folder uploads over an earlier complete copy. The publish fails naming the
+    URI and the kept staged run; the half-replaced folder is refused by the loader (its sentiment_meta.json goes
+    first out and last in); with the server started again, the next publish completes."""
+    import shutil
+
+    from moto.server import ThreadedMotoServer
+    from s3_local import BUCKET, s3_keys
+
+    from sentiment_ray.errors import SentimentRayError
+    from sentiment_ray.models.folder import read_meta
+    from sentiment_ray.training.publish import publish_run
+
+    def start(port: int = 0):
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server._server.server_address[1]}")
+        return server, server._server.server_address[1]
+
+    staged = tmp_path / "staged"
+
+    def stage_a_run() -> Path:
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(model_folder, staged / "model")
+        for i in range(8):  # sorted first: the model upload spends its first second on these
+            (staged / "model" / f"a_ballast_{i}.bin").write_bytes(os.urandom(4_000_000))
+        (staged / "logs").mkdir()
+        (staged / "logs" / "train.log").write_text("log\n")
+        return staged
+
+    uri, meta_key = f"s3://{BUCKET}/faults/run", "faults/run/model/sentiment_meta.json"
+    server, port = start()
+    try:
+        publish_run(stage_a_run(), uri)  # an earlier run's complete folder at the same URI
+        assert read_meta(f"{uri}/model")["strategy"]
+
+        def stop_when_the_model_upload_begins():  # its first step deletes the earlier copy's meta
+            wait_for(lambda: meta_key not in s3_keys("faults/run/model/"), timeout_s=60, every_s=0.01)
+            server.stop()
+
+        stopper = threading.Thread(target=stop_when_the_model_upload_begins, daemon=True)
+        stopper.start()
+        kept = re.escape(str(staged))
+        with pytest.raises(SentimentRayError, match=rf"{uri}/model: uploading .* failed .*kept in {kept}"):
+            publish_run(stage_a_run(), uri)
+        stopper.join(timeout=60)
+        server, _ = start(port)  # the same objects: moto keeps them in this process
+        left = s3_keys("faults/run/model/")
+        assert left and meta_key not in left  # the earlier copy's files, without its meta
+        with pytest.raises(SentimentRayError, match="sentiment_meta.json is missing"):
+            read_meta(f"{uri}/model")
+        publish_run(stage_a_run(), uri)
+        assert read_meta(f"{uri}/model")["strategy"]
+        assert [p.name for p in staged.iterdir()] == ["logs"]  # the staged copy is deleted, its log kept
+    finally:
+        server.stop()

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import wait_for
 
 from sentiment_ray.errors import ConfigError
 from sentiment_ray.tuning.space import load_tune_config, max_concurrent_trials, search_space, trial_config
@@ -78,11 +79,12 @@ def test_asha_refused_when_workers_cannot_reach_the_state_api():
 
 # Sequential trials (max_concurrent 1) and an aggressive ASHA: the second and later trials meet a rung
 # that earlier ones recorded, and the seeded search + deterministic CPU training make the outcome repeatable.
+# One failure allowed per Train run: a trial whose worker dies restarts its workers from its latest checkpoint.
 ASHA = [
     "--num-samples", "3", "--max-concurrent", "1",
     "--set", "tune.metric=eval_loss", "--set", "tune.mode=min",
     "--set", "tune.grace_period=1", "--set", "tune.reduction_factor=2",
-    "--set", "train.max_steps=4",
+    "--set", "train.max_steps=4", "--set", "train.max_failures=1",
 ]  # fmt: skip
 
 
@@ -119,8 +121,14 @@ def test_asha_sweep_interrupted_resumes_unfinished_trials_exports_the_best_and_t
     assert ended and any(r["status"] == "unfinished" for r in interrupted.values()), interrupted
     assert not (out / "best").exists()
 
-    resumed = subprocess.run(sweep_command(out), cwd=ROOT, env=ray_env, capture_output=True, text=True, timeout=900)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    # The resumed sweep: one of its Train workers gets SIGKILL; its trial goes on from its checkpoint.
+    resumed = subprocess.Popen(sweep_command(out), cwd=ROOT, env=ray_env, stdout=subprocess.PIPE, text=True)
+    try:
+        killed = kill_a_train_worker(resumed)
+        stdout = resumed.communicate(timeout=900)[0]
+    finally:
+        resumed.kill()
+    assert resumed.returncode == 0, stdout[-3000:]
     rows = read_trials(out)
     assert len(rows) == 3 and set(interrupted) <= {r["trial_id"] for r in rows}  # later trials were not drawn yet
     assert {r["status"] for r in rows} <= {"completed", "stopped_early"}
@@ -135,7 +143,8 @@ def test_asha_sweep_interrupted_resumes_unfinished_trials_exports_the_best_and_t
     results = json.loads((out / "best" / "test_results.json").read_text())
     assert results["trial_id"] == best["trial_id"] and results["params"]["lora_r"] == int(best["lora_r"])
     assert results["test"]["n"] == 64 and results["test"]["accuracy"] == pytest.approx(float(best["test_accuracy"]))
-    assert f"best model: {out / 'best'}" in resumed.stdout and best["trial_id"] in resumed.stdout
+    assert f"best model: {out / 'best'}" in stdout and best["trial_id"] in stdout
+    assert killed, "no Train worker was killed"  # a worker of a trial that still finished (statuses above)
     assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG" and "stopped_early" in (out / "trials.md").read_text()
     predictor = SentimentPredictor.from_pretrained(out / "best", device="cpu", precision="fp32")
     assert predictor.meta["finetune"] == "lora"
@@ -149,6 +158,24 @@ def test_asha_sweep_interrupted_resumes_unfinished_trials_exports_the_best_and_t
     assert "restored from an earlier run" in again.stdout and "this run's config and flags differ" in again.stdout
     assert read_trials(out) == rows  # same ids, statuses and times: nothing was trained again
     assert sorted(p.name for p in (out / "ray" / "train").glob("*/checkpoint_*")) == checkpoints
+
+
+def kill_a_train_worker(sweep: subprocess.Popen) -> int | None:
+    """SIGKILL of one Ray Train worker of the sweep's running trial, 2 s after the workers came up (on the session's
+    Ray, which the sweep joined); its pid, or None if the sweep ended first."""
+    import ray
+    from ray.util.state import list_actors
+
+    def workers() -> list[int]:
+        alive = list_actors(address=ray.get_runtime_context().gcs_address, filters=[("state", "=", "ALIVE")])
+        return [a.pid for a in alive if a.class_name == "RayTrainWorker"]
+
+    pids = wait_for(lambda: workers() or sweep.poll() is not None, timeout_s=400, every_s=0.5)
+    if pids is True or not pids:
+        return None
+    time.sleep(2)
+    os.kill(pids[0], signal.SIGKILL)
+    return pids[0]
 
 
 def _wait_for(condition, proc, timeout: float = 400) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -17,7 +18,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from benchmarks.net import free_port
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -62,6 +65,44 @@ def start_node(env: dict, temp_dir: str, *args: str) -> subprocess.Popen:
     log = open(Path(temp_dir).with_suffix(".log"), "w")  # noqa: SIM115 (lives as long as the node)
     command = [ray, "start", "--block", "--num-cpus=2", f"--temp-dir={temp_dir}", "--disable-usage-stats", *args]
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def start_head(root: Path) -> tuple[TwoNodeCluster, subprocess.Popen]:
+    """A head node (`ray start --head`, token auth, dashboard) with its temp dir and token under `root`."""
+    token_path = root / "auth_token"
+    token_path.write_text(secrets.token_hex(32))
+    env = cluster_env(token_path)
+    gcs_port, dashboard_port = free_port(), free_port()
+    cluster = TwoNodeCluster(f"127.0.0.1:{gcs_port}", f"http://127.0.0.1:{dashboard_port}", env, token_path.read_text())
+    head = start_node(
+        env,
+        str(root / "head"),
+        "--head",
+        f"--port={gcs_port}",
+        "--node-ip-address=127.0.0.1",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dashboard_port}",
+        f"--ray-client-server-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
+    )
+    try:
+        wait_for_nodes(cluster, 1)
+    except BaseException:
+        stop_nodes(head)
+        raise
+    return cluster, head
+
+
+def start_worker_node(cluster: TwoNodeCluster, temp_dir: Path, count: int) -> subprocess.Popen:
+    """A node joining `cluster`, returned once the cluster has `count` nodes."""
+    args = (f"--address={cluster.gcs_address}", f"--dashboard-agent-listen-port={free_port()}")
+    node = start_node(cluster.env, str(temp_dir), "--node-ip-address=127.0.0.1", *args)
+    try:
+        wait_for_nodes(cluster, count)
+    except BaseException:
+        stop_nodes(node)
+        raise
+    return node
 
 
 def wait_for_nodes(cluster: TwoNodeCluster, count: int, timeout: float = 120) -> None:
