@@ -7,8 +7,6 @@ model's own training source: the test split, which reports results, is never use
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions
 
 
@@ -16,11 +14,11 @@ def calibration_rows(model_meta: dict, data: str, text_column: str, label_column
     """(texts, labels, source description) of the rows to fit on (see the module docstring)."""
     from sentiment_ray.data import load_splits, read_reviews
     from sentiment_ray.models.folder import labels_of
-    from sentiment_ray.storage import is_uri, local_copy
+    from sentiment_ray.storage import local_copy
 
     config = model_meta.get("config", {})
     trained_on = config.get("data", {}).get("source")
-    local = local_copy(data) if is_uri(data) else Path(data)
+    local = local_copy(data)  # a URI: this node's cached copy; a local path: itself
     columns = {"text_column": text_column, "label_column": label_column, "labels": labels_of(model_meta)}
     if local.is_file() and str(data) != str(trained_on):
         rows = read_reviews(local, **columns, require_label=True, options=read_options)  # values read as its classes

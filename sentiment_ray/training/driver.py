@@ -211,7 +211,7 @@ def _latest_run_with_checkpoint(storage: str) -> str | None:
 
     from sentiment_ray.training.worker import FINAL_RESULTS
 
-    fs, root = pafs.FileSystem.from_uri(storage if "://" in storage else str(Path(storage).resolve()))
+    fs, root = pafs.FileSystem.from_uri(storage if is_uri(storage) else str(Path(local_path(storage)).resolve()))
     runs = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
     names = sorted(
         (r.base_name for r in runs if r.type == pafs.FileType.Directory and r.base_name.startswith(RUN_PREFIX)),

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from sentiment_ray.errors import SentimentRayError
+from sentiment_ray.storage import is_uri
 from sentiment_ray.tuning.report import PARAMS, best_row
 
 
@@ -38,6 +39,6 @@ def export_best(rows: list[dict], cfg, tc, output_dir: Path, storage: str) -> tu
 
 def _uri(path: str, storage: str) -> str:
     """Train reports checkpoint paths without the filesystem's scheme; put back that of `storage` (s3://...)."""
-    if "://" in storage and "://" not in path:
+    if is_uri(storage) and not is_uri(path):
         return f"{storage.split('://', 1)[0]}://{path}"
     return path

@@ -103,6 +103,7 @@ def trials_with_a_checkpoint(out: Path) -> set[str]:
     return {p.parent.name for p in (out / "ray" / "train").glob("*/checkpoint_*")}
 
 
+@pytest.mark.faults  # a Train worker of the resumed sweep gets SIGKILL
 def test_asha_sweep_interrupted_resumes_unfinished_trials_exports_the_best_and_then_restores(tmp_path, ray_env):
     from sentiment_ray.inference.predictor import SentimentPredictor
 
