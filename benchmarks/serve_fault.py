@@ -95,6 +95,18 @@ class ClosedLoop:
         return collections.Counter(outcome for started, _, outcome in self.records if since <= started < until)
 
 
+def serve_locally(model_path: str, **fields) -> tuple[str, int]:
+    """(URL, port) of `run_server` (what `sentiment-ray serve` runs) for `model_path` on an embedded Ray, fp32, on
+    a free port of 127.0.0.1, once it is ready; `fields`: other ServeConfig fields (replicas, ...)."""
+    from benchmarks.net import free_port, wait_ready
+    from sentiment_ray.inference.serve import run_server
+
+    port = free_port()
+    run_server({"default": model_path}, port=port, precision="fp32", **fields)
+    wait_ready(f"http://127.0.0.1:{port}", timeout_s=120)
+    return f"http://127.0.0.1:{port}", port
+
+
 def kill_one_replica(app: str, deployment: str = "SentimentModel") -> int:
     pids = model_replica_pids(app, deployment)
     if len(pids) < 2:
@@ -115,9 +127,6 @@ def seconds_until_two_replicas(app: str, deployment: str, killed_pid: int, since
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.net import free_port, wait_ready
-    from sentiment_ray.inference.serve import run_server
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-path", required=True)
     parser.add_argument("--clients", type=int, default=16)
@@ -126,10 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill", choices=["SentimentModel", "SentimentAPI"], default="SentimentModel")
     parser.add_argument("--name", default="serve_fault")
     args = parser.parse_args(argv)
-    port = free_port()
-    run_server({"default": args.model_path}, port=port, replicas=2, cpus_per_replica=1.0, precision="fp32")
-    url = f"http://127.0.0.1:{port}"
-    wait_ready(url, timeout_s=120)
+    url, _ = serve_locally(args.model_path, replicas=2, cpus_per_replica=1.0)
     with ClosedLoop(url, args.clients) as load:
         started = time.monotonic()
         time.sleep(args.kill_after_s)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from benchmarks import common
 from benchmarks.load_client import percentile
-from benchmarks.serve_fault import ClosedLoop, model_replica_pids
+from benchmarks.serve_fault import ClosedLoop, model_replica_pids, serve_locally
 
 DEPLOYMENTS = ("SentimentModel", "SentimentAPI")
 
@@ -83,19 +83,13 @@ def plot(path: Path, started: float, samples: list, records: list) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.net import free_port, wait_ready
-    from sentiment_ray.inference.serve import run_server
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-path", required=True)
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--clients", type=int, default=30)
     parser.add_argument("--name", default="serve_soak")
     args = parser.parse_args(argv)
-    port = free_port()
-    run_server({"default": args.model_path}, port=port, precision="fp32")
-    url = f"http://127.0.0.1:{port}"
-    wait_ready(url, timeout_s=120)
+    url, _ = serve_locally(args.model_path)
     pids = {name: model_replica_pids("sentiment", name)[0] for name in DEPLOYMENTS}
     samples, stopping = [], threading.Event()
     sampler = threading.Thread(target=sample_rss, args=(pids, stopping, samples), daemon=True)

@@ -63,20 +63,20 @@ def probe(url: str) -> str:
 
 
 def proxy_rss_mb() -> float | None:
-    for status in Path("/proc").glob("[0-9]*/status"):
+    """RSS (MB) of the Serve proxy process, found by the title Ray gives it (`ray::ProxyActor`)."""
+    from benchmarks.serve_soak import rss_mb
+
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            cmdline = (status.parent / "cmdline").read_bytes().split(b"\0", 1)[0]
-            if cmdline.startswith(b"ray::ProxyActor"):
-                line = next(x for x in status.read_text().splitlines() if x.startswith("VmRSS:"))
-                return int(line.split()[1]) / 1024
-        except (OSError, StopIteration):
+            if cmdline.read_bytes().startswith(b"ray::ProxyActor"):
+                return rss_mb(int(cmdline.parent.name))
+        except OSError:  # the process ended while we looked
             continue
     return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.net import free_port, wait_ready
-    from sentiment_ray.inference.serve import run_server
+    from benchmarks.serve_fault import serve_locally
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-path", required=True)
@@ -85,10 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold-s", type=float, default=60.0)
     parser.add_argument("--name", default="slow_headers")
     args = parser.parse_args(argv)
-    port = free_port()
-    run_server({"default": args.model_path}, port=port, precision="fp32")
-    url = f"http://127.0.0.1:{port}"
-    wait_ready(url, timeout_s=120)
+    url, port = serve_locally(args.model_path)
     context = multiprocessing.get_context("spawn")
     stop, rows, holders, held = context.Event(), [], [], 0
     rows.append({"slow connections held": 0, "new client": probe(url), "proxy RSS MB": proxy_rss_mb()})
