@@ -184,8 +184,9 @@ def job_log_file(name: str, output: str | None) -> Path:
     import time
 
     from sentiment_ray.cache import sentiment_ray_cache_dir
-    from sentiment_ray.storage import is_uri, local_path
+    from sentiment_ray.location import Location
 
-    if output and not is_uri(output):
-        return Path(local_path(output).rstrip("/") + ".log")
+    location = Location.of(output) if output else None
+    if location is not None and not location.remote:
+        return location.sibling(".log").path
     return sentiment_ray_cache_dir() / "logs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"

@@ -114,9 +114,9 @@ def peak_rss_mb() -> float:
 
 def check_durable(path: str | None, what: str) -> None:
     """Refuse a relative output path inside a Ray job, where it would land in the deleted working dir."""
-    from sentiment_ray.storage import is_uri, local_path
+    from sentiment_ray.location import is_relative_path
 
-    if not path or is_uri(path) or os.path.isabs(local_path(path)) or not in_ray_job_working_dir():
+    if not path or not is_relative_path(path) or not in_ray_job_working_dir():
         return
     raise ConfigError(
         f"{what} {path!r} is relative, and this runs inside a Ray job whose working dir ({os.getcwd()}) is deleted "
@@ -127,9 +127,9 @@ def check_durable(path: str | None, what: str) -> None:
 
 def check_local_output(path: str, what: str) -> None:
     """Refuse a URI where a job writes a local folder, instead of creating a folder named `s3:` by mistake."""
-    from sentiment_ray.storage import is_uri
+    from sentiment_ray.location import Location
 
-    if is_uri(path):
+    if Location.of(path).remote:
         raise ConfigError(
             f"{what} {path!r}: this job writes a local folder, not a URI; pass a local path (on a cluster, one every "
             "node shares). URIs are accepted by train --output-dir and score --output."

@@ -1,4 +1,5 @@
-"""Paths that may be URIs: `s3://`, `gs://`, `hdfs://` (any pyarrow filesystem) as well as local paths.
+"""Remote storage behind URIs: `s3://`, `gs://`, `hdfs://` (any pyarrow filesystem); `location.Location` decides
+whether a path is one.
 
 A run's outputs (model folder, results, logs) can live in shared storage, and every loader reads a model folder
 from it. Endpoints and credentials come from the filesystem's own standard settings (for S3: `AWS_ENDPOINT_URL`,
@@ -14,35 +15,16 @@ is published; concurrent actors or replicas on one node take the entry's lock an
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 from sentiment_ray.cache import cached_directory, sentiment_ray_cache_dir, short_hash
 from sentiment_ray.errors import SentimentRayError
 
 log = logging.getLogger(__name__)
-_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
 
 class StorageError(SentimentRayError):
     """A URI that cannot be reached, listed or read; the message names it."""
-
-
-def is_uri(path: str | Path) -> bool:
-    """True for `scheme://…` other than `file://` (which is a local path)."""
-    match = _SCHEME.match(str(path))
-    return bool(match) and match.group(1).lower() != "file"
-
-
-def local_path(path: str | Path) -> str:
-    """A local path as a string, `file://` removed."""
-    text = str(path)
-    return text[len("file://") :] if text.lower().startswith("file://") else text
-
-
-def join(base: str, *parts: str) -> str:
-    """`base/part/…` for a local path or a URI (no os.path on URIs: it would mangle `s3://`)."""
-    return "/".join([str(base).rstrip("/"), *(p.strip("/") for p in parts)])
 
 
 def filesystem(uri: str):
@@ -116,25 +98,21 @@ def upload_folder(local: str | Path, uri: str, last: str | None = None) -> None:
         raise StorageError(f"{uri}: uploading {source} failed ({err})") from None
 
 
-def local_folder(path: str | Path) -> Path:
-    """A local folder for `path`: itself when local, else this node's cached, verified copy of the URI."""
-    if not is_uri(path):
-        return Path(local_path(path))
-    uri = str(path).rstrip("/")
+def cached_folder(uri: str) -> Path:
+    """This node's cached, verified copy of the folder at `uri`."""
+    uri = uri.rstrip("/")
     return _cached_copy(uri, list_files(uri))
 
 
-def local_copy(path: str | Path) -> Path:
-    """A local file or folder for `path`: itself when local, else this node's cached copy of the file or folder."""
+def cached_copy(uri: str) -> Path:
+    """This node's cached copy of the file or folder at `uri`."""
     import pyarrow.fs
 
-    if not is_uri(path):
-        return Path(local_path(path))
-    uri = str(path).rstrip("/")
+    uri = uri.rstrip("/")
     fs, inner = filesystem(uri)
     info = fs.get_file_info(inner)
     if info.type != pyarrow.fs.FileType.File:
-        return local_folder(uri)
+        return cached_folder(uri)
     folder, name = uri.rsplit("/", 1)
     return _cached_copy(folder, {name: (info.size, info.mtime_ns or 0)}) / name
 
@@ -171,10 +149,3 @@ def upload_file(local: str | Path, uri: str) -> None:
                 out.write(chunk)
     except OSError as err:
         raise StorageError(f"{uri}: uploading {local} failed ({err})") from None
-
-
-def absolute(path: str | Path) -> str:
-    """A URI as given, a local path made absolute: what to hand to processes whose cwd may differ."""
-    import os
-
-    return str(path).rstrip("/") if is_uri(path) else os.path.abspath(local_path(path))

@@ -23,6 +23,7 @@ def cmd_train(args) -> int:
 
     from sentiment_ray.config import load_config
     from sentiment_ray.console import console_mode
+    from sentiment_ray.location import Location
     from sentiment_ray.training.driver import TRAIN_LOG, has_resumable_checkpoint, run_dir, run_training
 
     updates = config_flag_values(args, TRAIN_FIELDS)
@@ -30,7 +31,7 @@ def cmd_train(args) -> int:
         updates["model.load_in_4bit"] = True
         updates.setdefault("model.finetune", "qlora")
     cfg = load_config(args.config, overrides=args.set, updates=updates)
-    log_file = console_mode(args.verbose, args.quiet, run_dir(cfg) / TRAIN_LOG)
+    log_file = console_mode(args.verbose, args.quiet, run_dir(Location.of(cfg.output_dir)) / TRAIN_LOG)
     try:
         outcome = run_training(cfg)
     except TrainingFailedError as err:

@@ -25,7 +25,7 @@ from ray.data.datasource import FileBasedDatasource
 
 from sentiment_ray.data.formats import DEFAULT_READ, FORMATS, ReadOptions, open_records
 from sentiment_ray.data.records import Record, invalid_unicode_problem
-from sentiment_ray.storage import is_uri
+from sentiment_ray.location import Location
 
 BLOCK_ROWS = 1024
 EXTENSIONS = [ext.lstrip(".") for ext in FORMATS]
@@ -47,11 +47,11 @@ class ReviewFileDatasource(FileBasedDatasource):
     ):
         """`counter`: a RowCounter actor (inference/progress.py) told each file's record count once it is read
         whole, so that the job checks its rows against the records read, with no reading of its own."""
-        super().__init__(paths, file_extensions=EXTENSIONS, **kwargs)
+        files = [Location.of(p) for p in ([paths] if isinstance(paths, (str, Location)) else paths)]
+        super().__init__([f.text for f in files], file_extensions=EXTENSIONS, **kwargs)
         self.text_column, self.id_column, self.options, self.counter = text_column, id_column, options, counter
         # Ray hands `_read_stream` a URI's path without its scheme (`bucket/key`); rows name the URI as given.
-        given = [paths] if isinstance(paths, str) else list(paths)
-        self.uri_of = {p.split("://", 1)[1]: p for p in given if is_uri(p)}
+        self.uri_of = {f.text.split("://", 1)[1]: f.text for f in files if f.remote}
 
     def _read_stream(self, f, path: str) -> Iterator:
         path = self.uri_of.get(path, path)

@@ -19,7 +19,7 @@ from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions
 from sentiment_ray.data.readers import SUPPORTED_EXTENSIONS, apply_labels, build_frame, read_reviews
 from sentiment_ray.errors import ConfigError, DataError
 from sentiment_ray.labels import LabelSet, binary_sentiment, infer_label_set
-from sentiment_ray.storage import is_uri, local_copy
+from sentiment_ray.location import Location
 
 SPLIT_NAMES = ("train", "validation", "test")
 SPLIT_ALIASES = {"train": "train", "validation": "validation", "dev": "validation", "val": "validation", "test": "test"}
@@ -84,8 +84,9 @@ def load_splits(
         report.update(source=f"Hugging Face Hub dataset {dataset_id}", source_kind="hub")
         parts, origins = _load_hub(dataset_id, columns, max_invalid_fraction, seed, report)
     else:
-        path = local_copy(source)  # a URI (s3://…): this node's cached copy of the file or folder
-        report.update(source=name if is_uri(name) else str(path), source_kind="folder" if path.is_dir() else "file")
+        location = Location.of(source)
+        path = location.local_copy()  # a URI (s3://…): this node's cached copy of the file or folder
+        report.update(source=location.text, source_kind="folder" if path.is_dir() else "file")
         if path.is_dir():
             parts, origins = _load_folder(path, columns, max_invalid_fraction, seed, report)
         elif path.is_file():

@@ -13,12 +13,12 @@ from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions
 def calibration_rows(model_meta: dict, data: str, text_column: str, label_column: str, read_options: ReadOptions):
     """(texts, labels, source description) of the rows to fit on (see the module docstring)."""
     from sentiment_ray.data import load_splits, read_reviews
+    from sentiment_ray.location import Location
     from sentiment_ray.models.folder import labels_of
-    from sentiment_ray.storage import local_copy
 
     config = model_meta.get("config", {})
     trained_on = config.get("data", {}).get("source")
-    local = local_copy(data)  # a URI: this node's cached copy; a local path: itself
+    local = Location.of(data).local_copy()  # a URI: this node's cached copy; a local path: itself
     columns = {"text_column": text_column, "label_column": label_column, "labels": labels_of(model_meta)}
     if local.is_file() and str(data) != str(trained_on):
         rows = read_reviews(local, **columns, require_label=True, options=read_options)  # values read as its classes

@@ -20,7 +20,7 @@ from sentiment_ray.config import PRECISIONS
 from sentiment_ray.data.formats import DEFAULT_READ, ReadOptions
 from sentiment_ray.errors import DataError
 from sentiment_ray.inference import DEFAULT_BATCH_TOKENS
-from sentiment_ray.storage import local_copy
+from sentiment_ray.location import Location
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def evaluation_rows(opts: EvaluateOptions, labels=None) -> tuple[pd.DataFrame, p
     kw = {"text_column": opts.text_column, "label_column": opts.label_column, "id_column": opts.id_column}
     kw["labels"] = labels or binary_sentiment()
     conservation = None
-    data = local_copy(opts.data)  # s3://…: this node's cached copy; a local path: itself
+    data = Location.of(opts.data).local_copy()  # s3://…: this node's cached copy; a local path: itself
     if data.is_file():  # a file is evaluated whole
         rows = read_reviews(data, **kw, require_label=True, options=opts.read_options)
         conservation = rows.attrs["file"]

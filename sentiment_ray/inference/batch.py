@@ -27,14 +27,13 @@ from sentiment_ray.inference.batch_output import (
     count_rows,
     prepare_output,
     read_output,
-    resolve,
     write,
 )
 from sentiment_ray.inference.output_lock import output_lock
 from sentiment_ray.inference.progress import ScoreProgress, counter_actor, log, progress_line, stop_job_actors
 from sentiment_ray.inference.promise import job_shift, selection_on_driver
 from sentiment_ray.inference.score_options import FORMATS, ScoreOptions
-from sentiment_ray.storage import absolute
+from sentiment_ray.location import Location
 
 __all__ = [
     "PREDICTION_COLUMNS",
@@ -148,7 +147,7 @@ def input_column_names(columns, labels=None) -> dict[str, str]:
     return {c: f"input_{c}" for c in columns if c in predicted}
 
 
-def build_pipeline(opts: ScoreOptions, files: list[str], labels=None, counter=None):
+def build_pipeline(opts: ScoreOptions, files: list[Location], labels=None, counter=None):
     """Read → map_batches(PredictorActor) → select columns (the write happens in `run_scoring`)."""
     import ray.data
 
@@ -166,7 +165,7 @@ def build_pipeline(opts: ScoreOptions, files: list[str], labels=None, counter=No
         num_cpus=opts.cpus_per_actor,
         num_gpus=opts.gpus_per_actor,
         fn_constructor_kwargs={
-            "model_path": absolute(opts.model_path),  # a URI stays one: each actor reads its node's cached copy
+            "model_path": Location.of(opts.model_path),  # a URI: each actor reads its node's cached copy
             "text_column": opts.text_column,
             "device": opts.device,
             "precision": opts.precision,
@@ -201,15 +200,18 @@ def run_scoring(opts: ScoreOptions) -> dict:
     precheck_layout(opts)
     if opts.output_format not in FORMATS:
         raise DataError(f"--format {opts.output_format!r} is not one of {', '.join(FORMATS)}")
+    output = Location.of(opts.output)
     files = expand_inputs(opts.inputs)
     meta = prepare_folder_base(opts.model_path)  # fail before starting actors when the folder is wrong; build base
     selection = selection_on_driver(opts, meta)  # a bad target fails here, before Ray starts
     inputs = describe_inputs(files, opts)  # header and column checks, encodings: before Ray works
-    with output_lock(resolve(opts.output)):  # one job per output: a second one refuses, naming the first
-        return _score(opts, files, meta, selection, inputs, begun)
+    with output_lock(output):  # one job per output: a second one refuses, naming the first
+        return _score(opts, output, files, meta, selection, inputs, begun)
 
 
-def _score(opts: ScoreOptions, files: list[str], meta: dict, selection, inputs: list[dict], begun: float) -> dict:
+def _score(
+    opts: ScoreOptions, output: Location, files: list[Location], meta: dict, selection, inputs: list[dict], begun: float
+) -> dict:
     """run_scoring once its checks passed and it holds the output's lock."""
     import ray.data
     from ray.data.checkpoint import CheckpointConfig
@@ -217,7 +219,7 @@ def _score(opts: ScoreOptions, files: list[str], meta: dict, selection, inputs: 
     from sentiment_ray.models.folder import labels_of
     from sentiment_ray.runtime import init_ray
 
-    output = prepare_output(opts)
+    prepare_output(opts, output)
     checked = time.monotonic()
     init_ray()  # a no-op when Ray is up already (evaluation, tests)
     layout = sized_layout(opts, meta)
@@ -226,7 +228,7 @@ def _score(opts: ScoreOptions, files: list[str], meta: dict, selection, inputs: 
     )
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # output blocks follow input order
-    context.checkpoint_config = CheckpointConfig(id_column="row_key", checkpoint_path=str(checkpoint_dir(output)))
+    context.checkpoint_config = CheckpointConfig(id_column="row_key", checkpoint_path=checkpoint_dir(output).text)
     counter = counter_actor()
     already = count_rows(output, opts.output_format)  # by an interrupted run of this output: resumed, not redone
     started = time.monotonic()
@@ -252,7 +254,7 @@ def _score(opts: ScoreOptions, files: list[str], meta: dict, selection, inputs: 
     log.info(progress_line(rows, records, elapsed, rows - already))
     phases = {"checks_s": checked - begun, "ray_and_layout_s": started - checked, "scoring_s": elapsed}
     return {
-        "files": files,
+        "files": [f.text for f in files],
         "inputs": inputs,
         "output": str(output),
         "records": records,

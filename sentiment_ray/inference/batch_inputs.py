@@ -10,74 +10,77 @@ from sentiment_ray.data.formats import open_records
 from sentiment_ray.data.ray_source import EXTENSIONS
 from sentiment_ray.errors import DataError
 from sentiment_ray.inference.score_options import ScoreOptions
-from sentiment_ray.storage import exists, filesystem, is_uri, join, list_files
+from sentiment_ray.location import Location
+from sentiment_ray.storage import list_files
 
 
-def expand_inputs(inputs: list[str]) -> list[str]:
-    """FILE | DIR | GLOB → sorted list of supported files (a directory contributes its supported files)."""
-    files: list[str] = []
+def expand_inputs(inputs: list[str]) -> list[Location]:
+    """FILE | DIR | GLOB (each local or a URI) → sorted list of supported files (a directory contributes its
+    supported files)."""
+    files: list[Location] = []
     for item in inputs:
-        if is_uri(item):
-            files += _expand_uri(item)
+        if Location.of(item).remote:
+            files += _expand_uri(Location.of(item), item)
         elif any(ch in item for ch in "*?["):
             matches = sorted(glob.glob(item, recursive=True))
             if not matches:
                 raise DataError(f"--input {item!r}: the pattern matches no file")
-            files += matches
+            files += map(Location.of, matches)
         elif os.path.isdir(item):
             found = sorted(str(p) for p in Path(item).rglob("*") if p.suffix.lstrip(".").lower() in EXTENSIONS)
             if not found:
                 raise DataError(f"--input {item!r}: the folder holds no {'/'.join(EXTENSIONS)} file")
-            files += found
+            files += map(Location.of, found)
         elif os.path.isfile(item):
-            files.append(item)
+            files.append(Location.of(item))
         else:
             raise DataError(f"--input {item!r}: no such file or folder")
-    unsupported = [f for f in files if f.rsplit(".", 1)[-1].lower() not in EXTENSIONS]
+    unsupported = [f for f in files if f.name.rsplit(".", 1)[-1].lower() not in EXTENSIONS]
     if unsupported:
-        raise DataError(f"unsupported input file {unsupported[0]!r}: use one of .{', .'.join(EXTENSIONS)}")
-    return [f if is_uri(f) else os.path.abspath(f) for f in files]
+        raise DataError(f"unsupported input file {unsupported[0].text!r}: use one of .{', .'.join(EXTENSIONS)}")
+    return files
 
 
-def _expand_uri(item: str) -> list[str]:
-    """A URI to a file, a folder (its supported files, recursively) or a pattern in its last part (`s3://b/in/*.csv`)."""
+def _expand_uri(location: Location, item: str) -> list[Location]:
+    """A URI to a file, a folder (its supported files, recursively) or a pattern in its last part (`s3://b/in/*.csv`);
+    `item`: the --input as given, for messages."""
     import fnmatch
 
-    scheme = item.split("://", 1)[0]
-    if any(ch in item for ch in "*?["):
-        folder, pattern = item.rsplit("/", 1)
-        listed = list_files(folder) if exists(folder) else {}
-        matches = sorted(join(folder, name) for name in listed if "/" not in name and fnmatch.fnmatch(name, pattern))
-        if not matches:
+    if any(ch in location.name for ch in "*?["):
+        folder = Location.of(location.text.rsplit("/", 1)[0])
+        listed = list_files(folder.text) if folder.kind() == "folder" else {}
+        names = sorted(n for n in listed if "/" not in n and fnmatch.fnmatch(n, location.name))
+        if not names:
             raise DataError(f"--input {item!r}: the pattern matches no file")
-        return matches
-    fs, path = filesystem(item)
-    if fs.get_file_info(path).type.name == "File":
-        return [item]
-    if not exists(item):
-        raise DataError(f"--input {item!r}: no such file or folder ({scheme})")
-    found = sorted(join(item, n) for n in list_files(item) if n.rsplit(".", 1)[-1].lower() in EXTENSIONS)
+        return [folder.join(name) for name in names]
+    kind = location.kind()
+    if kind == "file":
+        return [location]
+    if kind == "missing":
+        raise DataError(f"--input {item!r}: no such file or folder ({location.scheme})")
+    found = sorted(n for n in list_files(location.text) if n.rsplit(".", 1)[-1].lower() in EXTENSIONS)
     if not found:
         raise DataError(f"--input {item!r}: the folder holds no {'/'.join(EXTENSIONS)} file")
-    return found
+    return [location.join(name) for name in found]
 
 
-def describe_inputs(files: list[str], opts: ScoreOptions) -> list[dict]:
+def describe_inputs(files: list[Location], opts: ScoreOptions) -> list[dict]:
     """Per input file: format and encoding; refuses a file whose columns cannot work. Reads only its first records:
     the job counts the records while it scores them (`records` is added to each entry then)."""
     return [_describe(path, opts) for path in files]
 
 
-def _open(path: str):
+def _open(file: Location):
     """A seekable binary stream of a local file or a URI (pyarrow's random-access file)."""
-    if not is_uri(path):
-        return open(path, "rb")
-    fs, inner = filesystem(path)
+    if not file.remote:
+        return open(file.path, "rb")
+    fs, inner = file.filesystem()
     return fs.open_input_file(inner)
 
 
-def _describe(path: str, opts: ScoreOptions) -> dict:
-    with _open(path) as stream:
+def _describe(file: Location, opts: ScoreOptions) -> dict:
+    path = file.text
+    with _open(file) as stream:
         parsed = open_records(stream, path, opts.read_options)
         columns = parsed.columns or _json_keys(parsed.records)
     for flag, column in (("--text-column", opts.text_column), ("--id-column", opts.id_column)):

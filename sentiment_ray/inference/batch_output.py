@@ -7,40 +7,27 @@ behave alike. The resumable-write checkpoint sits beside the output: `<output>.c
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from sentiment_ray.errors import DataError
 from sentiment_ray.inference.score_options import ScoreOptions
-from sentiment_ray.storage import filesystem, is_uri, local_path
+from sentiment_ray.location import Location
 
 log = logging.getLogger("sentiment_ray.score")
 
 
-def resolve(output: str | Path) -> str:
-    """The output as Ray Data gets it: a URI as given, a local path made absolute (checkpointing needs it)."""
-    return str(output).rstrip("/") if is_uri(output) else os.path.abspath(local_path(output))
+def checkpoint_dir(output: Location | str | Path) -> Location:
+    """`<output>.checkpoint`, beside the output on its filesystem."""
+    return Location.of(output).sibling(".checkpoint")
 
 
-def checkpoint_dir(output: str | Path) -> Path | str:
-    """`<output>.checkpoint`: a Path for a local output, a URI for a URI."""
-    folder = str(output).rstrip("/") + ".checkpoint"
-    return folder if is_uri(output) else Path(folder)
-
-
-def _fs(location: str):
-    import pyarrow.fs
-
-    return filesystem(location) if is_uri(location) else (pyarrow.fs.LocalFileSystem(), location)
-
-
-def _files(location: str, suffix: str = "") -> list[str]:
+def _files(location: Location, suffix: str = "") -> list[str]:
     """Visible files directly in `location` (paths inside its filesystem), sorted; [] if it does not exist."""
     import pyarrow.fs
 
-    fs, path = _fs(location)
+    fs, path = location.filesystem()
     infos = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
     return sorted(
         i.path
@@ -49,26 +36,22 @@ def _files(location: str, suffix: str = "") -> list[str]:
     )
 
 
-def _remove(location: str) -> None:
+def _remove(location: Location) -> None:
     import pyarrow.fs
 
-    fs, path = _fs(location)
+    fs, path = location.filesystem()
     if fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
         fs.delete_dir(path)
 
 
-def prepare_output(opts: ScoreOptions) -> str:
-    """The resolved output; emptied with --overwrite; refused when it holds a finished run (no checkpoint)."""
-    import pyarrow.fs
-
-    output = resolve(opts.output)
-    checkpoint = str(checkpoint_dir(output))
+def prepare_output(opts: ScoreOptions, output: Location) -> None:
+    """Empty `output` (the job's --output) with --overwrite; refuse it when it holds a finished run (no checkpoint)."""
+    checkpoint = checkpoint_dir(output)
     if opts.overwrite:
         _remove(output)
         _remove(checkpoint)
     else:
-        fs, path = _fs(checkpoint)
-        resumable = fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
+        resumable = checkpoint.kind() != "missing"
         if _files(output) and not resumable:
             raise DataError(
                 f"--output {output} already holds a finished run; pass --overwrite or another path "
@@ -76,7 +59,6 @@ def prepare_output(opts: ScoreOptions) -> str:
             )
         if resumable:
             drop_uncommitted(output, checkpoint)
-    return output
 
 
 PENDING = ".pending.parquet"
@@ -84,12 +66,12 @@ PENDING = ".pending.parquet"
 once the data file is complete: a data file whose checkpoint is still pending may be cut short."""
 
 
-def drop_uncommitted(output: str, checkpoint: str) -> None:
+def drop_uncommitted(output: Location, checkpoint: Location) -> None:
     """Delete the data files an interrupted run left unfinished (their checkpoint is pending: e.g. the disk filled
     up mid-file) and those pending checkpoints. Their rows are not in the checkpoint, so the resumed run writes them
     again; left in place, a cut-off file would be counted (and fail to parse) before the job starts. Ray Data does
     the same cleaning when its job starts, after this driver has counted the rows already written."""
-    fs, _ = _fs(output)
+    fs, _ = output.filesystem()
     for marker in _files(checkpoint, PENDING):
         block = marker.rsplit("/", 1)[-1][: -len(PENDING)]
         for data in _files(output):
@@ -99,19 +81,19 @@ def drop_uncommitted(output: str, checkpoint: str) -> None:
         fs.delete_file(marker)
 
 
-def write(ds, output: str, output_format: str) -> None:
+def write(ds, output: Location, output_format: str) -> None:
     if output_format == "parquet":
-        ds.write_parquet(output)
+        ds.write_parquet(output.text)
     elif output_format == "csv":
-        ds.write_csv(output)
+        ds.write_csv(output.text)
     else:
-        ds.write_json(output)
+        ds.write_json(output.text)
 
 
-def read_output(output: str | Path, output_format: str = "parquet") -> pd.DataFrame:
+def read_output(output: Location | str | Path, output_format: str = "parquet") -> pd.DataFrame:
     """All written rows as one DataFrame (object columns, None for missing), in input order."""
-    output = resolve(output)
-    fs, _ = _fs(output)
+    output = Location.of(output)
+    fs, _ = output.filesystem()
     files = _files(output)
     if not files:
         return pd.DataFrame()
@@ -135,14 +117,14 @@ def _read_text_file(fs, path: str, output_format: str) -> pd.DataFrame:
         return pd.read_json(stream, lines=True, dtype=False)
 
 
-def count_errors(output: str, output_format: str) -> int:
+def count_errors(output: Location, output_format: str) -> int:
     """Rows written with an `error` (Parquet: reads that one column only)."""
     if output_format != "parquet":
         frame = read_output(output, output_format)
         return int(frame["error"].notna().sum()) if "error" in frame else 0
     import pyarrow.parquet as pq
 
-    fs, _ = _fs(output)
+    fs, _ = output.filesystem()
     errors = 0
     for file in _files(output, ".parquet"):
         column = pq.read_table(file, columns=["error"], filesystem=fs).column("error")
@@ -150,23 +132,23 @@ def count_errors(output: str, output_format: str) -> int:
     return errors
 
 
-def count_rows(output: str, output_format: str) -> int:
+def count_rows(output: Location, output_format: str) -> int:
     """Rows written (Parquet: from file metadata, without reading the data)."""
     if output_format != "parquet":
         return len(read_output(output, output_format))
     import pyarrow.parquet as pq
 
-    fs, _ = _fs(output)
+    fs, _ = output.filesystem()
     return sum(pq.read_metadata(file, filesystem=fs).num_rows for file in _files(output, ".parquet"))
 
 
-def count_kept(output: str, output_format: str) -> dict:
+def count_kept(output: Location, output_format: str) -> dict:
     """Selective scoring: rows kept, abstained, and the coverage (kept / rows with a prediction)."""
     if output_format == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        fs, _ = _fs(output)
+        fs, _ = output.filesystem()
         tables = [pq.read_table(f, columns=["abstained"], filesystem=fs) for f in _files(output, ".parquet")]
         flags = pa.concat_tables(tables).column("abstained").to_pylist() if tables else []
     else:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 SMALL_MODEL_BYTES = 1 << 30
 """Weights (bytes on disk) below which a model scores faster as one single-threaded actor per CPU."""
@@ -76,7 +75,7 @@ def _node_share(node_cpus: list[float], usable: int) -> int:
     return max(1, min(usable, share))
 
 
-def weight_bytes(meta: dict, folder: str) -> int | None:
+def weight_bytes(meta: dict, folder) -> int | None:
     """Bytes of the weight files the predictor loads: a full folder's own, else its base's (when the base is a local
     folder or the tiny preset's cache entry) plus the adapter's; None when they are not on this machine (a Hub id
     not downloaded, a folder behind a URI)."""
@@ -89,10 +88,12 @@ def weight_bytes(meta: dict, folder: str) -> int | None:
     return None if base is None else base + (own or 0)
 
 
-def _weights_in(folder: str | None) -> int | None:
-    from sentiment_ray.storage import is_uri
+def _weights_in(folder) -> int | None:
+    """Bytes of the weight files directly in `folder` (a Location or path); None for a URI or no such folder."""
+    from sentiment_ray.location import Location
 
-    path = Path(folder) if folder and not is_uri(folder) else None
-    if path is None or not path.is_dir():
+    location = Location.of(folder) if folder else None
+    if location is None or location.remote or not location.path.is_dir():
         return None
+    path = location.path
     return sum(f.stat().st_size for f in path.iterdir() if f.name.endswith(WEIGHT_SUFFIXES))

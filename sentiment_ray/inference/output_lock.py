@@ -19,20 +19,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sentiment_ray.errors import DataError
+from sentiment_ray.location import Location
 
 log = logging.getLogger("sentiment_ray.score")
 
 
-def lock_path(output: str) -> Path:
-    return Path(str(output).rstrip("/") + ".lock")
+def lock_path(output: Location | str) -> Path:
+    """`<output>.lock` beside a local output."""
+    return Location.of(output).sibling(".lock").path
 
 
 @contextmanager
-def output_lock(output: str):
+def output_lock(output: Location | str):
     """Hold `<output>.lock` while the block runs (a no-op for a URI output)."""
-    from sentiment_ray.storage import is_uri
-
-    if is_uri(output):
+    output = Location.of(output)
+    if output.remote:
         yield None
         return
     path = lock_path(output)
@@ -43,7 +44,7 @@ def output_lock(output: str):
         path.unlink(missing_ok=True)
 
 
-def acquire(path: Path, output: str) -> None:
+def acquire(path: Path, output: Location) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     mine = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(), "command": " ".join(sys.argv)}
     for _ in range(2):  # a second try after removing a stale lock
@@ -88,7 +89,7 @@ def _who(holder: dict) -> str:
     return f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, started {when}: {holder.get('command', '?')}"
 
 
-def _busy_message(output: str, path: Path, holder: dict) -> str:
+def _busy_message(output: Location, path: Path, holder: dict) -> str:
     return (
         f"--output {output} is being written by another score job ({_who(holder)}); wait for it to finish or pass "
         f"another --output. If that job is gone for good, delete {path}"

@@ -31,6 +31,7 @@ import torch
 from sentiment_ray.calibration import abstain, named, predicted_ids
 from sentiment_ray.inference import DEFAULT_BATCH_ROWS, DEFAULT_BATCH_TOKENS
 from sentiment_ray.labels import LabelSet, binary_sentiment
+from sentiment_ray.location import Location
 from sentiment_ray.models.strategies import pad_batch
 
 _LOAD_LOCK = threading.Lock()
@@ -233,15 +234,16 @@ class SentimentPredictor:
         return error_row(problem, self.labels)
 
 
-def token_lengths(folder: str | Path, texts: list) -> list[int | None]:
+def token_lengths(folder: Location | str | Path, texts: list) -> list[int | None]:
     """Tokens each text is scored with (prompt included), encoded as the folder's predictor encodes it, without
     loading weights; None for a text the predictor gives an error instead (predictor.text_problem)."""
-    from sentiment_ray.models.folder import labels_of, local_folder, prompt_of, read_meta
+    from sentiment_ray.models.folder import labels_of, prompt_of, read_meta
     from sentiment_ray.models.loading import load_tokenizer
     from sentiment_ray.models.strategies import make_strategy
 
+    folder = Location.of(folder)
     meta = read_meta(folder)
-    tokenizer = load_tokenizer(str(local_folder(folder)))
+    tokenizer = load_tokenizer(str(folder.local_folder()))
     strategy = make_strategy(meta["strategy"], tokenizer, prompt_of(meta), meta["max_length"], labels_of(meta))
     valid = [i for i, text in enumerate(texts) if text_problem(text, DEFAULT_MAX_TEXT_CHARS) is None]
     lengths: list[int | None] = [None] * len(texts)

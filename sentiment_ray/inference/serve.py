@@ -36,8 +36,8 @@ from sentiment_ray.inference.http_api import (
 from sentiment_ray.inference.promise import promise
 from sentiment_ray.inference.serve_config import DEFAULT_MODEL, ServeConfig, serve_config
 from sentiment_ray.inference.serve_model import SentimentModel
+from sentiment_ray.location import Location
 from sentiment_ray.models.folder import labels_of
-from sentiment_ray.storage import absolute
 
 READY_WAIT_S = 10.0
 """How long GET /readyz waits for a loading model before it answers 503 `loading` (the load goes on)."""
@@ -118,7 +118,7 @@ class SentimentAPI:
 
         cfg = ServeConfig.model_validate(config)
         self.limits, self.api_token, self.model = cfg.limits(), api_token, model
-        self.metas = {name: read_meta(absolute(path)) for name, path in cfg.all_models().items()}
+        self.metas = {name: read_meta(Location.of(path)) for name, path in cfg.all_models().items()}
         target, floor = cfg.target_accuracy, cfg.min_confidence
         self.default_selection = (target, None if target is not None else floor)  # a target wins over a floor
         self.ready = False

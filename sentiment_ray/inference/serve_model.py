@@ -18,7 +18,7 @@ from sentiment_ray.errors import ConfigError
 from sentiment_ray.inference.http_api import ApiError
 from sentiment_ray.inference.serve_config import ServeConfig
 from sentiment_ray.inference.shift_window import ShiftWindow
-from sentiment_ray.storage import absolute
+from sentiment_ray.location import Location
 
 FIELDS = ServeConfig.model_fields
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class SentimentModel:
         # Ray sets OMP_NUM_THREADS=1 in actors; use the CPUs this replica reserved instead.
         torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
         # A URI (s3://…) stays one: each replica reads it through its node's cached copy.
-        self.models = {name: absolute(path) for name, path in cfg.all_models().items()}
+        self.models = {name: Location.of(path) for name, path in cfg.all_models().items()}
         self.metas = {name: read_meta(path) for name, path in self.models.items()}  # fail fast on bad folders
         self.device, self.precision = cfg.device, cfg.precision
         self.target_accuracy = cfg.target_accuracy  # the threshold the shift windows count abstentions at

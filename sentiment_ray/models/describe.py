@@ -8,12 +8,12 @@ place, the weights are never downloaded.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from sentiment_ray.errors import ModelFolderError
+from sentiment_ray.location import Location
 from sentiment_ray.models.folder import META_FILE
 from sentiment_ray.models.folder_check import check_meta
-from sentiment_ray.storage import is_uri, join, list_files, local_path, read_bytes
+from sentiment_ray.storage import list_files
 
 TRAIN_RESULTS = "train_results.json"
 
@@ -21,7 +21,7 @@ TRAIN_RESULTS = "train_results.json"
 def describe(path: str) -> dict:
     """{kind, model_folder, base_model, strategy, finetune, labels, data, metrics, calibration, files, provenance,
     training (run folders)}; ModelFolderError naming `path` when it is neither kind of folder."""
-    root = str(path) if is_uri(path) else local_path(path)
+    root = Location.of(path)
     files = _files(root)
     prefix = "" if META_FILE in files else "model/" if f"model/{META_FILE}" in files else None
     if prefix is None:
@@ -31,28 +31,29 @@ def describe(path: str) -> dict:
     meta = check_meta(_json(root, prefix + META_FILE), f"{path}/{prefix.rstrip('/')}")
     model_files = {name[len(prefix) :]: size for name, size in files.items() if name.startswith(prefix)}
     about = _model(meta, model_files) | {"kind": "run folder" if prefix else "model folder"}
-    about["path"], about["model_folder"] = root, join(root, prefix.rstrip("/")) if prefix else root
+    about["path"] = root.text
+    about["model_folder"] = root.join(prefix.rstrip("/")).text if prefix else root.text
     if prefix and TRAIN_RESULTS in files:
         about["training"] = _training(_json(root, TRAIN_RESULTS))
     return about
 
 
-def _files(root: str) -> dict[str, int]:
+def _files(root: Location) -> dict[str, int]:
     """{relative path: bytes} of every file under `root`."""
-    if is_uri(root):
-        return {name: size for name, (size, _) in list_files(root).items()}
-    folder = Path(root)
+    if root.remote:
+        return {name: size for name, (size, _) in list_files(root.text).items()}
+    folder = root.path
     if not folder.is_dir():
         raise ModelFolderError(f"{root}: no such folder")
     return {str(p.relative_to(folder)): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
 
 
-def _json(root: str, name: str):
-    raw = read_bytes(join(root, name)) if is_uri(root) else (Path(root) / name).read_bytes()
+def _json(root: Location, name: str):
+    file = root.join(name)
     try:
-        return json.loads(raw)
+        return json.loads(file.read_bytes())
     except ValueError as err:  # UnicodeDecodeError included
-        raise ModelFolderError(f"{join(root, name)}: not valid JSON ({err})") from None
+        raise ModelFolderError(f"{file}: not valid JSON ({err})") from None
 
 
 def _model(meta: dict, files: dict[str, int]) -> dict:

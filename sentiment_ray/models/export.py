@@ -29,18 +29,19 @@ def export_model(
 
     `sequence_classifier`: a label-scoring folder is written as `AutoModelForSequenceClassification` (module doc)."""
     from sentiment_ray.errors import ConfigError
+    from sentiment_ray.location import Location
     from sentiment_ray.models.folder import labels_of, prompt_of, read_meta
     from sentiment_ray.runtime import check_local_output
-    from sentiment_ray.storage import local_folder
 
     check_local_output(str(output), "--output")
     output = Path(output)
     if output.exists() and any(output.iterdir()):
         raise ConfigError(f"--output {output} is not empty; choose a new folder")
+    model_path = Location.of(model_path)
     meta = read_meta(model_path)
     labels = labels_of(meta)
     as_classifier = meta["strategy"] == "classifier" or sequence_classifier
-    model, tokenizer = _merged_model(local_folder(model_path), meta, dtype)
+    model, tokenizer = _merged_model(model_path.local_folder(), meta, dtype)
     label_ids = [tokenizer(w, add_special_tokens=False)["input_ids"] for w in labels.words]
     if meta["strategy"] == "label_scoring" and sequence_classifier:
         model = label_rows_classifier(model, label_ids, labels.words)

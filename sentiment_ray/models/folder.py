@@ -12,9 +12,9 @@ from pathlib import Path
 from sentiment_ray.config import PromptConfig, RunConfig, save_config
 from sentiment_ray.errors import ModelFolderError
 from sentiment_ray.labels import BINARY_WORDS, LabelSet, binary_sentiment
+from sentiment_ray.location import Location
 from sentiment_ray.models.folder_check import ZERO_SHOT, check_files, check_hf_config, check_meta, read_json_object
 from sentiment_ray.provenance import provenance
-from sentiment_ray.storage import is_uri, local_folder, local_path
 
 META_FILE = "sentiment_meta.json"
 
@@ -109,14 +109,15 @@ def save_zero_shot_folder(
     return folder
 
 
-def read_meta(folder: str | Path) -> dict:
+def read_meta(folder: Location | str | Path) -> dict:
     """The folder's validated meta: schema, the files its finetune mode needs, and a safe config.json.
 
     `folder` may be a URI (`s3://…`): this node's cached copy is checked, and errors name the URI.
     """
-    if not is_uri(folder):
-        return _read_local_meta(local_path(folder))
-    local = local_folder(folder)
+    folder = Location.of(folder)
+    if not folder.remote:
+        return _read_local_meta(folder.path)
+    local = folder.local_folder()
     try:
         return _read_local_meta(local)
     except ModelFolderError as err:
@@ -135,7 +136,7 @@ def _read_local_meta(folder: str | Path) -> dict:
     return meta
 
 
-def prepare_folder_base(folder: str | Path) -> dict:
+def prepare_folder_base(folder: Location | str | Path) -> dict:
     """Driver side: validate the folder's meta and build the base model it needs before actors start."""
     from sentiment_ray.models.loading import prepare_base
 
@@ -159,7 +160,7 @@ def labels_of(meta: dict) -> LabelSet:
     return binary_sentiment(meta["label_words"])
 
 
-def load_model_folder(folder: str | Path, device, dtype, specialize: bool = True):
+def load_model_folder(folder: Location | str | Path, device, dtype, specialize: bool = True):
     """(model in eval mode, tokenizer, strategy, meta) from a model folder; LoRA is merged for speed.
 
     `specialize=False` loads the stock HF model (see `modeling.load_base_model`).
@@ -167,8 +168,9 @@ def load_model_folder(folder: str | Path, device, dtype, specialize: bool = True
     from sentiment_ray.models.loading import load_base_model, load_tokenizer, resolve_base
     from sentiment_ray.models.strategies import make_strategy
 
+    folder = Location.of(folder)
     meta = read_meta(folder)
-    folder = local_folder(folder)  # a URI: the copy read_meta just checked (the cache's fast path)
+    folder = folder.local_folder()  # a URI: the copy read_meta just checked (the cache's fast path)
     tokenizer = load_tokenizer(str(folder))
     strategy = make_strategy(meta["strategy"], tokenizer, prompt_of(meta), meta["max_length"], labels_of(meta))
     base = str(folder) if meta["finetune"] == "full" else resolve_base(meta["base_model"], meta.get("tiny_seed", 0))

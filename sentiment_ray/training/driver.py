@@ -29,9 +29,9 @@ from pathlib import Path
 
 from sentiment_ray.config import RunConfig, save_config
 from sentiment_ray.errors import ConfigError
+from sentiment_ray.location import Location
 from sentiment_ray.provenance import provenance
 from sentiment_ray.runtime import peak_rss_mb
-from sentiment_ray.storage import is_uri, join, local_path
 
 RUN_PREFIX = "train-"
 TRAIN_LOG = "train.log"
@@ -60,10 +60,11 @@ def run_training(cfg: RunConfig) -> TrainOutcome:
     precheck(*scaling_request(cfg))  # an embedded Ray too small for the workers: fail before anything starts
 
     started = time.monotonic()
-    output_dir = run_dir(cfg)
+    output = Location.of(cfg.output_dir)
+    output_dir = run_dir(output)
     output_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, output_dir / "config.yaml")
-    storage = storage_of(cfg)
+    storage = storage_of(cfg, output)
     name, resume_path = resolve_resume(cfg.train.resume, storage)  # a wrong --resume PATH fails before anything
     prepare_base(cfg.model.name, cfg.model.tiny_seed)  # a wrong --model fails here; shared cache entries built once
     splits, labels = load_run_splits(cfg, output_dir)
@@ -72,31 +73,31 @@ def run_training(cfg: RunConfig) -> TrainOutcome:
     init_ray()
     check_resources(cfg)
     log.info("Ray Train run '%s' in %s (%d workers)", name, storage, cfg.scaling.num_workers)
-    result = build_trainer(cfg, splits, storage, name, resume_path, output_dir).fit()
+    tensorboard = output.join("tensorboard").text if output.remote else None
+    result = build_trainer(cfg, splits, storage, name, resume_path, output_dir, tensorboard_uri=tensorboard).fit()
     outcome = _collect(result, cfg, output_dir, name, storage, time.monotonic() - started)
-    if not is_uri(cfg.output_dir):
+    if not output.remote:
         return outcome
     from sentiment_ray.training.publish import publish_run
 
-    uri = cfg.output_dir.rstrip("/")
-    publish_run(Path(outcome.output_dir), uri)
-    return TrainOutcome(uri, join(uri, "model"), outcome.train_results, outcome.test_results)
+    publish_run(Path(outcome.output_dir), output)
+    return TrainOutcome(output.text, output.join("model").text, outcome.train_results, outcome.test_results)
 
 
-def run_dir(cfg: RunConfig) -> Path:
-    """Where this process writes the run folder: `output_dir`, or a local staging folder for a URI."""
-    if is_uri(cfg.output_dir):
+def run_dir(output: Location) -> Path:
+    """Where this process writes the run folder: `output` itself, or a local staging folder for a URI."""
+    if output.remote:
         from sentiment_ray.cache import sentiment_ray_cache_dir, short_hash
 
-        return sentiment_ray_cache_dir() / "staging" / f"{Path(cfg.output_dir).name}-{short_hash([cfg.output_dir])}"
-    return Path(local_path(cfg.output_dir)).resolve()
+        return sentiment_ray_cache_dir() / "staging" / f"{output.name}-{short_hash([output.text])}"
+    return output.path
 
 
-def storage_of(cfg: RunConfig) -> str:
+def storage_of(cfg: RunConfig, output: Location) -> Location:
     """Ray Train's storage: `storage_path`, else `<output_dir>/ray` (a URI stays a URI)."""
     if cfg.storage_path:
-        return cfg.storage_path
-    return join(cfg.output_dir, "ray") if is_uri(cfg.output_dir) else str(run_dir(cfg) / "ray")
+        return Location.of(cfg.storage_path)
+    return output.join("ray") if output.remote else Location.of(run_dir(output) / "ray")
 
 
 def with_labels(cfg: RunConfig, labels) -> RunConfig:
@@ -179,7 +180,7 @@ def check_resources(cfg: RunConfig) -> None:
         log.warning("%s; waiting for the autoscaler", err)
 
 
-def resolve_resume(resume: str, storage: str) -> tuple[str, str | None]:
+def resolve_resume(resume: str, storage: Location) -> tuple[str, str | None]:
     """(Ray run name, HF checkpoint path to start from) for `auto`, `none` or a checkpoint PATH.
 
     A Ray run restarted under the same name resumes from its latest checkpoint, so `auto` reuses
@@ -202,16 +203,16 @@ def resolve_resume(resume: str, storage: str) -> tuple[str, str | None]:
 
 def has_resumable_checkpoint(cfg: RunConfig) -> bool:
     """Whether `--resume auto` would continue a run of this config's storage from a mid-training checkpoint."""
-    return _latest_run_with_checkpoint(storage_of(cfg)) is not None
+    return _latest_run_with_checkpoint(storage_of(cfg, Location.of(cfg.output_dir))) is not None
 
 
-def _latest_run_with_checkpoint(storage: str) -> str | None:
+def _latest_run_with_checkpoint(storage: Location) -> str | None:
     """Newest `train-*` run whose latest checkpoint is a mid-training one (a finished run is not resumed)."""
     import pyarrow.fs as pafs
 
     from sentiment_ray.training.worker import FINAL_RESULTS
 
-    fs, root = pafs.FileSystem.from_uri(storage if is_uri(storage) else str(Path(local_path(storage)).resolve()))
+    fs, root = storage.filesystem()
     runs = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
     names = sorted(
         (r.base_name for r in runs if r.type == pafs.FileType.Directory and r.base_name.startswith(RUN_PREFIX)),
@@ -231,13 +232,15 @@ def _latest_run_with_checkpoint(storage: str) -> str | None:
 def build_trainer(
     cfg: RunConfig,
     splits: dict,
-    storage: str,
+    storage: Location,
     name: str,
     resume_path: str | None,
     output_dir: Path,
     callbacks: list | None = None,
+    tensorboard_uri: str | None = None,
 ):
-    """The TorchTrainer running `train_loop`; `callbacks` are Ray Train callbacks (Tune passes its reporter)."""
+    """The TorchTrainer running `train_loop`; `callbacks` are Ray Train callbacks (Tune passes its reporter);
+    `tensorboard_uri`: where rank 0 uploads its TensorBoard events (a URI run folder's `tensorboard/`)."""
     import ray.train
     from ray.train.torch import TorchTrainer
 
@@ -251,7 +254,7 @@ def build_trainer(
         "splits": splits,
         "resume_path": resume_path,
         "checkpoint_dir": str(output_dir / "hf_checkpoints"),
-        "tensorboard_uri": join(cfg.output_dir, "tensorboard") if is_uri(cfg.output_dir) else None,
+        "tensorboard_uri": tensorboard_uri,
         **_fault_injection_settings(output_dir),
     }
     env = {"env_vars": {"TENSORBOARD_LOGGING_DIR": str(output_dir / "tensorboard"), **WORKER_ENV}}
@@ -266,7 +269,7 @@ def build_trainer(
         ),
         run_config=ray.train.RunConfig(
             name=name,
-            storage_path=storage,
+            storage_path=storage.text,
             failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.save_total_limit + 1),
             worker_runtime_env=env,
@@ -305,7 +308,7 @@ def _recovery(train: dict, output_dir: Path) -> dict:
     return {"fault_injection": {**killed, "recovery_s": train["resumed_at_unix"] - killed["killed_at_unix"]}}
 
 
-def _collect(result, cfg: RunConfig, output_dir: Path, name: str, storage: str, wall_s: float) -> TrainOutcome:
+def _collect(result, cfg: RunConfig, output_dir: Path, name: str, storage: Location, wall_s: float) -> TrainOutcome:
     if result.checkpoint is None:
         raise RuntimeError(f"Ray Train run '{name}' ended without a checkpoint; see its logs in {storage}/{name}")
     model_dir = output_dir / "model"

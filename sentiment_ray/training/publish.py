@@ -11,8 +11,9 @@ import logging
 import shutil
 from pathlib import Path
 
+from sentiment_ray.location import Location
 from sentiment_ray.models.folder import META_FILE
-from sentiment_ray.storage import StorageError, join, upload_file, upload_folder
+from sentiment_ray.storage import StorageError, upload_file, upload_folder
 
 log = logging.getLogger(__name__)
 
@@ -21,26 +22,25 @@ log = logging.getLogger(__name__)
 NOT_UPLOADED = ("hf_checkpoints", "tensorboard", "ray")
 
 
-def publish_run(staged: Path, uri: str) -> None:
-    """Upload the staged run folder to `uri` (the run's `output_dir`), then delete the staged copy but its `logs/`
-    (the command's log is still being written there).
+def publish_run(staged: Path, output: Location) -> None:
+    """Upload the staged run folder to `output` (the run's `output_dir`, a URI), then delete the staged copy but its
+    `logs/` (the command's log is still being written there).
 
     The model folder's sentiment_meta.json goes last, so an upload that breaks off (the store stopped, the
     network gone) leaves no model folder that a loader accepts. The staged run is then kept and named in the error.
     """
-    uri = uri.rstrip("/")
     try:
         for entry in sorted(staged.iterdir()):
             if entry.name in NOT_UPLOADED:
                 continue
             if entry.is_dir():
-                upload_folder(entry, join(uri, entry.name), last=META_FILE if entry.name == "model" else None)
+                upload_folder(entry, output.join(entry.name).text, last=META_FILE if entry.name == "model" else None)
             else:
-                upload_file(entry, join(uri, entry.name))
+                upload_file(entry, output.join(entry.name).text)
     except StorageError as err:
         kept = f"the trained run is kept in {staged}"
         raise StorageError(f"{err}; {kept}; a model folder whose upload broke off has no {META_FILE}") from None
-    log.info("run folder uploaded to %s", uri)
+    log.info("run folder uploaded to %s", output)
     for entry in staged.iterdir():
         if entry.is_dir() and entry.name != "logs":
             shutil.rmtree(entry)

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 from sentiment_ray.errors import SentimentRayError
-from sentiment_ray.storage import is_uri
+from sentiment_ray.location import Location
 from sentiment_ray.tuning.report import PARAMS, best_row
 
 
-def export_best(rows: list[dict], cfg, tc, output_dir: Path, storage: str) -> tuple[dict, Path]:
+def export_best(rows: list[dict], cfg, tc, output_dir: Path, storage: Location) -> tuple[dict, Path]:
     """Copy the best completed trial's model folder to `best/` and write `best/test_results.json`."""
     from ray.train import Checkpoint
 
@@ -22,7 +22,7 @@ def export_best(rows: list[dict], cfg, tc, output_dir: Path, storage: str) -> tu
         statuses = ", ".join(f"{r['trial_id']}: {r['status']}" for r in rows)
         raise SentimentRayError(f"no trial completed ({statuses}); see {output_dir / 'trials.md'}")
     best_dir = output_dir / "best"
-    final = copy_final_checkpoint(Checkpoint(_uri(best["checkpoint"], storage)), best_dir)
+    final = copy_final_checkpoint(Checkpoint(storage.inner(best["checkpoint"]).text), best_dir)
     params = {name: best[name] for name in PARAMS if name in best}
     trial_cfg = trial_config(cfg.to_dict(), params, output_dir / "trials" / best["trial_id"])
     results = {
@@ -35,10 +35,3 @@ def export_best(rows: list[dict], cfg, tc, output_dir: Path, storage: str) -> tu
     }
     (best_dir / "test_results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2))
     return best, best_dir
-
-
-def _uri(path: str, storage: str) -> str:
-    """Train reports checkpoint paths without the filesystem's scheme; put back that of `storage` (s3://...)."""
-    if is_uri(storage) and not is_uri(path):
-        return f"{storage.split('://', 1)[0]}://{path}"
-    return path

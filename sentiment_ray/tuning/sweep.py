@@ -24,6 +24,7 @@ import yaml
 
 from sentiment_ray.config import RunConfig, save_config
 from sentiment_ray.errors import ConfigError
+from sentiment_ray.location import Location
 from sentiment_ray.tuning.space import TuneConfig, load_tune_config, max_concurrent_trials, search_space, trial_config
 
 EXPERIMENT = "tune"
@@ -47,12 +48,11 @@ def run_tune(cfg: RunConfig, tc: TuneConfig, tables: bool = True) -> TuneOutcome
 
     from sentiment_ray.models.loading import prepare_base
     from sentiment_ray.runtime import check_durable, precheck
-    from sentiment_ray.storage import is_uri
     from sentiment_ray.training.driver import check_resources, load_run_splits, scaling_request, with_labels
     from sentiment_ray.tuning.export import export_best
     from sentiment_ray.tuning.report import summarize, write_plot, write_tables
 
-    if is_uri(cfg.output_dir):
+    if Location.of(cfg.output_dir).remote:
         raise ConfigError(
             f"tune --output-dir {cfg.output_dir!r}: a sweep folder is a local or shared-filesystem path; "
             "put the trials' checkpoints in shared storage with --set storage_path=s3://…"
@@ -63,8 +63,8 @@ def run_tune(cfg: RunConfig, tc: TuneConfig, tables: bool = True) -> TuneOutcome
     started = time.monotonic()
     output_dir = Path(cfg.output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
-    storage = cfg.storage_path or str(output_dir / "ray")
-    experiment = f"{storage}/{EXPERIMENT}"
+    storage = Location.of(cfg.storage_path or output_dir / "ray")
+    experiment = storage.join(EXPERIMENT).text
     restored = tune.Tuner.can_restore(experiment)
     if restored:
         cfg, tc = _sweep_as_started(cfg, tc, output_dir)
@@ -77,7 +77,7 @@ def run_tune(cfg: RunConfig, tc: TuneConfig, tables: bool = True) -> TuneOutcome
     check_resources(cfg)
     if tc.scheduler != "none":
         _require_state_api()
-    layout = {"trials": str(output_dir / "trials"), "train_storage": f"{storage}/train"}
+    layout = {"trials": str(output_dir / "trials"), "train_storage": storage.join("train")}
     trainable = tune.with_parameters(run_trial, base=cfg.to_dict(), splits=splits, layout=layout, metric=tc.metric)
     # The trial actor only waits on fit() (1 CPU, Tune's default); the Train workers reserve their own group.
     trainable = tune.with_resources(trainable, {"CPU": 1})
@@ -170,7 +170,7 @@ def _state_api_problem() -> str | None:
     return None
 
 
-def _new_tuner(trainable, tc: TuneConfig, storage: str, concurrent: int, tables: bool = True):
+def _new_tuner(trainable, tc: TuneConfig, storage: Location, concurrent: int, tables: bool = True):
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
@@ -191,7 +191,7 @@ def _new_tuner(trainable, tc: TuneConfig, storage: str, concurrent: int, tables:
             # The limit goes on the generator: Tune ignores max_concurrent_trials beside a given search_alg.
             search_alg=BasicVariantGenerator(max_concurrent=concurrent, random_state=tc.seed),
         ),
-        run_config=tune.RunConfig(storage_path=storage, name=EXPERIMENT, verbose=1 if tables else 0),
+        run_config=tune.RunConfig(storage_path=storage.text, name=EXPERIMENT, verbose=1 if tables else 0),
     )
 
 

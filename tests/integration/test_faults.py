@@ -23,6 +23,7 @@ from sentiment_ray.errors import DataError
 from sentiment_ray.inference.batch import ScoreOptions, read_output, run_scoring
 from sentiment_ray.inference.output_lock import lock_path
 from sentiment_ray.inference.predictor import SentimentPredictor
+from sentiment_ray.location import Location
 
 pytestmark = pytest.mark.faults
 
@@ -168,9 +169,10 @@ def test_an_s3_store_stopped_mid_upload_leaves_no_loadable_model_and_the_next_up
         return staged
 
     uri, meta_key = f"s3://{BUCKET}/faults/run", "faults/run/model/sentiment_meta.json"
+    output = Location.of(uri)
     server, port = start()
     try:
-        publish_run(stage_a_run(), uri)  # an earlier run's complete folder at the same URI
+        publish_run(stage_a_run(), output)  # an earlier run's complete folder at the same URI
         assert read_meta(f"{uri}/model")["strategy"]
 
         def stop_when_the_model_upload_begins():  # its first step deletes the earlier copy's meta
@@ -181,14 +183,14 @@ def test_an_s3_store_stopped_mid_upload_leaves_no_loadable_model_and_the_next_up
         stopper.start()
         kept = re.escape(str(staged))
         with pytest.raises(SentimentRayError, match=rf"{uri}/model: uploading .* failed .*kept in {kept}"):
-            publish_run(stage_a_run(), uri)
+            publish_run(stage_a_run(), output)
         stopper.join(timeout=60)
         server, _ = start(port)  # the same objects: moto keeps them in this process
         left = s3_keys("faults/run/model/")
         assert left and meta_key not in left  # the earlier copy's files, without its meta
         with pytest.raises(SentimentRayError, match="sentiment_meta.json is missing"):
             read_meta(f"{uri}/model")
-        publish_run(stage_a_run(), uri)
+        publish_run(stage_a_run(), output)
         assert read_meta(f"{uri}/model")["strategy"]
         assert [p.name for p in staged.iterdir()] == ["logs"]  # the staged copy is deleted, its log kept
     finally:

@@ -52,7 +52,7 @@ def test_every_row_is_kept_in_order_with_errors(ray_cluster, tmp_path, model_fol
     )
     out = read_output(tmp_path / "out")
     assert summary["rows_written"] == len(out) == sum(counts.values())
-    assert not checkpoint_dir(tmp_path / "out").exists()  # deleted after a complete run
+    assert not checkpoint_dir(tmp_path / "out").path.exists()  # deleted after a complete run
     errors = dict(zip(out["id"], out["error"], strict=True))
     assert errors["a1"] is None and errors["a8"] is None and errors["b1"] is None and errors["c1"] is None
     assert "empty" in errors["a2"] and "empty" in errors["a3"]
@@ -109,7 +109,7 @@ def test_interrupted_run_resumes_without_duplicates(ray_cluster, tmp_path, model
     # and the rerun, sized to the free CPUs, then waited for a read task's CPU for good.
     assert wait_for(lambda: ray_cluster.available_resources().get("CPU", 0) >= free_before, timeout_s=30)
     first = read_output(tmp_path / "out")
-    assert len(first) < 200 and checkpoint_dir(tmp_path / "out").exists()
+    assert len(first) < 200 and checkpoint_dir(tmp_path / "out").path.exists()
     monkeypatch.delenv("SENTIMENT_RAY_SCORE_FAIL_ON")
     run_scoring(opts)  # same command again: only the missing rows are written
     out = read_output(tmp_path / "out")

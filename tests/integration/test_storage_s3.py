@@ -9,13 +9,14 @@ from s3_local import BUCKET, s3_keys
 
 from sentiment_ray.inference.batch import ScoreOptions, read_output, run_scoring
 from sentiment_ray.inference.predictor import SentimentPredictor
-from sentiment_ray.storage import local_folder, upload_folder
+from sentiment_ray.location import Location
+from sentiment_ray.storage import upload_folder
 
 TEXTS = ["质量很好，物流也快", "太差了，不推荐", "一般般吧。", "很好", "差评"]
 
 
 def _resolve(uri: str, queue) -> None:
-    queue.put(str(local_folder(uri)))
+    queue.put(str(Location.of(uri).local_folder()))
 
 
 def test_a_model_folder_on_s3_is_downloaded_once_per_node_and_predicts_as_the_local_one(
@@ -48,12 +49,12 @@ def test_a_changed_folder_behind_the_same_uri_is_a_new_cache_entry(s3, model_fol
     monkeypatch.setenv("SENTIMENT_RAY_CACHE", str(tmp_path / "cache"))
     uri = f"s3://{BUCKET}/models/changes"
     upload_folder(model_folder, uri)
-    first = local_folder(uri)
+    first = Location.of(uri).local_folder()
     changed = tmp_path / "changed"
     shutil.copytree(model_folder, changed)
     (changed / "NOTES.txt").write_text("retrained")
     upload_folder(changed, uri)
-    second = local_folder(uri)
+    second = Location.of(uri).local_folder()
     assert first != second and (second / "NOTES.txt").read_text() == "retrained"
 
 
@@ -111,6 +112,6 @@ def test_a_run_with_an_s3_output_dir_keeps_nothing_of_it_on_the_drivers_disk_but
     assert any(k.startswith("runs/first/ray/train-") and "/checkpoint_" in k for k in keys)  # Ray Train's storage
     train = json.loads(read_bytes(f"{outcome.output_dir}/train_results.json"))
     assert train["global_step"] == 2 and train["ray_run"].startswith(f"s3://{BUCKET}/runs/first/ray/")
-    assert not (run_dir(cfg) / "ray").exists()  # the staging folder holds no Ray storage
+    assert not (run_dir(Location.of(cfg.output_dir)) / "ray").exists()  # the staging folder holds no Ray storage
     predictor = SentimentPredictor.from_pretrained(outcome.model_dir, device="cpu", precision="fp32")
     assert all(p["error"] is None for p in predictor.predict_batch(TEXTS))

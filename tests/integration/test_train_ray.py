@@ -12,6 +12,7 @@ from helpers import TRAINED, small_run
 from ray.train import TrainingFailedError
 
 from sentiment_ray.inference.predictor import SentimentPredictor
+from sentiment_ray.location import Location
 from sentiment_ray.training.driver import resolve_resume, run_training, storage_of
 
 
@@ -54,7 +55,8 @@ def test_a_failed_run_resumes_and_ray_train_restarts_a_killed_worker(ray_cluster
     monkeypatch.setenv("SENTIMENT_RAY_FAIL_AT_STEP", "5")
     with pytest.raises(TrainingFailedError):
         run_training(cfg)
-    first_run = resolve_resume("auto", storage_of(cfg))[0]  # the failed run, kept for `auto` to continue
+    storage = storage_of(cfg, Location.of(cfg.output_dir))
+    first_run = resolve_resume("auto", storage)[0]  # the failed run, kept for `auto` to continue
 
     monkeypatch.setenv("SENTIMENT_RAY_FAIL_AT_STEP", "7")  # a new marker file: this injection fires once too
     retried = small_run(tmp_path / "resume", **{"train.max_steps": 8, "train.max_failures": 1})
@@ -69,6 +71,6 @@ def test_a_failed_run_resumes_and_ray_train_restarts_a_killed_worker(ray_cluster
     fault = train["fault_injection"]
     assert fault["killed_at_step"] == 7 and fault["recovery_s"] > 0
     # A finished run is not resumed: `auto` now starts a new Ray run instead of continuing this one.
-    assert resolve_resume("auto", storage_of(cfg))[0] != first_run
+    assert resolve_resume("auto", storage)[0] != first_run
     resumed, recovery = train["resumed_from_step"], fault["recovery_s"]
     print(f"worker killed at step 7, training again from step {resumed} {recovery:.1f} s later")

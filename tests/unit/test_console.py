@@ -6,7 +6,6 @@ import io
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -95,7 +94,8 @@ def test_a_jobs_log_file_sits_beside_a_local_output_and_in_the_cache_otherwise(t
     from sentiment_ray.console import job_log_file
 
     monkeypatch.setenv("SENTIMENT_RAY_CACHE", str(tmp_path / "cache"))
-    assert job_log_file("score", "runs/scored/") == Path("runs/scored.log")  # never inside the output folder
+    monkeypatch.chdir(tmp_path)
+    assert job_log_file("score", "runs/scored/") == tmp_path / "runs/scored.log"  # never inside the output folder
     remote = job_log_file("score", "s3://bucket/scored")
     assert remote.parent == tmp_path / "cache" / "logs" and remote.name.startswith("score-")
 

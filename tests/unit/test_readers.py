@@ -263,16 +263,17 @@ def test_an_explicit_encoding_wins_and_a_wrong_name_is_refused(tmp_path):
 
 def test_scoring_applies_the_same_column_rules_before_ray_starts(tmp_path):
     from sentiment_ray.inference.batch import ScoreOptions, describe_inputs
+    from sentiment_ray.location import Location
 
     dup = _write(tmp_path / "dup.csv", "id,text,text\n1,好,坏\n")
     opts = ScoreOptions(model_path="", inputs=[str(dup)], output="")
     with pytest.raises(DataError, match=r"dup\.csv: the header names a column more than once \('text'"):
-        describe_inputs([str(dup)], opts)
+        describe_inputs([Location.of(dup)], opts)
     other = _write(tmp_path / "other.jsonl", '{"review": "好"}\n')
     with pytest.raises(DataError, match=r"other\.jsonl: no column 'text'; available columns: 'review'.*--text-column"):
-        describe_inputs([str(other)], opts)
+        describe_inputs([Location.of(other)], opts)
     good = _write(tmp_path / "good.tsv", 'text\n"好\n坏\n')
-    assert describe_inputs([str(good)], opts) == [{"path": str(good), "format": "tsv", "encoding": "utf-8"}]
+    assert describe_inputs([Location.of(good)], opts) == [{"path": str(good), "format": "tsv", "encoding": "utf-8"}]
 
 
 def test_a_record_the_csv_module_refuses_is_that_record_s_problem(tmp_path):
