@@ -10,14 +10,11 @@ export RAY_AUTH_MODE := token
 setup: $(VENV)/.installed
 
 # torch==2.13.0 first: pip then takes the CPU build from this machine's disk instead of a multi-GB CUDA wheel.
-# --no-compile: pip would byte-compile every module of torch, Ray and transformers (about 50 s of the 100 s set-up on
-# 2 cores); Python compiles the ones a command imports, once, when it first imports them.
-PIP := $(PY) -m pip install -q --no-compile
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PIP) --upgrade pip
-	$(PIP) torch==2.13.0
-	$(PIP) -e ".[dev,offline]"
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev,offline]"
 	touch $@
 
 # The console is also kept in the run folder (tiny.yaml's output_dir), where tests/e2e/test_main_job.py reads it.
