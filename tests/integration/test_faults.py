@@ -91,7 +91,7 @@ def small_disk(tmp_path):
 def test_a_full_disk_fails_the_job_naming_its_output_and_the_rerun_with_space_finishes(
     ray_cluster, tmp_path, small_disk, model_folder
 ):
-    texts = [f"{GOOD[i % 4]}，包装完好，客服态度也不错，推荐购买#{i}" * 3 for i in range(3000)]
+    texts = [f"{GOOD[i % 4]}，包装完好，客服态度也不错，推荐购买#{i}" * 3 for i in range(1200)]  # ~0.5 MB scored
     pd.DataFrame({"text": texts}).to_csv(tmp_path / "in.csv", index=False)
     ballast = small_disk / "ballast"
     ballast.write_bytes(b"x" * 1_800_000)  # leaves about 200 kB: the scored CSV needs more
