@@ -116,7 +116,7 @@ def _page_in(model) -> None:
 def optimizer_arguments(cfg, checkpoint_dir: str):
     """TrainingArguments carrying the loop's optimizer settings, usable outside a process group.
 
-    `training.worker.training_arguments` asks for the gloo backend on CPU, which needs Ray Train's process
+    `training.trainer.training_arguments` asks for the gloo backend on CPU, which needs Ray Train's process
     group; the loop sets only lr and weight decay of the optimizer and leaves optim, betas, eps and
     max_grad_norm at HF's defaults, so these arguments give HF Trainer's very optimizer and clipping.
     """

@@ -1,4 +1,5 @@
-"""Hugging Face Trainer callbacks of the training loop: progress lines, Ray checkpoints, fault injection."""
+"""Hugging Face Trainer callbacks of the training loop, without Ray: progress lines, step times, fault injection.
+(The Ray checkpoint callback is in training/worker.py.)"""
 
 from __future__ import annotations
 
@@ -8,9 +9,6 @@ import os
 import time
 from pathlib import Path
 
-import ray.train
-import torch
-from ray.train.huggingface.transformers import RayTrainReportCallback
 from transformers import TrainerCallback
 
 log = logging.getLogger(__name__)
@@ -64,22 +62,6 @@ class StepTimeCallback(TrainerCallback):
         steady = sorted(rounded[1:] or rounded)
         median = steady[len(steady) // 2] if steady else None
         return {"step_seconds": rounded, "seconds_per_step": median}
-
-
-class RankZeroReportCallback(RayTrainReportCallback):
-    """RayTrainReportCallback where only rank 0 uploads the checkpoint, after every rank finished writing it.
-
-    On one node the workers share `output_dir`; with the stock callback every rank copies the newest
-    checkpoint folder, and a rank that copies while rank 0 is still writing it crashes on vanished
-    temp files. A barrier first, then one upload.
-    """
-
-    def on_save(self, args, state, control, **kwargs):
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.barrier()
-        if state.is_world_process_zero:
-            return super().on_save(args, state, control, **kwargs)
-        ray.train.report(metrics={}, checkpoint=None)  # every rank must report (Train V2 collective)
 
 
 class FailAtStepCallback(TrainerCallback):

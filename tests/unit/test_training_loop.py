@@ -16,7 +16,7 @@ from sentiment_ray.inference.predictor import SentimentPredictor
 from sentiment_ray.labels import LabelSet
 from sentiment_ray.models.folder import save_model_folder
 from sentiment_ray.training.driver import with_labels
-from sentiment_ray.training.worker import sentiment_trainer
+from sentiment_ray.training.trainer import sentiment_trainer
 
 MODES = [(s, f) for s in ("label_scoring", "classifier") for f in ("full", "lora", "qlora")]
 

@@ -15,7 +15,7 @@ from sentiment_ray.errors import ConfigError
 from sentiment_ray.metrics import class_metrics, softmax
 from sentiment_ray.training.batches import EncodedReviews
 from sentiment_ray.training.objectives import class_weights
-from sentiment_ray.training.worker import sentiment_trainer
+from sentiment_ray.training.trainer import sentiment_trainer
 
 FILLER = [chr(0x4E00 + k) for k in range(0, 4000, 7) if chr(0x4E00 + k) not in "好坏"]
 
