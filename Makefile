@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export RAY_AUTH_MODE := token
 
-.PHONY: setup train test test-slow test-cluster test-slow-cluster test-all lint bench bench-gpu smoke-real-shape gpu-check
+.PHONY: setup train test test-slow test-cluster test-slow-cluster test-all lint bench bench-gpu smoke-real-shape gpu-bundle gpu-check
 
 setup: $(VENV)/.installed
 
@@ -73,6 +73,15 @@ bench-gpu: setup
 smoke-real-shape: setup
 	$(PY) -m benchmarks.real_shape
 
-# The same smoke on CUDA (1 GPU worker, bf16, QLoRA on CUDA bitsandbytes) + the scoring benchmark on cuda.
-gpu-check: setup
+# The GPU check for an offline CUDA box without Ray (docs/gpu.md). `make gpu-bundle` here, where the package
+# registries are: .gpu-bundle/ (<= 60 MB: bitsandbytes for the box's Python GPU_PYTHON, Qwen's BPE ranks, reviews).
+# `make gpu-check` there: scripts/gpu_check.sh with the box's python3, from source (no venv, no install).
+GPU_PYTHON ?= 3.12
+gpu-bundle: setup
+	rm -rf .gpu-bundle
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version $(GPU_PYTHON) \
+		--platform manylinux_2_24_x86_64 -d .gpu-bundle/wheels "bitsandbytes>=0.50"
+	$(PY) -m benchmarks.gpu_bundle .gpu-bundle
+
+gpu-check:
 	bash scripts/gpu_check.sh

@@ -1,7 +1,7 @@
 """Real-shape smoke: the Qwen2.5-1.5B presets at their real 28-layer architecture, random weights, through the CLI.
 
     python -m benchmarks.real_shape                      # `make smoke-real-shape`: the whole matrix, on CPU
-    python -m benchmarks.real_shape --device cuda --workers 1 --name gpu_check   # scripts/gpu_check.sh
+    python -m benchmarks.real_shape --device cuda --workers 1   # with Ray on a GPU machine (docs/gpu.md)
 
 For each preset (LoRA, QLoRA) x strategy x worker count it runs
 `sentiment-ray train --config jobs/configs/qwen2.5-1.5b-<preset>.yaml --config <overlay> --strategy S --num-workers W`

@@ -1,18 +1,43 @@
 #!/usr/bin/env bash
-# bash scripts/gpu_check.sh      (on a machine with an NVIDIA GPU, after `make setup`; about 5 minutes on one H200)
-# The real-shape smoke on CUDA: Qwen2.5-1.5B's architecture with random weights, LoRA and QLoRA (bitsandbytes 4-bit
-# on CUDA) with 1 GPU worker and bf16 (the presets' precision: auto), then predict / score (bf16 and fp32) / evaluate /
-# serve on each folder, and the scoring benchmark's --device cuda path. Writes results/bench/gpu_check.{json,md} and
-# results/bench/scoring_gpu_check.{json,md}. Fails at once, saying so, where there is no CUDA device.
+# bash scripts/gpu_check.sh              (an offline CUDA box: repository root, .gpu-bundle/ from `make gpu-bundle`)
+# bash scripts/gpu_check.sh --rehearse   (the same steps on this machine's CPU: the tiny model, 2 steps each)
+# The CUDA paths at Qwen2.5-1.5B's real shape (random weights) without Ray and without installing the project: LoRA
+# and QLoRA training of one worker for both strategies, the predictor in bf16 against fp32, a QLoRA folder's load
+# time, the merged export in plain transformers (benchmarks/gpu_check.py; docs/gpu.md). About 8 minutes on one
+# H100/H200. Needs the box's PyTorch + Hugging Face stack; the bundle brings bitsandbytes, Qwen's BPE ranks (the
+# tokenizer is built from them here) and the reviews. Writes $OUT/gpu_check.{json,md} (default results/bench/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export RAY_AUTH_MODE=token HF_HUB_OFFLINE=1
-PY=${PY:-.venv/bin/python}
-if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
-    echo "gpu_check: no CUDA device (torch.cuda.is_available() is False on $(hostname)); nothing was run" >&2
+BUNDLE=${BUNDLE:-.gpu-bundle}
+PY=${PY:-python3}
+export OUT=${OUT:-results/bench}
+if [ ! -f "$BUNDLE/qwen.tiktoken" ]; then
+    echo "gpu_check: no $BUNDLE/ here; run \`make gpu-bundle\` where the package registries are reachable" \
+        "and copy .gpu-bundle/ beside this repository" >&2
     exit 2
 fi
-"$PY" -c 'import torch; print("gpu_check:", torch.cuda.get_device_name(0), "torch", torch.__version__)'
-"$PY" -m benchmarks.real_shape --device cuda --workers 1 --strategies label_scoring,classifier --rows 400 \
-    --no-tune --work-dir runs/gpu-check --name gpu_check
-"$PY" -m benchmarks.scoring --device cuda --quick --name scoring_gpu_check
+BUNDLE=$(cd "$BUNDLE" && pwd)
+if [ "${1:-}" != --rehearse ] && ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+    echo "gpu_check: no CUDA device (torch.cuda.is_available() is False on $(hostname)); --rehearse runs the" \
+        "steps on the CPU" >&2
+    exit 2
+fi
+site=$(mktemp -d)
+trap 'rm -rf "$site"' EXIT
+# The bundle's wheels into a scratch folder: no index, no network, nothing installed into the box's Python.
+wheels=("$BUNDLE"/wheels/*.whl)
+if [ -e "${wheels[0]}" ]; then
+    "$PY" -m pip install -q --no-index --no-deps --target "$site" "${wheels[@]}"
+else
+    echo "gpu_check: no wheels in $BUNDLE/wheels: the Python's own packages are used" >&2
+fi
+export PYTHONPATH="$site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export SENTIMENT_RAY_QWEN_RANKS="$BUNDLE/qwen.tiktoken" SENTIMENT_RAY_GPU_BUNDLE="$BUNDLE" HF_HUB_OFFLINE=1
+export SENTIMENT_RAY_CACHE=${SENTIMENT_RAY_CACHE:-$PWD/runs/gpu-check/cache}
+mkdir -p "$OUT"
+"$PY" -c 'import torch, transformers; print("gpu_check: torch", torch.__version__, "transformers", transformers.__version__,
+      "|", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU")'
+status=0
+"$PY" -m benchmarks.gpu_check "$@" || status=$?
+echo "gpu_check: results in $OUT/gpu_check.json and $OUT/gpu_check.md (exit $status)"
+exit "$status"

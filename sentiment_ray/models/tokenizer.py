@@ -72,8 +72,16 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 _RECIPE_VERSION = "1"
 
 
+RANKS_ENV = "SENTIMENT_RAY_QWEN_RANKS"
+"""A `qwen.tiktoken` file to build the tokenizer from instead of dashscope's (a machine without dashscope: the GPU
+check's bundle ships the file, scripts/gpu_check.sh)."""
+
+
 def dashscope_ranks_file() -> Path:
-    """Path of `qwen.tiktoken` inside the installed `dashscope` package (without importing it)."""
+    """Path of `qwen.tiktoken`: $SENTIMENT_RAY_QWEN_RANKS, else the one inside the installed `dashscope` package
+    (found without importing it)."""
+    if os.environ.get(RANKS_ENV):
+        return Path(os.environ[RANKS_ENV])
     # find_spec locates the package without running dashscope's heavy __init__.
     spec = importlib.util.find_spec("dashscope")
     if spec is None or not spec.submodule_search_locations:

@@ -8,38 +8,10 @@ import pytest
 import torch
 from helpers import build_model_folder
 
+from benchmarks.plain_export import encode, plain_transformers_p_positive
 from sentiment_ray.cli import main
 from sentiment_ray.data.corpus import load_offline_splits
 from sentiment_ray.inference.predictor import SentimentPredictor
-
-
-def encode(tok, card: dict, text: str) -> list[int]:
-    """The model card's rule, written from scratch: the review is cut, never the prompt."""
-    prefix, suffix = card["template"].split("{text}")
-    ids = tok(card["template"].format(text=text), add_special_tokens=False).input_ids
-    if len(ids) <= card["max_length"]:
-        return ids
-    head, tail = tok(prefix, add_special_tokens=False).input_ids, tok(suffix, add_special_tokens=False).input_ids
-    return head + tok(text, add_special_tokens=False).input_ids[: card["max_length"] - len(head) - len(tail)] + tail
-
-
-def plain_transformers_p_positive(folder, texts: list[str]) -> list[float]:
-    """Only transformers and the export's own files: no sentiment-ray import on this path."""
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
-
-    card = json.loads((folder / "sentiment_prompt.json").read_text(encoding="utf-8"))
-    tok = AutoTokenizer.from_pretrained(folder)
-    classifier = card["model_class"] == "AutoModelForSequenceClassification"
-    model = (AutoModelForSequenceClassification if classifier else AutoModelForCausalLM).from_pretrained(folder)
-    neg, pos = (ids[0] for ids in card["label_token_ids"])
-    out = []
-    with torch.no_grad():
-        for text in texts:  # one row per forward: no padding, so no position-id convention to agree on
-            ids = torch.tensor([encode(tok, card, text)])
-            logits = model(input_ids=ids).logits
-            two = logits[0] if classifier else logits[0, -1, [neg, pos]]
-            out.append(two.float().softmax(-1)[1].item())
-    return out
 
 
 @pytest.mark.parametrize("fixture", ["model_folder", "classifier_folder"])
