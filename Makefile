@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export RAY_AUTH_MODE := token
 
-.PHONY: setup train test test-slow test-cluster test-slow-cluster test-all lint bench bench-gpu smoke-real-shape gpu-bundle gpu-check
+.PHONY: setup train test test-slow test-cluster test-slow-cluster test-all lint bench bench-gpu smoke-real-shape gpu-bundle gpu-check test-floor
 
 setup: $(VENV)/.installed
 
@@ -45,6 +45,19 @@ test-slow-cluster: setup
 
 test-all: setup
 	$(PY) -m pytest -m ""
+
+# The floors of pyproject.toml, tested: a venv of their own with the oldest transformers, accelerate and tokenizers
+# the project supports (a CUDA image's: docs/gpu.md), then the unit suite, which holds the in-process training and
+# predictor tests. torch stays 2.13.0, the CPU build on this machine's disk: an older torch is a multi-GB download.
+FLOOR_VENV := .venv-floor
+FLOORS := transformers==5.17.0 accelerate==1.15.0 "tokenizers>=0.23,<0.24"
+test-floor:
+	python3 -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FLOOR_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(FLOOR_VENV)/bin/python -m pip install -q -e ".[dev,offline]" $(FLOORS)
+	$(FLOOR_VENV)/bin/python -c 'import transformers, accelerate; print("floor:", transformers.__version__, accelerate.__version__)'
+	$(FLOOR_VENV)/bin/python -m pytest $(XDIST) tests/unit
 
 lint: setup
 	$(VENV)/bin/ruff check sentiment_ray tests jobs benchmarks scripts
