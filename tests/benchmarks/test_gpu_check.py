@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import gpu_check
 from benchmarks.gpu_bundle import write_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +38,20 @@ def test_the_rehearsal_runs_every_step_without_ray_and_records_it(tmp_path):
     assert all(r["steps"] == 2 and r["reloads"] and r["tokens_per_s"] > 0 for r in trained.values())
     scored = [r for r in result["predictor"] if r["strategy"] == "label_scoring"]
     assert [r["default"] for r in scored] == [False, True, False] and all(r["mfu"] > 0 for r in scored)
+    assert all(r["rows"] == 200 for r in result["predictor"])  # a rehearsal scores 200 reviews
     single = {r["measure"]: r for r in result["single_measures"]}
     assert single["export"]["agrees"] and single["qlora_load"]["load_and_first_predict_s"] > 0
     assert "## Training, one worker without Ray" in (tmp_path / "out" / "gpu_check.md").read_text()
+
+
+def test_a_step_over_its_limit_or_past_the_budget_is_recorded_and_the_next_one_runs(monkeypatch):
+    import time
+
+    monkeypatch.setitem(gpu_check.STEP_LIMIT_S, "peak", 1)
+    record: list[dict] = []
+    deadline = time.monotonic() + 60
+    assert gpu_check.run_step("stuck", "peak", lambda: time.sleep(5), record, deadline) is None
+    assert gpu_check.run_step("quick", "peak", lambda: 42, record, deadline) == 42
+    assert gpu_check.run_step("late", "peak", lambda: 42, record, time.monotonic()) is None
+    assert [(r["step"], r["ok"]) for r in record] == [("stuck", False), ("quick", True), ("late", False)]
+    assert "over its 1 s limit" in record[0]["error"] and "budget is spent" in record[2]["error"]
