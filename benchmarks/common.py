@@ -24,6 +24,10 @@ runs fast. `1.5b` (asked for by name: `--shapes 1.5b`) is the full 28-layer arch
 LIBRARY_SHAPES = {"1.5b-width": "random:qwen2.5-1.5b-width", "1.5b": "random:qwen2.5-1.5b"}
 
 
+PRESETS = {"lora": "jobs/configs/qwen2.5-1.5b-lora.yaml", "qlora": "jobs/configs/qwen2.5-1.5b-qlora.yaml"}
+"""Qwen2.5-1.5B's presets (repository paths), which the real-shape smoke and the GPU check run."""
+
+
 def shape_config(shape: str):
     """The Qwen2Config of a benchmark shape (`tiny` is the offline preset's own config)."""
     from sentiment_ray.models.shapes import RANDOM_PREFIX

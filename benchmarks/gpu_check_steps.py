@@ -20,11 +20,10 @@ from pathlib import Path
 import torch
 
 from benchmarks import common
+from benchmarks.training_memory import CudaPeak
 
 DECIDED_MARGIN = 0.01
 """A binary row whose fp32 confidence is at least 0.5 + this is decided by more than bf16's rounding."""
-
-PRESETS = {"lora": "jobs/configs/qwen2.5-1.5b-lora.yaml", "qlora": "jobs/configs/qwen2.5-1.5b-qlora.yaml"}
 
 
 def run_config(preset: str, strategy: str, plan: dict, out: Path):
@@ -50,7 +49,7 @@ def run_config(preset: str, strategy: str, plan: dict, out: Path):
     }
     if plan.get("max_length"):
         updates["data.max_length"] = plan["max_length"]
-    return load_config(PRESETS[preset], updates=updates)
+    return load_config(common.PRESETS[preset], updates=updates)
 
 
 class TokenCounter:
@@ -80,7 +79,9 @@ def train(preset: str, strategy: str, plan: dict, work: Path) -> dict:
     cfg = run_config(preset, strategy, plan, out)
     splits, labels = load_run_splits(cfg, out)
     cfg = with_labels(cfg, labels)
-    _reset_peak(plan["device"])
+    memory = CudaPeak() if plan["device"] == "cuda" else None
+    if memory:
+        memory.start()
     timer = StepTimeCallback()
     trainer, tokenizer, encoded = sentiment_trainer(cfg, splits, str(out / "hf_checkpoints"), [timer])
     counter = TokenCounter(trainer.data_collator)
@@ -90,7 +91,8 @@ def train(preset: str, strategy: str, plan: dict, work: Path) -> dict:
     flops = 2 * common.forward_flops(trainer.model.config, counter.lengths, head_columns=2)
     row = {"preset": preset, "strategy": strategy, "steps": trainer.state.global_step, "train_s": round(seconds, 2)}
     row |= {"seconds_per_step": timer.summary()["seconds_per_step"], "real_tokens": counter.real}
-    row |= {"padded_tokens": counter.padded, "tokens_per_s": counter.real / seconds, "peak_memory_gb": _peak(plan)}
+    peak_gb = round(memory.stop() / 2**30, 2) if memory else None
+    row |= {"padded_tokens": counter.padded, "tokens_per_s": counter.real / seconds, "peak_memory_gb": peak_gb}
     row |= {"first_losses": losses[:3], "last_losses": losses[-3:], "loss_fell": _fell(losses)}
     row |= common.utilisation(flops, seconds, plan["peak"])
     folder = save_model_folder(trainer.model, tokenizer, cfg, out / "model")
@@ -182,15 +184,6 @@ def _fell(losses: list[float]) -> bool | None:
     if len(losses) < 6:
         return None
     return sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
-
-
-def _reset_peak(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-
-
-def _peak(plan: dict) -> float | None:
-    return round(torch.cuda.max_memory_allocated() / 2**30, 2) if plan["device"] == "cuda" else None
 
 
 def _free(device: str) -> None:

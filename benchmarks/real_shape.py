@@ -23,8 +23,8 @@ from pathlib import Path
 
 from benchmarks import common
 from benchmarks import real_shape_steps as steps
+from benchmarks.common import PRESETS
 
-PRESETS = {"lora": "jobs/configs/qwen2.5-1.5b-lora.yaml", "qlora": "jobs/configs/qwen2.5-1.5b-qlora.yaml"}
 OVERLAYS = {"cpu": "jobs/configs/cpu-real-shape.yaml", "cuda": "jobs/configs/gpu-real-shape.yaml"}
 SHAPE = "random:qwen2.5-1.5b"
 STEP_TIMEOUT_S = 3600.0  # one command; a hung step fails the smoke instead of holding it forever

@@ -52,6 +52,11 @@ class Location:
     def scheme(self) -> str:
         return self.text.split("://", 1)[0] if self.remote else "file"
 
+    @property
+    def parent(self) -> Location:
+        """The folder holding it, on the same filesystem."""
+        return Location(self.text.rsplit("/", 1)[0], self.remote)
+
     def join(self, *parts: str) -> Location:
         """`self/part/…` (no os.path on a URI: it would turn `s3://` into `s3:/`)."""
         return Location("/".join([self.text, *(str(p).strip("/") for p in parts)]), self.remote)

@@ -56,13 +56,6 @@ def list_files(uri: str) -> dict[str, tuple[int, int]]:
     return files
 
 
-def exists(uri: str) -> bool:
-    import pyarrow.fs
-
-    fs, path = filesystem(uri)
-    return fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
-
-
 def read_bytes(uri: str) -> bytes:
     fs, path = filesystem(uri)
     try:

@@ -19,8 +19,8 @@ def expand_inputs(inputs: list[str]) -> list[Location]:
     supported files)."""
     files: list[Location] = []
     for item in inputs:
-        if Location.of(item).remote:
-            files += _expand_uri(Location.of(item), item)
+        if (location := Location.of(item)).remote:
+            files += _expand_uri(location, item)
         elif any(ch in item for ch in "*?["):
             matches = sorted(glob.glob(item, recursive=True))
             if not matches:
@@ -47,7 +47,7 @@ def _expand_uri(location: Location, item: str) -> list[Location]:
     import fnmatch
 
     if any(ch in location.name for ch in "*?["):
-        folder = Location.of(location.text.rsplit("/", 1)[0])
+        folder = location.parent
         listed = list_files(folder.text) if folder.kind() == "folder" else {}
         names = sorted(n for n in listed if "/" not in n and fnmatch.fnmatch(n, location.name))
         if not names:

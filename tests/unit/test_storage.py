@@ -22,6 +22,7 @@ def test_uris_and_local_paths_are_told_apart_once_and_joined_without_mangling(tm
     bucket = Location.of("s3://bucket/runs/")
     assert bucket.text == "s3://bucket/runs" and bucket.join("/model").text == "s3://bucket/runs/model"
     assert bucket.sibling(".checkpoint").text == "s3://bucket/runs.checkpoint" and bucket.name == "runs"
+    assert bucket.join("in", "a.csv").parent == bucket.join("in")
     assert bucket.inner("bucket/runs/ray/x").text == "s3://bucket/runs/ray/x"  # a path as pyarrow reports it
     assert Location.of(bucket) is bucket and Location.of(tmp_path).path == tmp_path
     with pytest.raises(ValueError, match="is a URI"):
