@@ -17,6 +17,7 @@ token when one is set.
 import asyncio
 import logging
 import os
+from pathlib import PurePosixPath
 
 from fastapi.responses import JSONResponse
 from ray import serve
@@ -191,9 +192,11 @@ class SentimentAPI:
 
 
 def public_calibration(block: dict, name: str | None) -> dict:
-    """A calibration as `/model` shows it: without the path of its file (it says nothing a client needs; nor do
-    the reference summary's bins), with the promise in words."""
-    fitted = {k: v for k, v in block["fitted_on"].items() if k != "data"}
+    """A calibration as `/model` shows it: its data by name (a file's basename, not the path on the machine that
+    calibrated; the reference summary's bins left out), with the promise in words."""
+    fitted = dict(block["fitted_on"])
+    if fitted.get("data"):
+        fitted["data"] = PurePosixPath(str(fitted["data"]).replace("\\", "/")).name or fitted["data"]
     shown = {k: v for k, v in block.items() if k != "reference"} | {"fitted_on": fitted}
     return shown | {"promise": promise(shown, name)}
 

@@ -66,7 +66,9 @@ def test_short_reviews_pass_the_check_and_score_warns_on_long_ones(ray_cluster, 
     assert len(warnings) == 1 and "calibration.csv (whole file)" in warnings[0] and "length_tokens" in warnings[0]
 
 
-def test_recalibrating_on_400_long_rows_keeps_the_promise_on_the_other_long_rows(ray_cluster, domains, tmp_path):
+def test_recalibrating_on_400_long_rows_keeps_the_promise_on_the_other_long_rows(
+    ray_cluster, domains, tmp_path, capsys
+):
     folder, root = domains
     long = pd.read_csv(root / "long.csv")
     long.iloc[:400].to_csv(tmp_path / "sample.csv", index=False)
@@ -83,6 +85,7 @@ def test_recalibrating_on_400_long_rows_keeps_the_promise_on_the_other_long_rows
         output=str(tmp_path / "out"),
         target_accuracy=TARGET,
         calibration="long",
+        precision="fp32",  # as `predict` below: the abstained flags compare row for row
     )
     summary = run_scoring(opts)
     assert summary["shift"]["calibration"] == "long" and not summary["shift"]["shifted"], summary["shift"]
@@ -91,6 +94,17 @@ def test_recalibrating_on_400_long_rows_keeps_the_promise_on_the_other_long_rows
     kept = out[out["abstained"] == False]  # noqa: E712 - a nullable boolean column
     assert len(kept) > 100
     assert (kept["label_id"].astype(int) == kept["input_label"].astype(int)).mean() >= TARGET - 0.01
+    # `predict --calibration long` selects the same rows; with the folder's own (short rows) it warns on stderr.
+    predict = ["predict", "--model-path", str(folder), "--input", str(tmp_path / "rest.csv"), "--precision", "fp32"]
+    predict += ["--target-accuracy", str(TARGET)]
+    capsys.readouterr()
+    assert main([*predict, "--calibration", "long"]) == 0
+    printed = capsys.readouterr()
+    assert [json.loads(line)["abstained"] for line in printed.out.splitlines()] == out["abstained"].tolist()
+    assert "shift" not in printed.err
+    assert main(predict) == 0
+    warned = capsys.readouterr().err
+    assert "calibration.csv (whole file)" in warned and "length_tokens" in warned, warned
     # The folder's own calibration is untouched, and an unknown name is refused before Ray starts.
     predictor = SentimentPredictor.from_pretrained(str(folder), device="cpu")
     assert predictor.meta["calibration"]["fitted_on"]["rows"] == 600

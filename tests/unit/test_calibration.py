@@ -106,7 +106,10 @@ def test_evaluation_shows_risk_coverage_aurc_and_promised_against_achieved(tmp_p
     y, p = synthetic(3000, seed=6, sharpen=2.0)
     cal = fit_calibration(y, p, {"data": "synthetic"})
     test_y, test_p = synthetic(3000, seed=7, sharpen=2.0)
-    result = selective_result(test_y.tolist(), apply_temperature(test_p, cal["temperature"]).tolist(), cal)
+    other_y, other_p = synthetic(600, seed=8, sharpen=1.0)  # another domain's rows: a calibration of their own
+    other = fit_calibration(other_y, other_p, {"data": "other.csv"})
+    calibrated = apply_temperature(test_p, cal["temperature"]).tolist()
+    result = selective_result(test_y.tolist(), calibrated, cal, {"other": other})
     coverage, risk, aurc = risk_coverage(test_y, test_p)
     assert coverage[-1] == 1.0 and risk[-1] == pytest.approx(((test_p >= 0.5) != test_y).mean())
     assert result["aurc"] == pytest.approx(aurc) and 0 < aurc < risk[-1]  # confident rows err less
@@ -115,10 +118,14 @@ def test_evaluation_shows_risk_coverage_aurc_and_promised_against_achieved(tmp_p
         if target["threshold"] is not None:
             assert target["accuracy"] >= target["target_accuracy"] - 0.01  # achieved on fresh rows
     assert result["before_after"]["after"]["ece"] < result["before_after"]["before"]["ece"]
+    named = result["by_calibration"]["other"]  # the same rows under the named calibration's own temperature
+    assert named["fitted_on"]["data"] == "other.csv" and named["temperature"] == other["temperature"]
+    assert named["targets"] != result["by_calibration"]["default"]["targets"]
     report = write_report(
         tmp_path, metrics=None, confidence=None, robustness=None, baselines=None, meta={}, selective=result
     ).read_text()
     assert "AURC" in report and "promised (lower bound)" in report and "| ECE |" in report
+    assert "other.csv" in report  # each calibration's rows named beside what it promised
 
 
 def test_the_risk_coverage_plot_is_written(tmp_path):
