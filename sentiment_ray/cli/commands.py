@@ -233,9 +233,12 @@ def cmd_serve(args) -> int:
     from sentiment_ray.inference.serve import run
 
     cfg = serve_config_of(args)
+    log_file = console_mode(args.verbose, args.quiet, job_log_file("serve", None))
     run(cfg)  # checks every model folder and the replicas' resources before it starts Ray
     names = ", ".join(cfg.all_models())
     print(f"serving {names} on http://{cfg.host}:{cfg.port} (POST /predict); Ctrl-C stops", flush=True)
+    if log_file is not None:
+        print(f"full log: {log_file}", flush=True)
     signum = wait_for_stop_signal()
     print(f"{signal.Signals(signum).name}: shutting Serve down", flush=True)
     shutdown_serve()

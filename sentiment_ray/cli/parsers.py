@@ -229,6 +229,7 @@ def _add_serve_parser(sub) -> None:
         metavar="NAME=PATH",
         help="another model folder, selected per request by id (repeatable)",
     )
+    add_console_flags(p, "<cache>/logs/serve-<time>-<pid>.log")
     wait_ms = option_fields(ServeConfig)["batch_wait_timeout_s"].default * 1000
     p.add_argument("--batch-wait-ms", type=float, help=f"how long a batch waits to fill (default {wait_ms:g})")
 

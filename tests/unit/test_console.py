@@ -100,7 +100,7 @@ def test_a_jobs_log_file_sits_beside_a_local_output_and_in_the_cache_otherwise(t
     assert remote.parent == tmp_path / "cache" / "logs" and remote.name.startswith("score-")
 
 
-@pytest.mark.parametrize("command", ["train", "score", "evaluate", "zero-shot", "tune"])
+@pytest.mark.parametrize("command", ["train", "score", "evaluate", "zero-shot", "tune", "serve"])
 def test_every_job_command_takes_verbose_or_quiet(command):
     from sentiment_ray.cli.parsers import build_parser
 
