@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sentiment_ray.config import PromptConfig, RunConfig, save_config
+from sentiment_ray.config import DataConfig, PromptConfig, RunConfig, save_config
 from sentiment_ray.errors import ModelFolderError
 from sentiment_ray.labels import BINARY_WORDS, LabelSet, binary_sentiment
 from sentiment_ray.location import Location
@@ -67,7 +67,7 @@ def save_zero_shot_folder(
     base_model: str,
     folder: str | Path,
     prompt: PromptConfig,
-    max_length: int = 256,
+    max_length: int = DataConfig.max_length,
     tiny_seed: int = 0,
     labels: LabelSet | None = None,
 ) -> Path:
