@@ -188,14 +188,18 @@ def write_result(name: str, payload: dict, table: list[dict], notes: list[str] |
     return path
 
 
+def machine_line(machine: dict) -> str:
+    """`AMD EPYC, 2 CPUs (matmul flags: avx2 fma …), GPUs: none`: how every result file names its machine."""
+    flags = machine.get("cpu_matmul_flags", "not recorded")
+    return f"{machine['processor']}, {machine['cpu_count']} CPUs (matmul flags: {flags}), GPUs: {machine['gpus']}"
+
+
 def markdown_report(name: str, payload: dict, table: list[dict], origin: dict, notes: list[str]) -> str:
-    machine = origin["machine"]
     lines = [
         f"# Benchmark: {name}",
         "",
         f"- command: `{origin['command']}`",
-        f"- machine: {machine['processor']}, {machine['cpu_count']} CPUs "
-        f"(matmul flags: {machine.get('cpu_matmul_flags', 'not recorded')}), GPUs: {machine['gpus']}",
+        f"- machine: {machine_line(origin['machine'])}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in origin["versions"].items()),
         f"- created: {origin['created_at']}",
         *(f"- {k}: {json.dumps(v, ensure_ascii=False, default=str)}" for k, v in payload.items()),

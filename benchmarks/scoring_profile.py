@@ -33,12 +33,9 @@ def profile_case(shape: str, predictor, texts: list[str], batch_size: int, args)
     matmul = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)
     share = None if cuda else matmul / sum(e.self_cpu_time_total for e in events)
     origin = common.provenance()
-    machine = origin["machine"]
     header = (
         f"command: {origin['command']}\n"
-        f"machine: {machine['processor']}, {machine['cpu_count']} CPUs "
-        f"(matmul flags: {machine.get('cpu_matmul_flags', 'not recorded')}), GPUs: {machine['gpus']}; "
-        f"created {origin['created_at']}\n"
+        f"machine: {common.machine_line(origin['machine'])}; created {origin['created_at']}\n"
         f"{shape}, bf16, batch {batch_size}, {len(sample)} rows, params dtype {predictor.dtype}, "
         f"torch threads {torch.get_num_threads()}, cpu_count {os.cpu_count()}, "
         f"affinity {len(os.sched_getaffinity(0))}, device {args.device}\n"
