@@ -162,19 +162,25 @@ def test_asha_sweep_interrupted_resumes_unfinished_trials_exports_the_best_and_t
 
 
 def kill_a_train_worker(sweep: subprocess.Popen) -> int | None:
-    """SIGKILL of one Ray Train worker of the sweep's running trial, 2 s after the workers came up (on the session's
-    Ray, which the sweep joined); its pid, or None if the sweep ended first."""
+    """SIGKILL of one Ray Train worker of the sweep's running trial once its training function runs (on the
+    session's Ray, which the sweep joined); its pid, or None if the sweep ended first.
+
+    Not earlier: Ray 2.60 retries a worker that dies in the training function (FailureConfig.max_failures) but
+    fails the trial when one dies while its worker group starts (docs/ray-2.60.md)."""
     import ray
-    from ray.util.state import list_actors
+    from ray.util.state import list_actors, list_tasks
 
-    def workers() -> list[int]:
-        alive = list_actors(address=ray.get_runtime_context().gcs_address, filters=[("state", "=", "ALIVE")])
-        return [a.pid for a in alive if a.class_name == "RayTrainWorker"]
+    address = ray.get_runtime_context().gcs_address
 
-    pids = wait_for(lambda: workers() or sweep.poll() is not None, timeout_s=400, every_s=0.5)
+    def training_workers() -> list[int]:
+        alive = list_actors(address=address, filters=[("state", "=", "ALIVE"), ("class_name", "=", "RayTrainWorker")])
+        launched = list_tasks(address=address, filters=[("name", "=", "RayTrainWorker.run_train_fn")], limit=10_000)
+        started = {t.actor_id for t in launched if t.state == "FINISHED"}  # it returns once the train thread runs
+        return [a.pid for a in alive if a.actor_id in started]
+
+    pids = wait_for(lambda: training_workers() or sweep.poll() is not None, timeout_s=400, every_s=0.5)
     if pids is True or not pids:
         return None
-    time.sleep(2)
     os.kill(pids[0], signal.SIGKILL)
     return pids[0]
 
