@@ -7,7 +7,8 @@ Two deployments: `SentimentAPI`, the HTTP front (auth, limits, validation, error
 `SentimentModel` (sentiment_ray/inference/serve_model.py), which holds the predictors. The front calls the model
 through a deployment handle and sends a request whose model replica died to a surviving one. Requests pick a
 model by the `serve_multiplexed_model_id` header or the body's `model` field (default: `default`, the
-`--model-path` folder). Models load lazily into a per-replica LRU; texts from concurrent requests are batched;
+`--model-path` folder). A model replica loads the default model before it takes requests, the others on
+first use into a per-replica LRU; texts from concurrent requests are batched;
 /stats shows the batch sizes a model replica ran. /healthz and /readyz are open; every other route needs the
 token when one is set.
 """
@@ -162,10 +163,16 @@ class SentimentAPI:
         return {"status": "ok"}
 
     async def readyz(self):
-        """200 once the default model is loaded on a model replica (so the first real request is not slow); until
-        then 503 `loading` after at most READY_WAIT_S, however long the load takes. Open to anyone: no names here."""
+        """200 once a model replica runs with the default model loaded (so the first real request is not slow);
+        until then 503 `loading` after at most READY_WAIT_S, however long the load takes. A model replica loads the
+        default model before Serve routes to it, so the call waits in Serve's router while none runs yet. Open to
+        anyone: no names here."""
         if not self.ready:
-            self.ready = await call_model(self.model, "ready", DEFAULT_MODEL, READY_WAIT_S, model_id=DEFAULT_MODEL)
+            call = call_model(self.model, "ready", DEFAULT_MODEL, READY_WAIT_S, model_id=DEFAULT_MODEL)
+            try:
+                self.ready = await asyncio.wait_for(call, READY_WAIT_S)
+            except TimeoutError:
+                self.ready = False
             if not self.ready:
                 return JSONResponse(status_code=503, content={"status": "loading"})
         return {"status": "ready"}

@@ -16,7 +16,7 @@ from ray import serve
 from sentiment_ray.calibration import abstain, named, threshold_for
 from sentiment_ray.errors import ConfigError
 from sentiment_ray.inference.http_api import ApiError
-from sentiment_ray.inference.serve_config import ServeConfig
+from sentiment_ray.inference.serve_config import DEFAULT_MODEL, ServeConfig
 from sentiment_ray.inference.shift_window import ShiftWindow
 from sentiment_ray.location import Location
 
@@ -59,9 +59,10 @@ def multiplexed(load, max_models: int):
 
 @serve.deployment
 class SentimentModel:
-    """Predictors of every configured model (loaded on first use), one dynamic batch queue, shift windows."""
+    """Predictors of every configured model, one dynamic batch queue, shift windows. The default model loads before
+    the replica takes requests; the others on first use."""
 
-    def __init__(self, config: dict):
+    async def __init__(self, config: dict):  # Serve awaits an async constructor before it routes to the replica
         import torch
 
         from sentiment_ray.models.folder import read_meta
@@ -81,6 +82,11 @@ class SentimentModel:
         self.model_loads: collections.Counter = collections.Counter()  # loads started per model id (/stats)
         self._loading: dict[str, asyncio.Future] = {}
         self.shift_window, self.windows = cfg.shift_window, {}  # (model id, calibration) -> ShiftWindow
+        # Serve routes a model's requests to the replicas that hold it. A replica that loaded lazily stayed cold
+        # beside a warm one until that one died, then loaded under the load while every request waited on it
+        # (a minute at 1.5 B parameters). Loaded here, each replica, and each one Serve starts in place of a dead
+        # one, takes requests only with the default model in memory.
+        await self._loaded(DEFAULT_MODEL)
 
     async def _load(self, model_id: str):
         from sentiment_ray.inference.predictor import SentimentPredictor

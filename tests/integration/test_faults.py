@@ -109,8 +109,10 @@ def test_a_full_disk_fails_the_job_naming_its_output_and_the_rerun_with_space_fi
 
 def test_a_model_replica_killed_under_load_fails_no_request(ray_cluster, model_folder):
     """16 clients send single texts to two model replicas; one gets SIGKILL. The HTTP front sends each request
-    whose replica died to the other one: every request answers 200. (How long Serve takes to run two replicas
-    again is measured by benchmarks/serve_fault.py.)"""
+    whose replica died to the other one, which holds the model already (each loads it at start): every request
+    answers 200. Before replicas loaded at start, the survivor, cold because Serve sent every request to its warm
+    peer, loaded under the load, and on a busy CI machine each client's request timed out. (How long Serve takes
+    to run two replicas again is measured by benchmarks/serve_fault.py.)"""
     from ray import serve
 
     from sentiment_ray.inference.serve import build_application

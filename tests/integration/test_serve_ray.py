@@ -60,11 +60,12 @@ def call(url, path, body=None, *, raw=None, token=TOKEN, headers=None):
         return err.code, json.loads(err.read())
 
 
-def test_probes_that_give_up_while_the_model_loads_share_one_load(server, model_folder):
-    """A fresh app beside the module's one (route /probe, its own replica): its default model is not loaded yet,
-    whatever ran before. Each probe below hangs up after 50 ms, which cancels its handler; the load it started must
-    go on and be shared, not restarted per probe (at 1.5 B parameters restarted loads held several copies and the
-    replica never became ready). The probes carry no token: /readyz stays open under a route prefix too."""
+def test_the_default_model_loads_once_before_the_replica_takes_requests(server, model_folder):
+    """A fresh app beside the module's one (route /probe, its own replica). Its replica holds the default model
+    once Serve runs it, before any request: Serve routes a model's requests to the replicas that hold it, and a
+    replica that loaded on first use stayed cold until its warm peer died. Each probe below hangs up after 50 ms,
+    which cancels its handler; none may start another load (at 1.5 B parameters restarted loads held several
+    copies). The probes carry no token: /readyz stays open under a route prefix too."""
     from ray import serve
 
     from sentiment_ray.inference.serve import build_application
@@ -73,7 +74,7 @@ def test_probes_that_give_up_while_the_model_loads_share_one_load(server, model_
     cfg = serve_config({"model_path": str(model_folder), "precision": "fp32"}, "probe")
     serve.run(build_application(cfg, api_token=TOKEN), name="probe", route_prefix="/probe")
     try:
-        assert call(server, "/probe/stats")[1]["model_loads"] == {}  # nothing loaded before the probes
+        assert call(server, "/probe/stats")[1]["model_loads"] == {"default": 1}  # loaded before any request
         for _ in range(20):
             try:
                 urllib.request.urlopen(server + "/probe/readyz", timeout=0.05)
