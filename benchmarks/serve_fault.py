@@ -1,12 +1,13 @@
 """Serve under load while one of its two model replicas (or HTTP-front replicas) gets SIGKILL.
 
-    python -m benchmarks.serve_fault --model-path runs/tiny/model [--clients 16] [--kill SentimentAPI]
+    python -m benchmarks.serve_fault --model-path runs/tiny/model [--clients 16] [--kill SentimentAPI] [--busy-cpus 2]
 
 `run_server` (what `sentiment-ray serve --replicas 2` runs) on an embedded Ray, 127.0.0.1. --clients threads each
 POST one text at a time and send the next once answered, for --kill-after-s seconds, then one model replica's
 process gets SIGKILL, and the load goes on for --after-s seconds. Reports every request by outcome (each non-200
 with its status and error type), the requests per second before and after the kill, and the seconds until Serve
-runs two model replicas again. Writes results/bench/<name>.{json,md}.
+runs two model replicas again. --busy-cpus N starts N processes that spin on the CPU from 2 s before the kill to
+the end (a CI machine running other jobs beside Serve). Writes results/bench/<name>.{json,md}.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import collections
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -95,6 +98,10 @@ class ClosedLoop:
         return collections.Counter(outcome for started, _, outcome in self.records if since <= started < until)
 
 
+def max_latency(load: ClosedLoop, since: float, until: float) -> float:
+    return max((latency for started, latency, _ in load.records if since <= started < until), default=0.0)
+
+
 def serve_locally(model_path: str, **fields) -> tuple[str, int]:
     """(URL, port) of `run_server` (what `sentiment-ray serve` runs) for `model_path` on an embedded Ray, fp32, on
     a free port of 127.0.0.1, once it is ready; `fields`: other ServeConfig fields (replicas, ...)."""
@@ -115,6 +122,11 @@ def kill_one_replica(app: str, deployment: str = "SentimentModel") -> int:
     return pids[0]
 
 
+def busy_cpus(count: int) -> list[subprocess.Popen]:
+    """`count` processes that each keep one CPU busy until killed."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
 def seconds_until_two_replicas(app: str, deployment: str, killed_pid: int, since: float, timeout_s: float = 120.0):
     """Seconds from `since` until Serve reports two running replicas of `deployment`, neither of them the killed
     process (for a few seconds after the kill, Serve and Ray still count the dead one); None after `timeout_s`."""
@@ -133,19 +145,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill-after-s", type=float, default=10.0)
     parser.add_argument("--after-s", type=float, default=20.0)
     parser.add_argument("--kill", choices=["SentimentModel", "SentimentAPI"], default="SentimentModel")
+    parser.add_argument("--busy-cpus", type=int, default=0, help="CPU-spinning processes from 2 s before the kill")
     parser.add_argument("--name", default="serve_fault")
     args = parser.parse_args(argv)
     url, _ = serve_locally(args.model_path, replicas=2, cpus_per_replica=1.0)
     with ClosedLoop(url, args.clients) as load:
         started = time.monotonic()
-        time.sleep(args.kill_after_s)
-        killed_at = time.monotonic()
-        pid = kill_one_replica("sentiment", args.kill)
-        recovered_s = seconds_until_two_replicas("sentiment", args.kill, pid, killed_at, args.after_s + 60)
-        time.sleep(max(0.0, killed_at + args.after_s - time.monotonic()))
-        ended = time.monotonic()
+        time.sleep(max(0.0, args.kill_after_s - 2))
+        spinners = busy_cpus(args.busy_cpus)
+        try:
+            time.sleep(min(2.0, args.kill_after_s))
+            killed_at = time.monotonic()
+            pid = kill_one_replica("sentiment", args.kill)
+            recovered_s = seconds_until_two_replicas("sentiment", args.kill, pid, killed_at, args.after_s + 60)
+            time.sleep(max(0.0, killed_at + args.after_s - time.monotonic()))
+            ended = time.monotonic()
+        finally:
+            for spinner in spinners:
+                spinner.kill()
     before, after = load.outcomes(started, killed_at), load.outcomes(killed_at, ended)
-    row = {"killed": f"one {args.kill} replica of 2", "clients": args.clients}
+    row = {"killed": f"one {args.kill} replica of 2", "clients": args.clients, "busy CPUs": args.busy_cpus}
     row["requests"] = sum(before.values()) + sum(after.values())
     row["failed"] = sum(n for outcome, n in (before + after).items() if outcome != "200")
     row["outcomes"] = dict(before + after)
@@ -156,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         f"tiny model ({args.model_path}), fp32, 2 model replicas × 1 CPU and 2 HTTP-front replicas: the numbers"
         " say what survives, not speed",
         f"SIGKILL of {args.kill} replica pid {pid} after {args.kill_after_s:g} s of load",
+        f"{args.busy_cpus} CPU-spinning processes from 2 s before the kill to the end",
+        f"slowest request: {max_latency(load, started, ended):.1f} s (a request over"
+        f" {REQUEST_TIMEOUT_S:g} s counts as timeout)",
     ]
     path = common.write_result(args.name, {"model": args.model_path}, [row], notes)
     print(f"wrote {path} and {path.with_suffix('.md')}")
