@@ -19,6 +19,7 @@ from benchmarks.net import wait_ready
 
 CLI = [sys.executable, "-m", "sentiment_ray.cli"]
 REVIEW = "物流太慢了，包装也破了，很失望。"
+STOP_WAIT_S = 60.0  # Ctrl-C to exit: Serve's shutdown takes seconds; a server still up after this failed to stop
 
 
 def run_cli(args: list[str], timeout_s: float) -> tuple[int, str, float]:
@@ -160,19 +161,24 @@ def serve(folder: Path, port: int, device: str, timeout_s: float) -> dict:
     env = {**os.environ, "RAY_AUTH_MODE": "token", "HF_HUB_OFFLINE": "1"}
     started = time.monotonic()
     server = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    stopped_s = None  # seconds from Ctrl-C until the server exited by itself
     try:
         ready_s = _wait_ready(port, started, timeout_s, server)
         answer = _post(port, {"text": REVIEW}) if ready_s is not None else None
     finally:
         server.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
         try:
-            output, _ = server.communicate(timeout=120)
+            output, _ = server.communicate(timeout=STOP_WAIT_S)
+            stopped_s = round(time.monotonic() - interrupted, 1)
         except subprocess.TimeoutExpired:
             server.kill()
             output, _ = server.communicate()
+            output += f"\nstill running {STOP_WAIT_S:.0f} s after Ctrl-C: killed"
     seconds = round(time.monotonic() - started, 1)
-    ok = answer is not None and answer.get("predictions", [{}])[0].get("error") is None
-    return row("serve", 0 if ok else 1, output or "", seconds, ready_s=ready_s, stopped=server.returncode is not None)
+    answered = answer is not None and answer.get("predictions", [{}])[0].get("error") is None
+    ok = answered and stopped_s is not None and server.returncode == 0
+    return row("serve", 0 if ok else 1, output or "", seconds, ready_s=ready_s, stopped_s=stopped_s)
 
 
 def _wait_ready(port: int, started: float, timeout_s: float, server) -> float | None:

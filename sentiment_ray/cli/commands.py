@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from sentiment_ray.cli.config_command import cmd_config
@@ -230,46 +228,29 @@ def serve_config_of(args):
 
 
 def cmd_serve(args) -> int:
+    from sentiment_ray.cli.stop_signals import StopSignals, shutdown_serve
     from sentiment_ray.inference.serve import run
 
     cfg = serve_config_of(args)
     log_file = console_mode(args.verbose, args.quiet, job_log_file("serve", None))
-    run(cfg)  # checks every model folder and the replicas' resources before it starts Ray
+    stop = StopSignals()  # from here on SIGTERM and Ctrl-C stop `serve`, also while it starts
+    try:
+        run(cfg)  # checks every model folder and the replicas' resources before it starts Ray
+    except KeyboardInterrupt:
+        if not stop.received:
+            raise
+        print(f"{stop.name()} while starting: shutting Serve down", flush=True)
+        shutdown_serve()
+        return 0
+    stop.serving()
     names = ", ".join(cfg.all_models())
     print(f"serving {names} on http://{cfg.host}:{cfg.port} (POST /predict); Ctrl-C stops", flush=True)
     if log_file is not None:
         print(f"full log: {log_file}", flush=True)
-    signum = wait_for_stop_signal()
-    print(f"{signal.Signals(signum).name}: shutting Serve down", flush=True)
+    stop.wait()
+    print(f"{stop.name()}: shutting Serve down", flush=True)
     shutdown_serve()
     return 0
-
-
-def wait_for_stop_signal() -> int:
-    """Block until SIGTERM (systemd, Kubernetes) or SIGINT (Ctrl-C); return which one came.
-
-    Installed after `ray.init`, so these Python handlers replace the fatal-signal handler of Ray's core
-    worker, which printed a stack dump and aborted the process on SIGTERM.
-    """
-    received: list[int] = []
-    stop = threading.Event()
-
-    def on_signal(signum, _frame) -> None:
-        received.append(signum)
-        stop.set()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, on_signal)
-    stop.wait()
-    return received[0]
-
-
-def shutdown_serve() -> None:
-    import ray
-    from ray import serve
-
-    serve.shutdown()
-    ray.shutdown()
 
 
 COMMANDS = {
