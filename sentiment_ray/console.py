@@ -97,7 +97,9 @@ def route_to_log_file(log_file: Path) -> Path:
     root.setLevel(logging.INFO)
     root.addHandler(handler)
     logging.captureWarnings(True)  # warnings.warn → the py.warnings logger → the file
-    for name in ("ray", "ray.data", "transformers"):  # each has a console handler of its own, no propagation
+    # Each has a console handler of its own and no propagation. `ray.serve` sets its handler when it is imported
+    # (`serve` imports it before it routes its output here); imported later, it keeps printing its INFO lines.
+    for name in ("ray", "ray.data", "ray.serve", "transformers"):
         _move_console_handlers(logging.getLogger(name), handler)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     return log_file

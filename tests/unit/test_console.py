@@ -38,10 +38,12 @@ def test_library_logging_and_warnings_go_to_the_log_file_not_the_console(tmp_pat
         f"""
         import logging, warnings
         import ray  # installs its own console handler on the `ray` logger
+        from ray import serve  # and this one on `ray.serve`
         from pathlib import Path
         from sentiment_ray.console import route_to_log_file
         route_to_log_file(Path({str(log)!r}))
         logging.getLogger("ray").info("Started a local Ray instance")
+        logging.getLogger("ray.serve").info("Started Serve in namespace")
         logging.getLogger("transformers.modeling_utils").warning("a deprecation note")
         warnings.warn("`torch_dtype` is deprecated", FutureWarning)
         logging.getLogger("ray").error("a real error")
@@ -50,7 +52,12 @@ def test_library_logging_and_warnings_go_to_the_log_file_not_the_console(tmp_pat
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     written = log.read_text()
-    for message in ("Started a local Ray instance", "a deprecation note", "`torch_dtype` is deprecated"):
+    for message in (
+        "Started a local Ray instance",
+        "Started Serve",
+        "a deprecation note",
+        "`torch_dtype` is deprecated",
+    ):
         assert message in written
         assert message not in out.stdout + out.stderr
     assert "a real error" in out.stderr  # errors still reach the console
