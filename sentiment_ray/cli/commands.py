@@ -235,11 +235,11 @@ def cmd_serve(args) -> int:
     log_file = console_mode(args.verbose, args.quiet, job_log_file("serve", None))
     stop = StopSignals()  # from here on SIGTERM and Ctrl-C stop `serve`, also while it starts
     try:
-        run(cfg)  # checks every model folder and the replicas' resources before it starts Ray
+        run(cfg, on_ray_connected=stop.install)  # checks the model folders and the replicas' resources before Ray
     except KeyboardInterrupt:
         if not stop.received:
             raise
-        print(f"{stop.name()} while starting: shutting Serve down", flush=True)
+        print(f"{stop.name()}: shutting Serve down (it was still starting)", flush=True)
         shutdown_serve()
         return 0
     stop.serving()

@@ -21,9 +21,11 @@ class StopSignals:
         self.received: list[int] = []
         self._stop = threading.Event()
         self._starting = True
-        self._install()
+        self.install()
 
-    def _install(self) -> None:
+    def install(self) -> None:
+        """Catch both with this object's handler (again): `ray.init` replaces the SIGTERM one with the fatal-signal
+        handler of Ray's core worker, which prints a stack dump and aborts the process."""
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
 
@@ -34,10 +36,9 @@ class StopSignals:
             raise KeyboardInterrupt(signal.Signals(signum).name)
 
     def serving(self) -> None:
-        """The start is done. Installs the handlers again: `ray.init` replaced the SIGTERM one with the fatal-signal
-        handler of Ray's core worker, which prints a stack dump and aborts the process."""
+        """The start is done: from now on a signal only ends `wait()`."""
         self._starting = False
-        self._install()
+        self.install()
 
     def wait(self) -> int:
         """Block until a stop signal came (or had come); return the first one.

@@ -18,6 +18,7 @@ token when one is set.
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from fastapi.responses import JSONResponse
@@ -247,8 +248,10 @@ def run_server(
     run(serve_config({**values, **(limits.model_dump() if limits else {})}, "serve"), api_token)
 
 
-def run(cfg: ServeConfig, api_token: str | None = None) -> None:
-    """Start Serve on cfg.host:cfg.port (127.0.0.1 by default: not reachable from other machines) and deploy."""
+def run(cfg: ServeConfig, api_token: str | None = None, on_ray_connected: Callable[[], None] | None = None) -> None:
+    """Start Serve on cfg.host:cfg.port (127.0.0.1 by default: not reachable from other machines) and deploy.
+
+    `on_ray_connected` runs once Ray is up, before Serve starts (`serve` takes back its signal handlers there)."""
     from sentiment_ray.models.folder import prepare_folder_base
     from sentiment_ray.runtime import init_ray
 
@@ -256,5 +259,7 @@ def run(cfg: ServeConfig, api_token: str | None = None) -> None:
     for path in cfg.all_models().values():  # a wrong folder fails before Ray; build a tiny base once
         prepare_folder_base(path)
     init_ray()
+    if on_ray_connected is not None:
+        on_ray_connected()
     serve.start(http_options={"host": cfg.host, "port": cfg.port})
     serve.run(application, name="sentiment", route_prefix="/")

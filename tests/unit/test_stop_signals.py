@@ -37,17 +37,21 @@ def test_a_signal_another_thread_receives_while_serving_ends_the_wait(signum):
     stop = StopSignals()
     stop.serving()
     main_thread = threading.main_thread().ident
+    waited = threading.Event()
 
     def receive_it_here() -> None:
         time.sleep(0.5)  # the main thread is waiting by then
         signal.pthread_kill(threading.get_ident(), signum)  # this thread's C handler only flags it
-        time.sleep(10 * POLL_S)
-        signal.pthread_kill(main_thread, signal.SIGTERM)  # an untimed wait never saw the first: wake it, to fail
+        if not waited.wait(10 * POLL_S):  # an untimed wait never saw it: wake the main thread, to fail
+            signal.pthread_kill(main_thread, signal.SIGTERM)
 
-    threading.Thread(target=receive_it_here, daemon=True).start()
+    helper = threading.Thread(target=receive_it_here)
+    helper.start()
     started = time.monotonic()
     received = stop.wait()  # raises nothing once serving
     waited_s = time.monotonic() - started
+    waited.set()
+    helper.join()  # no signal of this test may reach a later one
 
     assert received == signum
     assert waited_s < 0.5 + 3 * POLL_S, f"the wait saw the signal only after {waited_s:.1f} s"
